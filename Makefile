@@ -1,0 +1,51 @@
+# Two commands do everything on a fresh machine with only python3 (see README, "Quick start"):
+#   make reproduce   create .venv, install pinned deps, run the whole workflow on the default config
+#   make test        create .venv if needed, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(abspath $(VENV))/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+CORES  ?= all
+
+# Rules call `python -m ferrepro`, so the venv must come first on PATH for snakemake's shell commands.
+export PATH := $(BIN):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: reproduce test install lint dryrun report bench lock clean-results
+
+reproduce: $(STAMP)
+	snakemake --cores $(CORES)
+
+test: $(STAMP)
+	python -m pytest -n 2 --dist loadgroup -q
+
+install: $(STAMP)
+
+$(STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing pinned dependencies into $(VENV) (first time: a few minutes)"
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[landmarks,test]' 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/python -c "import ferrepro, torch, torchvision, lightning, snakemake, cv2, dlib"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+lint: $(STAMP)
+	snakemake --lint
+
+dryrun: $(STAMP)
+	snakemake -n
+
+report: $(STAMP)
+	snakemake --report results/report.html
+
+bench: $(STAMP)
+	python bench/run.py
+
+# Refresh requirements.lock from the current venv after changing a pin in pyproject.toml.
+lock: $(STAMP)
+	python -m pip freeze --exclude-editable | grep -v '^ferrepro' > requirements.lock.new
+	( echo '# Exact versions installed by `make` (pip install -c requirements.lock). Regenerate with `make lock`.'; cat requirements.lock.new ) > requirements.lock
+	rm requirements.lock.new
+
+clean-results:
+	rm -rf results/decoded results/splits results/runs results/logs results/benchmarks results/summary.*

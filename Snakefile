@@ -1,0 +1,30 @@
+# ferrepro: reproduce facial-expression-recognition papers end to end.
+# Thin on purpose: configuration is validated here, targets are expanded in workflow/rules/common.smk,
+# and every rule calls the `ferrepro` package (src/ferrepro), which holds all the logic.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "results/summary.md",
+        "results/summary.csv",
+        all_features(),
+        all_audits(),
+    default_target: True

@@ -1,0 +1,5 @@
+import sys
+
+from ferrepro.cli import main
+
+sys.exit(main())

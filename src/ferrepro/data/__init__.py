@@ -1,0 +1,1 @@
+"""Datasets: the standard decoded format, decoders, the synthetic generator, splits and audits."""

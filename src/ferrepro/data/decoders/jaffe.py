@@ -1,0 +1,72 @@
+"""JAFFE: a flat folder of ``<poser>.<expression><n>.<id>.tiff`` files, e.g. ``KA.AN1.39.tiff``
+(poser ``KA``, expression ``AN``, repetition 1, image number 39).
+
+The folder may also arrive as the zip it is distributed in; ``ferrepro.data.acquire`` extracts it
+safely before this decoder runs, and a single wrapper folder (``jaffedbase/``) is descended
+into. Copies converted to png/jpg are accepted under the same names. Non-image files
+(README, licence text) are ignored and listed in the report; an image whose name breaks the
+pattern is a problem, because it cannot be labelled.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ferrepro.data.decoders.common import (
+    IMAGE_SUFFIXES,
+    DecodeContext,
+    Decoded,
+    compact,
+    is_hidden_or_junk,
+    read_images,
+    samples_frame,
+)
+from ferrepro.data.registry import LayoutSpec
+
+NAME = re.compile(r"^(?P<poser>[A-Z]{2})\.(?P<expr>[A-Z]{2})(?P<rep>\d+)\.(?P<number>\d+)$")
+
+
+def detect(root: Path, layout: LayoutSpec) -> bool:
+    return any(p.is_file() and NAME.match(p.stem) and p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir())
+
+
+def decode(ctx: DecodeContext) -> Decoded:
+    rows = []
+    for path in sorted(ctx.root.iterdir()):
+        if is_hidden_or_junk(path):
+            ctx.ignore(path, "hidden or system file")
+        elif path.is_dir():
+            ctx.ignore(path, "sub-folder (JAFFE is a flat folder)")
+        elif path.suffix.lower() not in IMAGE_SUFFIXES:
+            ctx.ignore(path, "not an image")
+        else:
+            row = _row(path, ctx)
+            if row:
+                rows.append(row)
+    ctx.check("listing the JAFFE files")
+    images, ok = read_images([ctx.root / r["source_file"] for r in rows], [r["source_file"] for r in rows], ctx)
+    ctx.check("reading the JAFFE images")
+    kept = [r for r, good in zip(rows, ok) if good]
+    columns = ["sample_id", "label", "subject_id", "source_file", "split", "expression_code", "image_number"]
+    return Decoded(images=compact(images, ok), samples=samples_frame(**{c: [r[c] for r in kept] for c in columns}))
+
+
+def _row(path: Path, ctx: DecodeContext) -> dict | None:
+    match = NAME.match(path.stem)
+    if not match:
+        ctx.problem(path, None, f"file name {path.name!r} is not <poser>.<expression><n>.<id>.tiff (e.g. KA.AN1.39.tiff)")
+        return None
+    label = ctx.resolve_label(match["expr"], path)
+    subject = ctx.subject_from_name(path.name, path)
+    if label is None or subject is None:
+        return None
+    return {
+        "sample_id": path.stem,
+        "label": label,
+        "subject_id": subject,
+        "source_file": path.name,
+        "split": "",
+        "expression_code": f"{match['expr']}{match['rep']}",
+        "image_number": int(match["number"]),
+    }

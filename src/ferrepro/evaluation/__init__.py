@@ -1,0 +1,1 @@
+"""Evaluation: per-run metrics and figures, statistics over runs, efficiency and robustness."""

@@ -1,0 +1,1 @@
+"""Training: one LightningModule and one LightningDataModule shared by every paper."""

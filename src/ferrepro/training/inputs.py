@@ -1,0 +1,58 @@
+"""Turn decoded uint8 images into the float tensors a model expects (size, channels, [0, 1] range).
+
+This is the one place that decides what a model sees, used by training, evaluation and prediction,
+so the three can never disagree.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CHANNELS = {"gray": 1, "rgb": 3}
+
+
+def n_channels(mode: str) -> int:
+    try:
+        return CHANNELS[mode]
+    except KeyError:
+        raise ValueError(f"unknown input channels {mode!r}; expected one of {sorted(CHANNELS)}") from None
+
+
+NORMALISATIONS = ("unit", "per_image")
+
+
+def to_model_input(images: np.ndarray, size: int, channels: str, normalize: str = "unit") -> np.ndarray:
+    """uint8 N x H x W x C  ->  float32 N x C' x size x size.
+
+    ``unit`` scales to [0, 1] (Keras' ``rescale=1/255``). ``per_image`` standardises each image to zero
+    mean and unit variance, which removes global brightness and contrast, a common FER preprocessing step.
+    """
+    want = n_channels(channels)
+    out = np.empty((len(images), want, size, size), np.float32)
+    for i, img in enumerate(images):
+        out[i] = _convert_one(np.asarray(img), size, want).transpose(2, 0, 1)
+    out *= 1.0 / 255.0
+    if normalize == "per_image":
+        mean = out.mean(axis=(1, 2, 3), keepdims=True)
+        std = out.std(axis=(1, 2, 3), keepdims=True)
+        out -= mean
+        out /= np.maximum(std, 1e-6)  # a constant image stays at zero instead of dividing by zero
+    elif normalize != "unit":
+        raise ValueError(f"unknown input normalisation {normalize!r}; expected one of {NORMALISATIONS}")
+    return out
+
+
+def _convert_one(img: np.ndarray, size: int, want: int) -> np.ndarray:
+    have = img.shape[-1]
+    if have == 3 and want == 1:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]  # ITU-R BT.601 luma, as Keras/PIL 'L'
+    elif have == 1 and want == 3:
+        img = np.repeat(img, 3, axis=-1)
+    if img.shape[0] != size or img.shape[1] != size:
+        # INTER_AREA for shrinking avoids aliasing; linear for enlarging.
+        interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_LINEAR
+        img = cv2.resize(img, (size, size), interpolation=interp)
+        if img.ndim == 2:
+            img = img[..., None]
+    return img.astype(np.float32)

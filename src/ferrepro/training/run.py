@@ -1,0 +1,167 @@
+"""Train one run (paper, experiment, dataset, seed) with Lightning, from its resolved spec.
+
+Outputs, in the run folder:
+
+- ``model.pt``: the selected checkpoint's weights plus the spec and class list, saved with plain
+  types only so that it loads with ``torch.load(weights_only=True)`` (no pickled code);
+- ``history.csv``: per-epoch train/val loss and accuracy (Lightning's CSVLogger);
+- ``train_summary.json``: selected epoch, epochs run, wall time, throughput, device, versions.
+
+Model selection uses the validation split only (``checkpoint_monitor``); early stopping watches
+``early_stopping.monitor``. The test split is never touched here: the evaluate rule scores it once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+MODEL_FILE = "model.pt"
+HISTORY_FILE = "history.csv"
+SUMMARY_FILE = "train_summary.json"
+
+
+def _set_threads(spec: dict) -> None:
+    import torch
+
+    threads = spec.get("trainer", {}).get("threads")
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def _class_weights(datamodule, spec: dict) -> list[float] | None:
+    if not spec.get("class_weights"):
+        return None
+    from ferrepro.training.balance import class_weights  # w_i = N / (C * n_i), issue 4
+
+    return [float(w) for w in class_weights(datamodule.arrays["train"].y, len(datamodule.classes))]
+
+
+def _augmentation(spec: dict):
+    policy = spec.get("augmentation", "none")
+    if policy in (None, "none"):
+        return None
+    from ferrepro.training.augment import build_augmentation
+
+    return build_augmentation(policy, seed=spec["seed"])
+
+
+def build_trainer(spec: dict, workdir: Path, callbacks: list, logger, max_epochs: int | None = None):
+    import lightning as L
+
+    t = spec.get("trainer", {})
+    return L.Trainer(
+        max_epochs=max_epochs or spec["max_epochs"],
+        accelerator=t.get("accelerator", "auto"),
+        devices=t.get("devices", 1),
+        strategy=t.get("strategy", "auto"),
+        precision=t.get("precision", "32-true"),
+        deterministic=t.get("deterministic", True),
+        callbacks=callbacks,
+        logger=logger,
+        default_root_dir=str(workdir),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+    )
+
+
+def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_dir: str | Path) -> dict:
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from ferrepro.training.datamodule import FERDataModule
+    from ferrepro.training.inputs import n_channels
+    from ferrepro.training.module import FERClassifier
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _set_threads(spec)
+    L.seed_everything(spec["seed"], workers=True)
+
+    dm = FERDataModule(str(decoded_dir), str(split_csv), spec["input"], spec["batch_size"],
+                       label_set_name=spec.get("label_set", "basic7"),
+                       num_workers=spec.get("trainer", {}).get("num_workers", 0), seed=spec["seed"])
+    dm.setup("fit")
+    module = FERClassifier(spec, num_classes=len(dm.classes), in_channels=n_channels(spec["input"]["channels"]),
+                           class_weights=_class_weights(dm, spec))
+    module.augment = _augmentation(spec)
+    if spec.get("trainer", {}).get("channels_last"):
+        module = module.to(memory_format=torch.channels_last)
+
+    monitor = spec.get("checkpoint_monitor", "val_acc")
+    es = spec.get("early_stopping", {})
+    es_monitor = es.get("monitor", "val_loss")
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        checkpoint = ModelCheckpoint(dirpath=Path(tmp) / "checkpoints", filename="best", monitor=monitor,
+                                     mode="max" if monitor.endswith("acc") else "min", save_top_k=1)
+        callbacks = [checkpoint]
+        if es.get("patience") is not None:
+            callbacks.append(EarlyStopping(monitor=es_monitor, patience=es["patience"],
+                                           mode="max" if es_monitor.endswith("acc") else "min"))
+        logger = CSVLogger(save_dir=tmp, name="log", version=0)
+        trainer = build_trainer(spec, Path(tmp), callbacks, logger)
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=dm)
+        seconds = time.perf_counter() - start
+
+        best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+        best_epoch = int(best["epoch"])
+        state = {k.removeprefix("model."): v for k, v in best["state_dict"].items() if k.startswith("model.")}
+        history = _epoch_history(Path(logger.log_dir) / "metrics.csv")
+
+    torch.save({"format": 1, "state_dict": state, "spec": spec, "classes": list(dm.classes),
+                "in_channels": n_channels(spec["input"]["channels"])}, out / MODEL_FILE)
+    history.to_csv(out / HISTORY_FILE, index=False)
+    epochs_run = int(trainer.current_epoch)
+    n_train = len(dm.arrays["train"].y)
+    summary = {
+        "run": f"{spec['paper']}/{spec['experiment']}/{spec['dataset']}/seed{spec['seed']}",
+        "model": spec["model"],
+        "selected_epoch": best_epoch,
+        "selection_metric": monitor,
+        "selection_value": float(checkpoint.best_model_score),
+        "epochs_run": epochs_run,
+        "stopped_early": epochs_run < spec["max_epochs"],
+        "train_seconds": round(seconds, 2),
+        "train_images_per_second": round(n_train * epochs_run / seconds, 1) if seconds > 0 else None,
+        "n_train": n_train, "n_val": len(dm.arrays["val"].y), "n_test": len(dm.arrays["test"].y),
+        "class_counts_train": dm.class_counts().tolist(),
+        "weights_source": getattr(module.model, "weights_source", "random"),
+        "device": str(trainer.strategy.root_device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "lightning": L.__version__,
+    }
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _epoch_history(metrics_csv: Path) -> pd.DataFrame:
+    """CSVLogger writes train and val metrics on separate rows; merge them into one row per epoch."""
+    raw = pd.read_csv(metrics_csv)
+    cols = [c for c in ("train_loss", "train_acc", "val_loss", "val_acc") if c in raw.columns]
+    return raw.groupby("epoch", as_index=False)[cols].first()
+
+
+def cli(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="ferrepro train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--spec", required=True, help="resolved run spec as JSON (Snakemake passes it as params)")
+    p.add_argument("--decoded", required=True, help="decoded dataset folder")
+    p.add_argument("--split", required=True, help="split list CSV")
+    p.add_argument("--out", required=True, help="run folder")
+    a = p.parse_args(argv)
+    spec = json.loads(a.spec)
+    summary = train_run(spec, a.decoded, a.split, a.out)
+    print(json.dumps(summary, indent=2))
+    return 0

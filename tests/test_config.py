@@ -1,0 +1,96 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ferrepro.config import ConfigError, load_config, load_paper_config, load_run_matrix, validate_against_schema
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def config():
+    return load_config(REPO / "config" / "config.yaml")
+
+
+def test_default_config_is_valid_and_expands_to_runs(config):
+    runs = load_run_matrix(config, REPO)
+    assert runs, "the default config must train something"
+    assert {r.dataset for r in runs} == {"synthetic"}
+    majeed = {r.experiment for r in runs if r.paper == "majeed2025"}
+    assert {"proposed", "lenet5"} <= majeed
+    for r in runs:
+        assert r.run_dir == f"results/runs/{r.paper}/{r.experiment}/{r.dataset}/seed{r.seed}"
+        assert r.spec["split"] == "subject"  # synthetic has no official split
+
+
+def test_unknown_key_is_named(config):
+    bad = copy.deepcopy(config)
+    bad["trainer"]["acclerator"] = "cpu"
+    with pytest.raises(ConfigError, match=r"trainer.*acclerator"):
+        validate_against_schema(bad, "config.schema.yaml", "config.yaml")
+
+
+def test_wrong_type_is_named(config):
+    bad = copy.deepcopy(config)
+    bad["synthetic"]["n_subjects"] = "many"
+    with pytest.raises(ConfigError, match=r"synthetic/n_subjects"):
+        validate_against_schema(bad, "config.schema.yaml", "config.yaml")
+
+
+def test_snakemake_validate_names_the_key(config):
+    # The Snakefile validates with snakemake.utils.validate; make sure that path rejects typos too.
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    bad = copy.deepcopy(config)
+    bad["profil"] = "quick"
+    with pytest.raises(WorkflowError, match="profil"):
+        validate(bad, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+
+
+def test_paper_config_typo_is_named(tmp_path):
+    data = yaml.safe_load((REPO / "config" / "papers" / "majeed2025.yaml").read_text())
+    data["defaults"]["optimiser"] = data["defaults"].pop("optimizer")
+    path = tmp_path / "majeed2025.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"(?s)majeed2025.yaml.*optimiser"):
+        load_paper_config(path)
+
+
+def test_paper_name_must_match_file(tmp_path):
+    data = yaml.safe_load((REPO / "config" / "papers" / "majeed2025.yaml").read_text())
+    path = tmp_path / "other2025.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="must match the file name"):
+        load_paper_config(path)
+
+
+def test_profile_layers_override_paper_defaults(config):
+    quick = {r.experiment: r.spec for r in load_run_matrix(config, REPO) if r.paper == "majeed2025"}
+    assert quick["proposed"]["max_epochs"] == config["profiles"]["quick"]["overrides"]["max_epochs"]
+    assert quick["proposed"]["batch_size"] == 64  # from the paper's defaults, untouched by the profile
+
+    full = copy.deepcopy(config)
+    full["profile"] = "full"
+    runs = [r for r in load_run_matrix(full, REPO) if r.paper == "majeed2025"]
+    assert {r.dataset for r in runs} == {"fer2013"}
+    assert {r.seed for r in runs} == {0, 1, 2}
+    assert all(r.spec["optimizer"] == {"name": "sgd", "lr": 0.01, "momentum": 0.0} for r in runs)
+    assert all(r.spec["split"] == "official" for r in runs)
+
+
+def test_changing_one_hyperparameter_changes_only_that_experiments_spec(config, tmp_path):
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    data = yaml.safe_load((REPO / "config" / "papers" / "majeed2025.yaml").read_text())
+    (papers / "majeed2025.yaml").write_text(yaml.safe_dump(data))
+    cfg = copy.deepcopy(config)
+    cfg["paper_config_dir"] = str(papers)
+    before = {r.run_dir: r.spec_json for r in load_run_matrix(cfg, "/")}
+    data["experiments"]["lenet5"]["batch_size"] = 32
+    (papers / "majeed2025.yaml").write_text(yaml.safe_dump(data))
+    after = {r.run_dir: r.spec_json for r in load_run_matrix(cfg, "/")}
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"results/runs/majeed2025/lenet5/synthetic/seed0"}

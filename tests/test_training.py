@@ -1,0 +1,94 @@
+"""Training and evaluation on a tiny synthetic dataset, without Snakemake."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ferrepro.data.splits import make_split
+from ferrepro.data.standard import load_decoded
+from ferrepro.evaluation.evaluate import evaluate_run, load_trained_model
+from ferrepro.evaluation.metrics import classification_metrics
+from ferrepro.training.module import InverseTimeDecay
+from ferrepro.training.run import train_run
+
+
+def _spec(seed=0, **overrides):
+    spec = {
+        "paper": "majeed2025", "experiment": "lenet5", "dataset": "synthetic", "seed": seed,
+        "model": "majeed2025.lenet5", "split": "subject",
+        "input": {"size": 48, "channels": "gray", "normalize": "per_image"},
+        "optimizer": {"name": "adam", "lr": 0.001}, "lr_schedule": {"name": "none"},
+        "batch_size": 32, "max_epochs": 2, "early_stopping": {"monitor": "val_loss", "patience": 5},
+        "checkpoint_monitor": "val_acc", "augmentation": "none", "class_weights": False,
+        "trainer": {"accelerator": "cpu", "devices": 1, "precision": "32-true", "num_workers": 0,
+                    "deterministic": True, "threads": 1},
+    }
+    spec.update(overrides)
+    return spec
+
+
+@pytest.fixture(scope="module")
+def split_csv(tiny_synthetic, tmp_path_factory):
+    path = tmp_path_factory.mktemp("split") / "subject_seed0.csv"
+    make_split(load_decoded(tiny_synthetic).samples, "subject", 0).to_csv(path, index=False)
+    return path
+
+
+def test_train_then_evaluate_writes_every_output(tiny_synthetic, split_csv, tmp_path):
+    summary = train_run(_spec(), tiny_synthetic, split_csv, tmp_path)
+    assert summary["epochs_run"] == 2 and 0 <= summary["selected_epoch"] < 2
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert list(history["epoch"]) == [0, 1] and history[["train_loss", "val_acc"]].notna().all().all()
+
+    metrics = evaluate_run(tmp_path, tiny_synthetic, split_csv)
+    for name in ("predictions.parquet", "metrics.json", "confusion_matrix.png", "learning_curve.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    predictions = pd.read_parquet(tmp_path / "predictions.parquet")
+    assert len(predictions) == metrics["n"] == summary["n_test"]
+    probs = predictions.filter(like="prob_").to_numpy()
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert metrics["accuracy"] == pytest.approx((predictions.true_label == predictions.predicted_label).mean())
+    assert np.array(metrics["confusion_matrix"]).sum() == metrics["n"]
+
+
+def test_model_file_loads_with_weights_only(tiny_synthetic, split_csv, tmp_path):
+    train_run(_spec(max_epochs=1), tiny_synthetic, split_csv, tmp_path)
+    model, spec, classes = load_trained_model(tmp_path / "model.pt")
+    assert spec["model"] == "majeed2025.lenet5" and len(classes) == 7
+    assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
+
+
+def test_same_seed_gives_the_same_cpu_metrics(tiny_synthetic, split_csv, tmp_path):
+    a = train_run(_spec(seed=3), tiny_synthetic, split_csv, tmp_path / "a")
+    b = train_run(_spec(seed=3), tiny_synthetic, split_csv, tmp_path / "b")
+    ha, hb = pd.read_csv(tmp_path / "a" / "history.csv"), pd.read_csv(tmp_path / "b" / "history.csv")
+    pd.testing.assert_frame_equal(ha, hb)
+    assert a["selection_value"] == b["selection_value"]
+
+
+def test_test_split_is_not_used_for_selection(tiny_synthetic, split_csv, tmp_path):
+    # The selected checkpoint's score must be a validation score: recompute it from the history.
+    summary = train_run(_spec(max_epochs=2), tiny_synthetic, split_csv, tmp_path)
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert summary["selection_value"] == pytest.approx(history["val_acc"].max())
+    assert summary["selection_value"] == pytest.approx(history.loc[summary["selected_epoch"], "val_acc"])
+
+
+def test_inverse_time_decay_matches_keras_formula():
+    schedule = InverseTimeDecay(1e-4)
+    assert schedule(0) == 1.0
+    assert schedule(10_000) == pytest.approx(0.5)
+
+
+def test_classification_metrics_on_a_hand_made_case():
+    y_true = np.array([0, 0, 1, 1, 2, 2])
+    y_pred = np.array([0, 1, 1, 1, 2, 0])
+    m = classification_metrics(y_true, y_pred, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+    assert m["per_class"]["c"]["recall"] == pytest.approx(0.5)
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert m["macro_f1"] == pytest.approx(np.mean([0.5, 0.8, 2 / 3]))

@@ -1,0 +1,55 @@
+# Expands the configs into targets. The run matrix itself is built by ferrepro.config, the same code
+# the tests and `ferrepro show-config` use, so the workflow and the package can never disagree.
+import json
+import sys
+from pathlib import Path
+
+# The Snakefile itself needs only ferrepro.config (PyYAML + jsonschema, both Snakemake dependencies);
+# jobs run the package through workflow/scripts/ferrepro.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from ferrepro.config import load_run_matrix  # noqa: E402
+
+RUNS = load_run_matrix(config, workflow.basedir)
+RUNS_BY_DIR = {run.run_dir: run for run in RUNS}
+
+
+wildcard_constraints:
+    dataset=r"[a-z0-9_+]+",
+    paper=r"[a-z0-9_]+",
+    experiment=r"[A-Za-z0-9_+\-]+",
+    seed=r"\d+",
+    protocol=r"official|stratified|subject|subject_k\d+_fold\d+",
+
+
+def run_of(wildcards):
+    key = f"results/runs/{wildcards.paper}/{wildcards.experiment}/{wildcards.dataset}/seed{wildcards.seed}"
+    if key not in RUNS_BY_DIR:
+        raise ValueError(f"{key} is not in the run matrix of profile {config['profile']!r}")
+    return RUNS_BY_DIR[key]
+
+
+def decoded(dataset):
+    return {
+        "images": f"results/decoded/{dataset}/images.npy",
+        "samples": f"results/decoded/{dataset}/samples.csv",
+    }
+
+
+def all_metrics():
+    return [f"{run.run_dir}/metrics.json" for run in RUNS]
+
+
+def all_features():
+    names = ("hog", "sliding_hog", "landmarks")
+    return [f"results/features/{d}/{n}.npy" for d in config.get("features", {}).get("datasets", []) for n in names]
+
+
+def feature_params(name):
+    """A feature's config block as JSON (a param, so changing it reruns only that feature)."""
+    return json.dumps(config.get("features", {}).get(name, {}) or {}, sort_keys=True)
+
+
+def all_audits():
+    """One leakage audit per split list that some run uses."""
+    return sorted({run.split_file.replace("results/splits/", "results/audit/").replace(".csv", ".json") for run in RUNS})

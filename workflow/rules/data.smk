@@ -1,0 +1,47 @@
+# Stage 1, data: every dataset ends up in the standard decoded format under results/decoded/<dataset>/.
+
+
+rule make_synthetic:
+    output:
+        images="results/decoded/synthetic/images.npy",
+        samples="results/decoded/synthetic/samples.csv",
+        report="results/decoded/synthetic/decode_report.json",
+        preview=report("results/decoded/synthetic/preview.png", caption="../report/synthetic.rst", category="Data"),
+    params:
+        n_subjects=config["synthetic"]["n_subjects"],
+        per_class=config["synthetic"]["images_per_subject_per_class"],
+        size=config["synthetic"]["size"],
+        seed=config["synthetic"]["seed"],
+    log:
+        "results/logs/data/synthetic.log",
+    benchmark:
+        "results/benchmarks/data/synthetic.tsv"
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "workflow/scripts/ferrepro make-synthetic --out results/decoded/synthetic --n-subjects {params.n_subjects}"
+        " --per-class {params.per_class} --size {params.size} --seed {params.seed}"
+        " --preview {output.preview} > {log} 2>&1"
+
+
+rule decode_dataset:
+    output:
+        images="results/decoded/{dataset}/images.npy",
+        samples="results/decoded/{dataset}/samples.csv",
+        report="results/decoded/{dataset}/decode_report.json",
+    input:
+        registry="config/datasets.yaml",
+    params:
+        raw=lambda wc: f"{config['raw_dir']}/{wc.dataset}",
+        out=lambda wc: f"results/decoded/{wc.dataset}",
+    wildcard_constraints:
+        dataset=r"(?!synthetic$)[a-z0-9_+]+",
+    log:
+        "results/logs/data/decode_{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/decode_{dataset}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "workflow/scripts/ferrepro decode --dataset {wildcards.dataset} --raw-dir {params.raw} --registry {input.registry}"
+        " --out {params.out} > {log} 2>&1"

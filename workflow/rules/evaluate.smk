@@ -1,0 +1,39 @@
+# Stage 4, evaluate: the test split is scored once, with the checkpoint selected on validation.
+
+
+rule evaluate:
+    input:
+        unpack(lambda wc: decoded(wc.dataset)),
+        model="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/model.pt",
+        history="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/history.csv",
+        summary="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/train_summary.json",
+        split=lambda wc: run_of(wc).split_file,
+    output:
+        metrics="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/metrics.json",
+        predictions="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/predictions.parquet",
+        confusion=report(
+            "results/runs/{paper}/{experiment}/{dataset}/seed{seed}/confusion_matrix.png",
+            caption="../report/confusion_matrix.rst",
+            category="Runs",
+            subcategory="{paper}",
+            labels={"experiment": "{experiment}", "dataset": "{dataset}", "seed": "{seed}", "figure": "confusion matrix"},
+        ),
+        curve=report(
+            "results/runs/{paper}/{experiment}/{dataset}/seed{seed}/learning_curve.png",
+            caption="../report/learning_curve.rst",
+            category="Runs",
+            subcategory="{paper}",
+            labels={"experiment": "{experiment}", "dataset": "{dataset}", "seed": "{seed}", "figure": "learning curve"},
+        ),
+    params:
+        run_dir=lambda wc: run_of(wc).run_dir,
+    threads: 1
+    log:
+        "results/logs/evaluate/{paper}/{experiment}/{dataset}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{paper}/{experiment}/{dataset}/seed{seed}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "workflow/scripts/ferrepro evaluate --run {params.run_dir} --decoded results/decoded/{wildcards.dataset}"
+        " --split {input.split} > {log} 2>&1"
