@@ -11,7 +11,7 @@ CORES  ?= all
 export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: reproduce test install lint dryrun report bench lock clean-results
+.PHONY: reproduce test install lint dryrun report bench lock clean-results pull push
 
 reproduce: $(STAMP)
 	snakemake --cores $(CORES)
@@ -40,6 +40,17 @@ report: $(STAMP)
 
 bench: $(STAMP)
 	python bench/run.py
+
+# Team loop (README, "Working in a team"). After `dvc pull` every file has a fresh mtime in no particular
+# order; `snakemake --touch` restores input-before-output order without computing anything, so a dry run
+# then schedules 0 jobs. Only valid right after a pull, before editing configs.
+pull:
+	dvc pull
+	snakemake --touch --cores 1 --quiet
+
+push:
+	dvc commit --force
+	dvc push
 
 # Refresh requirements.lock from the current venv after changing a pin in pyproject.toml.
 lock: $(STAMP)

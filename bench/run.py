@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "tests"))
 def training_throughput(model_name: str, batch_size: int, epochs: int, threads: int) -> dict:
     """Images/s of the same model, batches and data through Lightning and through a plain loop.
 
-    Both paths do the same work per step (forward, cross-entropy, backward, SGD step, batch accuracy)
+    Both paths do the same work per step (normalisation, forward, cross-entropy, backward, SGD step, accuracy)
     on the same DataLoader; validation, checkpointing and logging to disk are off in both.
     """
     import lightning as L
@@ -41,6 +41,7 @@ def training_throughput(model_name: str, batch_size: int, epochs: int, threads: 
     from ferrepro.data.synthetic import SyntheticSpec, write_synthetic
     from ferrepro.data.standard import load_decoded
     from ferrepro.training.datamodule import FERDataModule
+    from ferrepro.training.inputs import normalize_batch
     from ferrepro.training.module import FERClassifier
 
     torch.set_num_threads(threads)
@@ -73,7 +74,7 @@ def training_throughput(model_name: str, batch_size: int, epochs: int, threads: 
             correct = 0
             for x, y in dm.train_dataloader():
                 optimizer.zero_grad(set_to_none=True)
-                logits = model(x)
+                logits = model(normalize_batch(x, "per_image"))
                 loss = loss_fn(logits, y)
                 loss.backward()
                 optimizer.step()

@@ -1,6 +1,5 @@
 """Training and evaluation on a tiny synthetic dataset, without Snakemake."""
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -92,3 +91,38 @@ def test_classification_metrics_on_a_hand_made_case():
     assert m["per_class"]["c"]["recall"] == pytest.approx(0.5)
     assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
     assert m["macro_f1"] == pytest.approx(np.mean([0.5, 0.8, 2 / 3]))
+
+
+def test_augmentation_touches_training_batches_only(tiny_synthetic, split_csv, tmp_path, monkeypatch):
+    import ferrepro.training.run as run_module
+
+    seen = []
+
+    def recording_augmentation(spec):
+        def augment(x, generator=None):
+            seen.append(len(x))
+            return x.flip(-1)
+        return augment
+
+    monkeypatch.setattr(run_module, "_augmentation", recording_augmentation)
+    summary = train_run(_spec(max_epochs=2, augmentation="recording"), tiny_synthetic, split_csv, tmp_path)
+    # Every training sample of both epochs went through it, and nothing else did.
+    assert sum(seen) == 2 * summary["n_train"]
+
+
+def test_paper_augmentation_policy_trains(tiny_synthetic, split_csv, tmp_path):
+    summary = train_run(_spec(max_epochs=1, augmentation="majeed2025"), tiny_synthetic, split_csv, tmp_path)
+    assert summary["epochs_run"] == 1
+
+
+def test_normalize_batch():
+    from ferrepro.training.inputs import normalize_batch
+
+    x = torch.rand(4, 1, 8, 8)
+    assert normalize_batch(x, "unit") is x
+    z = normalize_batch(x, "per_image")
+    assert torch.allclose(z.mean(dim=(1, 2, 3)), torch.zeros(4), atol=1e-5)
+    assert torch.allclose(z.std(dim=(1, 2, 3), unbiased=False), torch.ones(4), atol=1e-4)
+    assert torch.equal(normalize_batch(torch.full((1, 1, 4, 4), 0.3), "per_image"), torch.zeros(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="normalisation"):
+        normalize_batch(x, "imagenet")

@@ -45,3 +45,23 @@ rule decode_dataset:
     shell:
         "workflow/scripts/ferrepro decode --dataset {wildcards.dataset} --raw-dir {params.raw} --registry {input.registry}"
         " --out {params.out} > {log} 2>&1"
+
+
+# Opt-in: fetch a public file listed under `downloads:` in config/datasets.yaml (today the FER+ labels),
+# verifying its sha256. Never part of `rule all`; ask for it by name, e.g.
+#   snakemake --cores 1 resources/raw/ferplus/fer2013new.csv
+rule download_public_file:
+    output:
+        "resources/raw/{dataset}/{filename}",
+    input:
+        registry="config/datasets.yaml",
+    wildcard_constraints:
+        dataset="ferplus",
+        filename=r"fer2013new\.csv",
+    log:
+        "results/logs/data/download_{dataset}_{filename}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "workflow/scripts/ferrepro check-data download --dataset {wildcards.dataset} --file {wildcards.filename}"
+        " --raw-dir resources/raw/{wildcards.dataset} --registry {input.registry} > {log} 2>&1"

@@ -34,13 +34,16 @@ def load_trained_model(model_path: str | Path):
     return model, spec, payload["classes"]
 
 
-def predict_probabilities(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict_probabilities(model, x: np.ndarray, normalize: str = "unit", batch_size: int = 256) -> np.ndarray:
+    """Class probabilities for [0, 1] inputs, normalised exactly as in training."""
     import torch
+
+    from ferrepro.training.inputs import normalize_batch
 
     probs = []
     with torch.inference_mode():
         for i in range(0, len(x), batch_size):
-            logits = model(torch.from_numpy(x[i:i + batch_size]))
+            logits = model(normalize_batch(torch.from_numpy(x[i:i + batch_size]), normalize))
             probs.append(torch.softmax(logits.float(), dim=1).numpy())
     return np.concatenate(probs) if probs else np.zeros((0, 0), np.float32)
 
@@ -53,7 +56,7 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
     run = Path(run_dir)
     model, spec, classes = load_trained_model(run / MODEL_FILE)
     test = load_split_arrays(decoded_dir, split_csv, spec["input"], tuple(classes))["test"]
-    probs = predict_probabilities(model, test.x)
+    probs = predict_probabilities(model, test.x, spec["input"].get("normalize", "unit"))
     y_pred = probs.argmax(1)
 
     table = pd.DataFrame({"sample_id": test.sample_ids, "true_label": np.asarray(classes)[test.y],

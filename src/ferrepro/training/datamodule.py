@@ -41,8 +41,7 @@ def load_split_arrays(decoded_dir: str | Path, split_csv: str | Path, input_spec
         ids = split.loc[split["split"] == name, "sample_id"].to_numpy()
         rows = np.array([position[s] for s in ids], dtype=np.int64)
         labels = ds.samples["label"].to_numpy()[rows]
-        x = to_model_input(ds.images[rows], input_spec["size"], input_spec["channels"],
-                            input_spec.get("normalize", "unit"))
+        x = to_model_input(ds.images[rows], input_spec["size"], input_spec["channels"])
         out[name] = SplitArrays(x, encode(labels, classes), ids)
     return out
 

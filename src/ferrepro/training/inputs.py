@@ -22,25 +22,33 @@ def n_channels(mode: str) -> int:
 NORMALISATIONS = ("unit", "per_image")
 
 
-def to_model_input(images: np.ndarray, size: int, channels: str, normalize: str = "unit") -> np.ndarray:
-    """uint8 N x H x W x C  ->  float32 N x C' x size x size.
+def to_model_input(images: np.ndarray, size: int, channels: str) -> np.ndarray:
+    """uint8 N x H x W x C  ->  float32 N x C' x size x size in [0, 1].
 
-    ``unit`` scales to [0, 1] (Keras' ``rescale=1/255``). ``per_image`` standardises each image to zero
-    mean and unit variance, which removes global brightness and contrast, a common FER preprocessing step.
+    Normalisation is a separate step (``normalize_batch``) applied on the training device after
+    augmentation, because augmentation policies (brightness, contrast, noise) are defined on [0, 1] images.
     """
     want = n_channels(channels)
     out = np.empty((len(images), want, size, size), np.float32)
     for i, img in enumerate(images):
         out[i] = _convert_one(np.asarray(img), size, want).transpose(2, 0, 1)
     out *= 1.0 / 255.0
-    if normalize == "per_image":
-        mean = out.mean(axis=(1, 2, 3), keepdims=True)
-        std = out.std(axis=(1, 2, 3), keepdims=True)
-        out -= mean
-        out /= np.maximum(std, 1e-6)  # a constant image stays at zero instead of dividing by zero
-    elif normalize != "unit":
-        raise ValueError(f"unknown input normalisation {normalize!r}; expected one of {NORMALISATIONS}")
     return out
+
+
+def normalize_batch(x, mode: str = "unit"):
+    """Normalise a float B x C x H x W batch in [0, 1] (torch tensor, any device).
+
+    ``unit`` leaves it in [0, 1] (Keras' ``rescale=1/255``). ``per_image`` standardises each image to zero
+    mean and unit variance, removing global brightness and contrast, a common FER preprocessing step.
+    """
+    if mode == "unit":
+        return x
+    if mode == "per_image":
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        std = x.std(dim=(1, 2, 3), keepdim=True, unbiased=False)
+        return (x - mean) / std.clamp_min(1e-6)  # a constant image stays at zero instead of dividing by zero
+    raise ValueError(f"unknown input normalisation {mode!r}; expected one of {NORMALISATIONS}")
 
 
 def _convert_one(img: np.ndarray, size: int, want: int) -> np.ndarray:

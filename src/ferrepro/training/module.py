@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ferrepro.models import build_model
+from ferrepro.training.inputs import normalize_batch
 
 
 class InverseTimeDecay:
@@ -64,17 +65,22 @@ class FERClassifier(L.LightningModule):
                                  input_size=spec["input"]["size"], **spec.get("model_kwargs", {}))
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.loss = nn.CrossEntropyLoss(weight=weight)
-        self.augment = None  # set by the runner for training batches only
+        self.normalize = spec["input"].get("normalize", "unit")
+        self.augment = None  # set by the runner; applied to training batches only
+        # Augmentation draws from its own generator seeded by the run seed: reproducible, and
+        # independent of how many random numbers initialisation or dropout consumed.
+        self.augment_generator = torch.Generator().manual_seed(int(spec.get("seed", 0)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        # Augmentation runs here, on the training device, and only on training batches.
+        # Runs on the training device: augmentation (training batches only, on [0, 1] images), then
+        # the input normalisation every split gets.
+        x, y = batch
         if self.augment is not None and self.trainer is not None and self.trainer.training:
-            x, y = batch
-            return self.augment(x), y
-        return batch
+            x = self.augment(x, generator=self.augment_generator)
+        return normalize_batch(x, self.normalize), y
 
     def _step(self, batch, stage: str):
         x, y = batch

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -50,7 +48,7 @@ def _augmentation(spec: dict):
         return None
     from ferrepro.training.augment import build_augmentation
 
-    return build_augmentation(policy, seed=spec["seed"])
+    return build_augmentation(policy)
 
 
 def build_trainer(spec: dict, workdir: Path, callbacks: list, logger, max_epochs: int | None = None):

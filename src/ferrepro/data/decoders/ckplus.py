@@ -26,11 +26,9 @@ from ferrepro.data.decoders.common import (
     IMAGE_SUFFIXES,
     DecodeContext,
     Decoded,
-    compact,
     is_hidden_or_junk,
     list_files,
-    read_images,
-    samples_frame,
+    read_rows,
 )
 from ferrepro.data.registry import LayoutSpec
 
@@ -179,9 +177,5 @@ def _sequence_frames(folder: Path, labelled_frame: int, label_file: Path, ctx: D
 
 
 def _read(rows: list[dict], ctx: DecodeContext) -> Decoded:
-    images, ok = read_images([ctx.root / r["source_file"] for r in rows], [r["source_file"] for r in rows], ctx)
-    ctx.check("reading the CK+ images")
-    kept = [r for r, good in zip(rows, ok) if good]
     columns = list(rows[0]) if rows else ["sample_id", "label", "subject_id", "source_file", "split", "sequence", "frame"]
-    samples = samples_frame(**{c: [r[c] for r in kept] for c in columns})
-    return Decoded(images=compact(images, ok), samples=samples)
+    return read_rows(rows, ctx, "CK+", columns)

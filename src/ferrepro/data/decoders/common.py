@@ -368,3 +368,16 @@ def is_hidden_or_junk(path: Path) -> bool:
     """macOS/Windows litter that archives carry around (judged by the name only: the scratch folder
     archives are extracted into is itself hidden); ignored and listed rather than a problem."""
     return path.name.startswith(".") or path.name in {"__MACOSX", "Thumbs.db", "desktop.ini"}
+
+
+def read_rows(rows: list[dict], ctx: DecodeContext, what: str, columns: Sequence[str], **read_kwargs) -> Decoded:
+    """Read the image of every listed row (``source_file`` under the raw root) and build the result.
+
+    Unreadable images are handled by ``read_images`` (error or quarantine); only rows whose image was
+    read are kept, so images and samples stay aligned.
+    """
+    names = [r["source_file"] for r in rows]
+    images, ok = read_images([ctx.root / n for n in names], names, ctx, **read_kwargs)
+    ctx.check(f"reading the {what} images")
+    kept = [r for r, good in zip(rows, ok) if good]
+    return Decoded(images=compact(images, ok), samples=samples_frame(**{c: [r[c] for r in kept] for c in columns}))

@@ -17,10 +17,8 @@ from ferrepro.data.decoders.common import (
     IMAGE_SUFFIXES,
     DecodeContext,
     Decoded,
-    compact,
     is_hidden_or_junk,
-    read_images,
-    samples_frame,
+    read_rows,
 )
 from ferrepro.data.registry import LayoutSpec
 
@@ -42,13 +40,7 @@ def decode(ctx: DecodeContext) -> Decoded:
         else:
             rows.extend(_character_rows(char_dir, ctx))
     ctx.check("listing the FERG folders")
-    images, ok = read_images(
-        [ctx.root / r["source_file"] for r in rows], [r["source_file"] for r in rows], ctx,
-        background=int(ctx.layout.options.get("background", 255)),
-    )
-    ctx.check("reading the FERG images")
-    kept = [r for r, good in zip(rows, ok) if good]
-    return Decoded(images=compact(images, ok), samples=samples_frame(**{c: [r[c] for r in kept] for c in COLUMNS}))
+    return read_rows(rows, ctx, "FERG", COLUMNS, background=int(ctx.layout.options.get("background", 255)))
 
 
 def _character_rows(char_dir: Path, ctx: DecodeContext) -> list[dict]:

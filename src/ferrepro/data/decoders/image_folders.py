@@ -19,10 +19,8 @@ from ferrepro.data.decoders.common import (
     IMAGE_SUFFIXES,
     DecodeContext,
     Decoded,
-    compact,
     is_hidden_or_junk,
-    read_images,
-    samples_frame,
+    read_rows,
 )
 from ferrepro.data.registry import LayoutSpec
 
@@ -36,12 +34,7 @@ def detect(root: Path, layout: LayoutSpec) -> bool:
 def decode(ctx: DecodeContext) -> Decoded:
     rows = list_samples(ctx)
     ctx.check("listing the image folders")
-    paths = [ctx.root / r["source_file"] for r in rows]
-    images, ok = read_images(paths, [r["source_file"] for r in rows], ctx)
-    ctx.check("reading the images")
-    kept = [r for r, good in zip(rows, ok) if good]
-    samples = samples_frame(**{k: [r[k] for r in kept] for k in (rows[0] if rows else _EMPTY)})
-    return Decoded(images=compact(images, ok), samples=samples)
+    return read_rows(rows, ctx, "image-folder", list(rows[0]) if rows else _EMPTY)
 
 
 _EMPTY = dict.fromkeys(["sample_id", "label", "subject_id", "source_file", "split", "usage", "file_id"])

@@ -17,10 +17,8 @@ from ferrepro.data.decoders.common import (
     IMAGE_SUFFIXES,
     DecodeContext,
     Decoded,
-    compact,
     is_hidden_or_junk,
-    read_images,
-    samples_frame,
+    read_rows,
 )
 from ferrepro.data.registry import LayoutSpec
 
@@ -45,11 +43,8 @@ def decode(ctx: DecodeContext) -> Decoded:
             if row:
                 rows.append(row)
     ctx.check("listing the JAFFE files")
-    images, ok = read_images([ctx.root / r["source_file"] for r in rows], [r["source_file"] for r in rows], ctx)
-    ctx.check("reading the JAFFE images")
-    kept = [r for r, good in zip(rows, ok) if good]
     columns = ["sample_id", "label", "subject_id", "source_file", "split", "expression_code", "image_number"]
-    return Decoded(images=compact(images, ok), samples=samples_frame(**{c: [r[c] for r in kept] for c in columns}))
+    return read_rows(rows, ctx, "JAFFE", columns)
 
 
 def _row(path: Path, ctx: DecodeContext) -> dict | None:

@@ -18,11 +18,9 @@ from ferrepro.data.decoders.common import (
     IMAGE_SUFFIXES,
     DecodeContext,
     Decoded,
-    compact,
     is_hidden_or_junk,
     list_files,
-    read_images,
-    samples_frame,
+    read_rows,
 )
 from ferrepro.data.registry import LayoutSpec
 
@@ -60,10 +58,7 @@ def decode(ctx: DecodeContext) -> Decoded:
             if row:
                 rows.append(row)
     ctx.check("listing the KDEF files")
-    images, ok = read_images([ctx.root / r["source_file"] for r in rows], [r["source_file"] for r in rows], ctx)
-    ctx.check("reading the KDEF images")
-    kept = [r for r, good in zip(rows, ok) if good]
-    return Decoded(images=compact(images, ok), samples=samples_frame(**{c: [r[c] for r in kept] for c in COLUMNS}))
+    return read_rows(rows, ctx, "KDEF", COLUMNS)
 
 
 def _row(path: Path, ctx: DecodeContext) -> dict | None:

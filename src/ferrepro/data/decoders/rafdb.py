@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ferrepro.data.decoders.common import DecodeContext, Decoded, compact, read_images, samples_frame
+from ferrepro.data.decoders.common import DecodeContext, Decoded, read_rows
 from ferrepro.data.registry import LayoutSpec
 
 LIST_FILE = Path("EmoLabel/list_patition_label.txt")
@@ -63,11 +63,8 @@ def decode(ctx: DecodeContext) -> Decoded:
             "image_variant": variant,
         })
     ctx.check(f"reading {LIST_FILE}")
-    images, ok = read_images([ctx.root / r["source_file"] for r in rows], [r["source_file"] for r in rows], ctx)
-    ctx.check("reading the RAF-DB images")
-    kept = [r for r, good in zip(rows, ok) if good]
     columns = ["sample_id", "label", "subject_id", "source_file", "split", "image_variant"]
-    return Decoded(images=compact(images, ok), samples=samples_frame(**{c: [r[c] for r in kept] for c in columns}))
+    return read_rows(rows, ctx, "RAF-DB", columns)
 
 
 def _image_variant(base: Path, ctx: DecodeContext) -> tuple[str, Path]:
