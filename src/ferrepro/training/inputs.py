@@ -47,7 +47,10 @@ def normalize_batch(x, mode: str = "unit"):
     if mode == "per_image":
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         std = x.std(dim=(1, 2, 3), keepdim=True, unbiased=False)
-        return (x - mean) / std.clamp_min(1e-6)  # a constant image stays at zero instead of dividing by zero
+        # As tf.image.per_image_standardization: the std is floored at 1/sqrt(pixels), so a (nearly)
+        # constant image maps to ~0 instead of amplifying float rounding noise.
+        floor = 1.0 / float(x[0].numel()) ** 0.5
+        return (x - mean) / std.clamp_min(floor)
     raise ValueError(f"unknown input normalisation {mode!r}; expected one of {NORMALISATIONS}")
 
 
