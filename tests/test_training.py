@@ -126,3 +126,50 @@ def test_normalize_batch():
     assert torch.allclose(normalize_batch(torch.full((1, 1, 4, 4), 0.3), "per_image"), torch.zeros(1, 1, 4, 4), atol=1e-5)
     with pytest.raises(ValueError, match="normalisation"):
         normalize_batch(x, "imagenet")
+
+
+TINY_IAFEN = {"widths": [8, 8, 16, 16], "blocks_per_stage": [1, 1, 1, 1], "hidden_units": 16}
+
+
+@pytest.fixture(scope="module")
+def hog_file(tiny_synthetic, tmp_path_factory):
+    from ferrepro.features import compute_feature
+
+    ds = load_decoded(tiny_synthetic)
+    path = tmp_path_factory.mktemp("features") / "hog.npy"
+    np.save(path, compute_feature("hog", np.asarray(ds.images)).features)
+    return path
+
+
+def test_feature_fusion_trains_and_evaluates(tiny_synthetic, split_csv, hog_file, tmp_path):
+    spec = _spec(model="nauman2025.ia_fen", model_kwargs=TINY_IAFEN, features=["hog"], max_epochs=1)
+    summary = train_run(spec, tiny_synthetic, split_csv, tmp_path, [str(hog_file)])
+    model, saved_spec, _ = load_trained_model(tmp_path / "model.pt")
+    assert saved_spec["model_kwargs"]["feature_dim"] == np.load(hog_file).shape[1]
+    assert model.uses_features
+    metrics = evaluate_run(tmp_path, tiny_synthetic, split_csv, [str(hog_file)])
+    assert metrics["n"] == summary["n_test"] and metrics["excluded_missing_features"] == []
+
+
+def test_missing_feature_rows_are_excluded_and_reported(tiny_synthetic, split_csv, hog_file, tmp_path):
+    from ferrepro.training.datamodule import load_split_arrays
+
+    features = np.load(hog_file)
+    split = pd.read_csv(split_csv)
+    samples = load_decoded(tiny_synthetic).samples
+    test_ids = set(split.loc[split["split"] == "test", "sample_id"])
+    broken = [i for i, sid in enumerate(samples["sample_id"]) if sid in test_ids][:3]
+    features[broken] = np.nan  # e.g. faces the landmark detector missed
+    path = tmp_path / "hog.npy"
+    np.save(path, features)
+    arrays = load_split_arrays(tiny_synthetic, split_csv, {"size": 48, "channels": "gray"}, ("angry", "disgust", "fear",
+                               "happy", "sad", "surprise", "neutral"), [path])
+    assert arrays["test"].excluded == [samples["sample_id"][i] for i in broken]
+    assert len(arrays["test"].y) == len(test_ids) - 3
+    assert not np.isnan(arrays["test"].features).any()
+
+
+def test_feature_files_must_match_the_spec(tiny_synthetic, split_csv, hog_file, tmp_path):
+    spec = _spec(model="nauman2025.ia_fen", model_kwargs=TINY_IAFEN, features=["hog", "landmarks"])
+    with pytest.raises(ValueError, match="fuses features"):
+        train_run(spec, tiny_synthetic, split_csv, tmp_path, [str(hog_file)])

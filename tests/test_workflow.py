@@ -52,18 +52,26 @@ def workspace(tmp_path_factory, venv_env):
     # A second paper (a one-experiment copy of majeed2025) to prove that changes stay within one paper.
     other = yaml.safe_load((work / "config" / "papers" / "majeed2025.yaml").read_text())
     other["paper"] = "other2025"
-    other["experiments"] = {"lenet5": other["experiments"]["lenet5"]}
+    # Two experiments that fuse the same cached HoG features (a tiny IA-FEN): the cache must be built once.
+    tiny = {"model": "nauman2025.ia_fen", "batch_size": 32,
+            "model_kwargs": {"widths": [8, 8, 16, 16], "blocks_per_stage": [1, 1, 1, 1], "hidden_units": 16}}
+    other["experiments"] = {"lenet5": other["experiments"]["lenet5"],
+                            "fusion_hog": dict(tiny, features=["hog"]),
+                            "fusion_hog_landmarks": dict(tiny, features=["hog", "landmarks"])}
     (work / "config" / "papers" / "other2025.yaml").write_text(yaml.safe_dump(other))
     config["papers"] = ["majeed2025", "other2025"]
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-    snakemake(work, venv_env, "--cores", "2")
+    proc = snakemake(work, venv_env, "--cores", "2")
+    (work / "first_run.log").write_text(proc.stdout + proc.stderr)
     return work
 
 
 def test_every_run_has_metrics_and_figures(workspace):
     runs = sorted((workspace / "results" / "runs").glob("*/*/*/seed*"))
     assert [str(r.relative_to(workspace / "results" / "runs")) for r in runs] == [
-        "majeed2025/lenet5/synthetic/seed0", "majeed2025/proposed/synthetic/seed0", "other2025/lenet5/synthetic/seed0"]
+        "majeed2025/lenet5/synthetic/seed0", "majeed2025/proposed/synthetic/seed0",
+        "other2025/fusion_hog/synthetic/seed0", "other2025/fusion_hog_landmarks/synthetic/seed0",
+        "other2025/lenet5/synthetic/seed0"]
     for run in runs:
         for name in ("model.pt", "history.csv", "train_summary.json", "metrics.json", "predictions.parquet",
                      "confusion_matrix.png", "learning_curve.png"):
@@ -72,16 +80,27 @@ def test_every_run_has_metrics_and_figures(workspace):
         assert (workspace / "results" / "features" / "synthetic" / f"{feature}.npy").exists()
 
 
+def test_each_feature_is_computed_once_for_all_consumers(workspace):
+    log = (workspace / "first_run.log").read_text()
+    assert log.count("output: results/features/synthetic/hog.npy") == 1
+    consumers = [block for block in log.split("\n\n") if "rule train:" in block and "results/features/synthetic/hog.npy" in block]
+    assert len(consumers) == 2
+
+
 def test_models_beat_chance_on_synthetic(workspace):
     summary = pd.read_csv(workspace / "results" / "summary.csv")
-    assert len(summary) == 3
-    for row in summary.itertuples():
+    assert len(summary) == 5
+    # The tiny fusion models only check the plumbing; the paper's two models must learn.
+    for row in summary[~summary["experiment"].isin(["fusion_hog", "fusion_hog_landmarks"])].itertuples():
         correct = round(row.accuracy * row.n)
         p = binomtest(correct, row.n, 1 / 7, alternative="greater").pvalue
         assert p < 0.01, f"{row.paper}/{row.experiment}: accuracy {row.accuracy:.3f} on {row.n} is not above chance"
         assert row.accuracy < 0.999, "synthetic data must not be trivially separable"
     metrics = json.loads((workspace / "results" / "metrics.json").read_text())
     assert set(metrics) == {f"{r.paper}/{r.experiment}/synthetic/seed0" for r in summary.itertuples()}
+    fused = json.loads((workspace / "results" / "runs" / "other2025" / "fusion_hog_landmarks" / "synthetic" / "seed0"
+                        / "metrics.json").read_text())
+    assert fused["n"] + len(fused["excluded_missing_features"]) == summary["n"].iloc[0]
 
 
 def test_second_dry_run_schedules_nothing(workspace, venv_env):

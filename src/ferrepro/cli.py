@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "features": ("ferrepro.features.cli:cli", "compute one cached handcrafted feature array (hog, sliding_hog, landmarks)"),
     "train": ("ferrepro.training.run:cli", "train one run (paper/experiment/dataset/seed) with Lightning"),
     "evaluate": ("ferrepro.evaluation.evaluate:cli", "evaluate a trained run once on its test split"),
+    "predict": ("ferrepro.predict:cli", "classify the expression of every face in your own photos with a trained run"),
     "efficiency": ("ferrepro.evaluation.efficiency:cli", "parameters, FLOPs and latency of a registered model"),
     "summary": ("ferrepro.reporting.summary:cli", "collect every run's metrics into results/summary.*"),
     "show-config": ("ferrepro.config:cli", "print the resolved run matrix for a config"),

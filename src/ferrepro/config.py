@@ -51,6 +51,12 @@ class Run:
         return f"results/splits/{self.dataset}/{self.spec['split']}_seed{self.seed}.csv"
 
     @property
+    def gpus(self) -> int:
+        """GPU slots the run occupies (Snakemake's `gpu` resource): its Lightning `devices` when an int."""
+        devices = self.spec.get("trainer", {}).get("devices", 1)
+        return devices if isinstance(devices, int) and devices > 0 else 1
+
+    @property
     def spec_json(self) -> str:
         return json.dumps(self.spec, sort_keys=True, separators=(",", ":"))
 

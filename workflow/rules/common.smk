@@ -36,6 +36,11 @@ def decoded(dataset):
     }
 
 
+def run_features(run):
+    """The cached feature arrays a run fuses, in the order its spec lists them (one features rule each)."""
+    return [f"results/features/{run.dataset}/{name}.npy" for name in run.spec.get("features", [])]
+
+
 def all_metrics():
     return [f"{run.run_dir}/metrics.json" for run in RUNS]
 

@@ -8,6 +8,7 @@ rule evaluate:
         history="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/history.csv",
         summary="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/train_summary.json",
         split=lambda wc: run_of(wc).split_file,
+        features=lambda wc: run_features(run_of(wc)),
     output:
         metrics="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/metrics.json",
         predictions="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/predictions.parquet",
@@ -36,4 +37,4 @@ rule evaluate:
         "../../envs/train.yaml"
     shell:
         "workflow/scripts/ferrepro evaluate --run {params.run_dir} --decoded results/decoded/{wildcards.dataset}"
-        " --split {input.split} > {log} 2>&1"
+        " --split {input.split} --features {input.features} > {log} 2>&1"

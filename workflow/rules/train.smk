@@ -9,6 +9,7 @@ rule train:
         # The paper's config as a file input too: on a machine without Snakemake's metadata (a fresh
         # clone after `dvc pull`), the mtime trigger still reruns this paper's runs, and only them.
         paper_config=lambda wc: f"{config['paper_config_dir']}/{wc.paper}.yaml",
+        features=lambda wc: run_features(run_of(wc)),
     output:
         model="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/model.pt",
         history="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/history.csv",
@@ -18,7 +19,8 @@ rule train:
         run_dir=lambda wc: run_of(wc).run_dir,
     threads: config["trainer"].get("threads", 2)
     resources:
-        gpu=1,
+        # One slot per device the run trains on, so `--resources gpu=N` never oversubscribes the GPUs.
+        gpu=lambda wc: run_of(wc).gpus,
     log:
         "results/logs/train/{paper}/{experiment}/{dataset}/seed{seed}.log",
     benchmark:
@@ -27,4 +29,4 @@ rule train:
         "../../envs/train.yaml"
     shell:
         "workflow/scripts/ferrepro train --spec {params.spec:q} --decoded results/decoded/{wildcards.dataset}"
-        " --split {input.split} --out {params.run_dir} > {log} 2>&1"
+        " --split {input.split} --features {input.features} --out {params.run_dir} > {log} 2>&1"

@@ -34,8 +34,9 @@ def load_trained_model(model_path: str | Path):
     return model, spec, payload["classes"]
 
 
-def predict_probabilities(model, x: np.ndarray, normalize: str = "unit", batch_size: int = 256) -> np.ndarray:
-    """Class probabilities for [0, 1] inputs, normalised exactly as in training."""
+def predict_probabilities(model, x: np.ndarray, normalize: str = "unit", batch_size: int = 256,
+                          features: np.ndarray | None = None) -> np.ndarray:
+    """Class probabilities for [0, 1] inputs, normalised exactly as in training (plus fused features, if any)."""
     import torch
 
     from ferrepro.training.inputs import normalize_batch
@@ -43,20 +44,24 @@ def predict_probabilities(model, x: np.ndarray, normalize: str = "unit", batch_s
     probs = []
     with torch.inference_mode():
         for i in range(0, len(x), batch_size):
-            logits = model(normalize_batch(torch.from_numpy(x[i:i + batch_size]), normalize))
+            inputs = [normalize_batch(torch.from_numpy(x[i:i + batch_size]), normalize)]
+            if features is not None:
+                inputs.append(torch.from_numpy(features[i:i + batch_size]))
+            logits = model(*inputs)
             probs.append(torch.softmax(logits.float(), dim=1).numpy())
     return np.concatenate(probs) if probs else np.zeros((0, 0), np.float32)
 
 
-def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | Path) -> dict:
+def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | Path,
+                 feature_files: list[str] | None = None) -> dict:
     from ferrepro.evaluation.metrics import classification_metrics
     from ferrepro.evaluation.plots import plot_confusion_matrix, plot_learning_curve
     from ferrepro.training.datamodule import load_split_arrays
 
     run = Path(run_dir)
     model, spec, classes = load_trained_model(run / MODEL_FILE)
-    test = load_split_arrays(decoded_dir, split_csv, spec["input"], tuple(classes))["test"]
-    probs = predict_probabilities(model, test.x, spec["input"].get("normalize", "unit"))
+    test = load_split_arrays(decoded_dir, split_csv, spec["input"], tuple(classes), feature_files)["test"]
+    probs = predict_probabilities(model, test.x, spec["input"].get("normalize", "unit"), features=test.features)
     y_pred = probs.argmax(1)
 
     table = pd.DataFrame({"sample_id": test.sample_ids, "true_label": np.asarray(classes)[test.y],
@@ -72,7 +77,10 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
                    seed=spec["seed"], model=spec["model"], split=spec["split"],
                    selected_epoch=summary["selected_epoch"], epochs_run=summary["epochs_run"],
                    val_accuracy=summary["selection_value"] if summary["selection_metric"] == "val_acc" else None,
-                   synthetic=spec["dataset"] == "synthetic")
+                   synthetic=spec["dataset"] == "synthetic",
+                   # Test samples without a complete feature row cannot be scored by a fusion model; they
+                   # are listed here rather than silently dropped from the denominator.
+                   excluded_missing_features=test.excluded)
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
     plot_confusion_matrix(np.array(metrics["confusion_matrix"]), list(classes),
@@ -88,7 +96,8 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--run", required=True, help="run folder holding model.pt")
     p.add_argument("--decoded", required=True)
     p.add_argument("--split", required=True)
+    p.add_argument("--features", nargs="*", default=[], help="cached feature arrays, in the spec's order")
     a = p.parse_args(argv)
-    m = evaluate_run(a.run, a.decoded, a.split)
+    m = evaluate_run(a.run, a.decoded, a.split, a.features)
     print(f"{m['run']}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} on {m['n']} test samples")
     return 0

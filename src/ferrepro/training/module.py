@@ -71,24 +71,28 @@ class FERClassifier(L.LightningModule):
         # independent of how many random numbers initialisation or dropout consumed.
         self.augment_generator = torch.Generator().manual_seed(int(spec.get("seed", 0)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+    def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model(x) if features is None else self.model(x, features)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         # Runs on the training device: augmentation (training batches only, on [0, 1] images), then
-        # the input normalisation every split gets.
-        x, y = batch
+        # the input normalisation every split gets. Handcrafted features (if any) pass through untouched:
+        # they were computed once, on the un-augmented image, and cached.
+        x, *rest = batch
         if self.augment is not None and self.trainer is not None and self.trainer.training:
             x = self.augment(x, generator=self.augment_generator)
-        return normalize_batch(x, self.normalize), y
+        return (normalize_batch(x, self.normalize), *rest)
 
     def _step(self, batch, stage: str):
-        x, y = batch
-        logits = self(x)
+        *inputs, y = batch
+        logits = self(*inputs)
         loss = self.loss(logits, y)
         acc = (logits.argmax(1) == y).float().mean()
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
-        self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
+        # sync_dist: with several devices, selection and early stopping must see the whole validation set.
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val", batch_size=len(y),
+                 sync_dist=True)
+        self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=stage == "val", batch_size=len(y),
+                 sync_dist=True)
         return loss
 
     def training_step(self, batch, batch_idx):

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -32,6 +33,14 @@ def _set_threads(spec: dict) -> None:
     threads = spec.get("trainer", {}).get("threads")
     if threads:
         torch.set_num_threads(int(threads))
+
+
+WORK_DIR = ".training"
+
+
+def _is_rank_zero() -> bool:
+    # Lightning sets these in the processes it launches for ranks > 0 (before any Trainer exists there).
+    return all(os.environ.get(v, "0") == "0" for v in ("LOCAL_RANK", "NODE_RANK"))
 
 
 def _class_weights(datamodule, spec: dict) -> list[float] | None:
@@ -72,7 +81,15 @@ def build_trainer(spec: dict, workdir: Path, callbacks: list, logger, max_epochs
     )
 
 
-def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_dir: str | Path) -> dict:
+def with_feature_dim(spec: dict, feature_dim: int) -> dict:
+    """Record the fused feature width in the model's kwargs, so evaluation rebuilds the same model."""
+    if not spec.get("features"):
+        return spec
+    return dict(spec, model_kwargs=dict(spec.get("model_kwargs", {}), feature_dim=feature_dim))
+
+
+def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_dir: str | Path,
+              feature_files: list[str] | None = None) -> dict:
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -89,8 +106,10 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
 
     dm = FERDataModule(str(decoded_dir), str(split_csv), spec["input"], spec["batch_size"],
                        label_set_name=spec.get("label_set", "basic7"),
-                       num_workers=spec.get("trainer", {}).get("num_workers", 0), seed=spec["seed"])
+                       num_workers=spec.get("trainer", {}).get("num_workers", 0), seed=spec["seed"],
+                       feature_files=_check_feature_files(spec, feature_files))
     dm.setup("fit")
+    spec = with_feature_dim(spec, dm.feature_dim)
     module = FERClassifier(spec, num_classes=len(dm.classes), in_channels=n_channels(spec["input"]["channels"]),
                            class_weights=_class_weights(dm, spec))
     module.augment = _augmentation(spec)
@@ -100,23 +119,31 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     monitor = spec.get("checkpoint_monitor", "val_acc")
     es = spec.get("early_stopping", {})
     es_monitor = es.get("monitor", "val_loss")
-    with tempfile.TemporaryDirectory(dir=out) as tmp:
-        checkpoint = ModelCheckpoint(dirpath=Path(tmp) / "checkpoints", filename="best", monitor=monitor,
-                                     mode="max" if monitor.endswith("acc") else "min", save_top_k=1)
-        callbacks = [checkpoint]
-        if es.get("patience") is not None:
-            callbacks.append(EarlyStopping(monitor=es_monitor, patience=es["patience"],
-                                           mode="max" if es_monitor.endswith("acc") else "min"))
-        logger = CSVLogger(save_dir=tmp, name="log", version=0)
-        trainer = build_trainer(spec, Path(tmp), callbacks, logger)
-        start = time.perf_counter()
-        trainer.fit(module, datamodule=dm)
-        seconds = time.perf_counter() - start
+    # One working folder for every process: with several devices (DDP) Lightning re-launches this
+    # command once per rank, and all ranks must agree on where the checkpoint and the log live.
+    work = out / WORK_DIR
+    if _is_rank_zero():
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    checkpoint = ModelCheckpoint(dirpath=work / "checkpoints", filename="best", monitor=monitor,
+                                 mode="max" if monitor.endswith("acc") else "min", save_top_k=1)
+    callbacks = [checkpoint]
+    if es.get("patience") is not None:
+        callbacks.append(EarlyStopping(monitor=es_monitor, patience=es["patience"],
+                                       mode="max" if es_monitor.endswith("acc") else "min"))
+    logger = CSVLogger(save_dir=work, name="log", version=0)
+    trainer = build_trainer(spec, work, callbacks, logger)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm)
+    seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return {}  # rank 0 alone writes the run's outputs
 
-        best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
-        best_epoch = int(best["epoch"])
-        state = {k.removeprefix("model."): v for k, v in best["state_dict"].items() if k.startswith("model.")}
-        history = _epoch_history(Path(logger.log_dir) / "metrics.csv")
+    best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+    best_epoch = int(best["epoch"])
+    state = {k.removeprefix("model."): v for k, v in best["state_dict"].items() if k.startswith("model.")}
+    history = _epoch_history(Path(logger.log_dir) / "metrics.csv")
+    shutil.rmtree(work, ignore_errors=True)
 
     torch.save({"format": 1, "state_dict": state, "spec": spec, "classes": list(dm.classes),
                 "in_channels": n_channels(spec["input"]["channels"])}, out / MODEL_FILE)
@@ -135,6 +162,8 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
         "train_images_per_second": round(n_train * epochs_run / seconds, 1) if seconds > 0 else None,
         "n_train": n_train, "n_val": len(dm.arrays["val"].y), "n_test": len(dm.arrays["test"].y),
         "class_counts_train": dm.class_counts().tolist(),
+        "features": spec.get("features", []),
+        "excluded_missing_features": {k: len(v.excluded) for k, v in dm.arrays.items()},
         "weights_source": getattr(module.model, "weights_source", "random"),
         "device": str(trainer.strategy.root_device),
         "threads": torch.get_num_threads(),
@@ -142,6 +171,16 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _check_feature_files(spec: dict, feature_files: list[str] | None) -> list[str]:
+    """The files must be exactly the spec's features, in order (their columns are concatenated in that order)."""
+    wanted = list(spec.get("features", []))
+    files = list(feature_files or [])
+    names = [Path(f).stem for f in files]
+    if names != wanted:
+        raise ValueError(f"the spec fuses features {wanted} but the feature files given are {files}")
+    return files
 
 
 def _epoch_history(metrics_csv: Path) -> pd.DataFrame:
@@ -158,8 +197,10 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--decoded", required=True, help="decoded dataset folder")
     p.add_argument("--split", required=True, help="split list CSV")
     p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--features", nargs="*", default=[], help="cached feature arrays, in the spec's order")
     a = p.parse_args(argv)
     spec = json.loads(a.spec)
-    summary = train_run(spec, a.decoded, a.split, a.out)
-    print(json.dumps(summary, indent=2))
+    summary = train_run(spec, a.decoded, a.split, a.out, a.features)
+    if summary:
+        print(json.dumps(summary, indent=2))
     return 0

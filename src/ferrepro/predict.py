@@ -1,0 +1,561 @@
+"""`ferrepro predict`: run a trained model on your own photos.
+
+For every input image: read it as RGB, find *all* faces with dlib's frontal face detector, crop each
+face with a margin, preprocess the crop exactly as the run's model saw its training images, and
+report the predicted expression and every class probability.
+
+"Exactly as in training" is guaranteed by reusing the training code paths, driven by the model
+file's own ``spec``: ``training.inputs.to_model_input`` (resize, gray/RGB conversion, [0, 1] range)
+and ``evaluation.evaluate.predict_probabilities`` (the run's normalisation, softmax). A spec key
+that could change what the model sees and that predict does not know how to reproduce (e.g. a
+``features`` or ``preprocess`` key, or a model that fuses handcrafted features) is refused with a
+message naming it, never ignored.
+
+Choices made here (no paper describes inference on new photos):
+
+- detections below ``--threshold`` 0.5 are dropped. dlib's own threshold (0) keeps weak
+  detections; that is harmless when one keeps only the best face (``features.landmarks``) but
+  not when every face is reported: on scikit-image's astronaut photo, with one upsampling, it
+  fires on the round mission patch (score 0.12) besides the face (score 1.16);
+- the crop is a square centred on the detector's box, each side extended by ``--margin`` (0.2) of
+  the box side, because dlib's box is tight (brows to chin) while training faces (FER2013, RAF-DB)
+  include forehead and some background. Parts of the square outside the photo are filled by
+  replicating the border, so the face is never stretched to a square;
+- photos larger than ``--detect-max-side`` (1600 px) are shrunk for *detection* only (dlib's HOG
+  detector on a 12 MP photo, upsampled, takes many seconds and GBs); faces are cropped from the
+  full-resolution photo;
+- faces are numbered left to right (then top to bottom), so the index is stable between runs.
+
+Safety: the model file is read with ``torch.load(weights_only=True)`` (through
+``load_trained_model``), which refuses any pickled object other than tensors and plain
+containers, so a crafted ``.pt`` file cannot run code.
+
+Exit status: 0 every image had at least one face; 1 some image could not be read or annotated;
+2 bad arguments or model file (nothing processed); 3 all images read but some had no face.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_UPSAMPLE = 1
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_MARGIN = 0.2
+DEFAULT_DETECT_MAX_SIDE = 1600
+
+EXIT_OK, EXIT_IMAGE_ERROR, EXIT_USAGE, EXIT_NO_FACE = 0, 1, 2, 3
+
+SUPPORTED_FORMAT = 1
+PAYLOAD_KEYS = ("format", "state_dict", "spec", "classes", "in_channels")
+# Spec keys predict reads to rebuild the model and its input.
+MODEL_SPEC_KEYS = frozenset({"model", "model_kwargs", "input", "label_set"})
+# Spec keys that only steer training or name the run: they cannot change what the model sees at inference.
+TRAINING_ONLY_SPEC_KEYS = frozenset({
+    "split", "optimizer", "lr_schedule", "batch_size", "max_epochs", "early_stopping", "checkpoint_monitor",
+    "augmentation", "class_weights", "trainer", "runnable", "paper", "experiment", "dataset", "seed",
+})
+INPUT_KEYS = frozenset({"size", "channels", "normalize"})
+
+
+class PredictError(Exception):
+    """Bad arguments or model file; the message names the file, what is wrong and how to fix it."""
+
+
+class ImageReadError(Exception):
+    """One input image cannot be used; the other images are still processed."""
+
+
+# ----------------------------------------------------------------------------- model
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # torch.nn.Module in eval mode
+    spec: dict
+    classes: list[str]
+    path: Path
+
+    @property
+    def input_spec(self) -> dict:
+        return self.spec["input"]
+
+    @property
+    def run_name(self) -> str | None:
+        keys = ("paper", "experiment", "dataset", "seed")
+        if all(k in self.spec for k in keys):
+            return f"{self.spec['paper']}/{self.spec['experiment']}/{self.spec['dataset']}/seed{self.spec['seed']}"
+        return None
+
+
+def model_file_for(run: str | None, checkpoint: str | None) -> Path:
+    """The model.pt named by ``--run`` (a run folder) or ``--checkpoint`` (the file itself)."""
+    from ferrepro.training.run import MODEL_FILE
+
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise PredictError(f"model file {path} does not exist (--checkpoint expects a run's {MODEL_FILE})")
+        return path
+    run_dir = Path(run)
+    path = run_dir / MODEL_FILE
+    if not path.is_file():
+        train = f"snakemake --cores all {run_dir.as_posix()}/{MODEL_FILE}"
+        if not run_dir.is_dir():
+            raise PredictError(f"run folder {run_dir} does not exist: check the path, or train the run with: {train}")
+        raise PredictError(f"run folder {run_dir} has no {MODEL_FILE}: the run has not been trained. "
+                           f"Train it with: {train}")
+    return path
+
+
+def read_model_payload(path: Path) -> dict:
+    """torch.load(weights_only=True), with a clear message when the file is refused or unreadable."""
+    import pickle
+
+    import torch
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - weights_only means no code ran; any failure means "not loadable"
+        if isinstance(exc, pickle.UnpicklingError) and "weights only load failed" in str(exc).lower():
+            raise PredictError(
+                f"{path}: refused to load: it is not a plain-weights PyTorch file ({_weights_only_reason(str(exc))}). "
+                "A ferrepro model.pt holds only tensors and plain values; this file holds other pickled Python "
+                "objects, which could run code when loaded. Load it with weights_only=False only if you trust its "
+                "source and know what it contains."
+            ) from None
+        raise PredictError(f"{path}: not a readable PyTorch model file ({type(exc).__name__}: "
+                           f"{_first_line(str(exc))}); pass a model.pt written by `ferrepro train`") from None
+    check_payload(payload, path)
+    return payload
+
+
+def _weights_only_reason(message: str) -> str:
+    """The line of torch's long message that names what was refused (e.g. GLOBAL posix.system)."""
+    for line in message.splitlines():
+        if "unsupported" in line.lower():
+            return line.strip().rstrip(".")
+    return "weights_only=True refused it"
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else "no details"
+
+
+def check_payload(payload: Any, path: Path) -> None:
+    """The layout ``training.run.train_run`` writes; anything else is refused with the reason."""
+    from ferrepro.models import available_models
+    from ferrepro.training.inputs import CHANNELS, NORMALISATIONS, n_channels
+
+    if not isinstance(payload, dict):
+        raise PredictError(f"{path}: expected a ferrepro model file (a dict with keys {list(PAYLOAD_KEYS)}), "
+                           f"got a {type(payload).__name__}; pass a model.pt written by `ferrepro train`")
+    missing = [k for k in PAYLOAD_KEYS if k not in payload]
+    if missing:
+        raise PredictError(f"{path}: model file lacks {missing} (has {sorted(map(str, payload))}); "
+                           "pass a model.pt written by `ferrepro train`")
+    if payload["format"] != SUPPORTED_FORMAT:
+        raise PredictError(f"{path}: model file format {payload['format']!r} is not supported (this ferrepro "
+                           f"reads format {SUPPORTED_FORMAT}); retrain the run or use the ferrepro version that wrote it")
+    spec, classes = payload["spec"], payload["classes"]
+    if not isinstance(spec, dict) or not isinstance(spec.get("input"), dict) or "model" not in spec:
+        raise PredictError(f"{path}: the model file's spec must be a dict with `model` and `input` keys")
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
+            and len(set(classes)) == len(classes)):
+        raise PredictError(f"{path}: `classes` must be a non-empty list of distinct class names, got {classes!r}")
+    check_spec_reproducible(spec, path)
+    inp = spec["input"]
+    if "size" not in inp or "channels" not in inp:
+        raise PredictError(f"{path}: spec input {inp} lacks `size` or `channels`")
+    if not isinstance(inp["size"], int) or inp["size"] < 1:
+        raise PredictError(f"{path}: spec input size must be a positive integer, got {inp['size']!r}")
+    if inp["channels"] not in CHANNELS:
+        raise PredictError(f"{path}: spec input channels {inp['channels']!r} unknown; expected one of {sorted(CHANNELS)}")
+    if inp.get("normalize", "unit") not in NORMALISATIONS:
+        raise PredictError(f"{path}: spec input normalize {inp['normalize']!r} unknown; expected one of {list(NORMALISATIONS)}")
+    if payload["in_channels"] != n_channels(inp["channels"]):
+        raise PredictError(f"{path}: in_channels {payload['in_channels']!r} contradicts spec input channels "
+                           f"{inp['channels']!r}; the file is inconsistent, retrain the run")
+    if spec["model"] not in available_models():
+        raise PredictError(f"{path}: model {spec['model']!r} is not registered in this ferrepro "
+                           f"(registered: {available_models()}); use the ferrepro version that trained it")
+
+
+def check_spec_reproducible(spec: dict, path: Path) -> None:
+    """Refuse spec keys that could change the model's input but that predict does not reproduce."""
+    unknown = sorted(set(spec) - MODEL_SPEC_KEYS - TRAINING_ONLY_SPEC_KEYS)
+    unknown += [f"input.{k}" for k in sorted(set(spec["input"]) - INPUT_KEYS)]
+    if unknown:
+        raise PredictError(
+            f"{path}: the model's spec has {unknown}, which `ferrepro predict` does not know how to reproduce "
+            f"(it applies only input {sorted(INPUT_KEYS)}); predicting without them would feed the model inputs "
+            "unlike its training data. Predict supports models trained on images alone."
+        )
+
+
+def load_model(path: Path) -> LoadedModel:
+    """Check the file's layout and spec, then build the model with the evaluation code path."""
+    from ferrepro.evaluation.evaluate import load_trained_model
+    from ferrepro.models import model_uses_features
+
+    payload = read_model_payload(path)  # validates first, so a bad file gets a precise message
+    try:
+        model, spec, classes = load_trained_model(path)
+    except (RuntimeError, KeyError, TypeError, ValueError, OSError) as exc:
+        # load_state_dict reports missing/unexpected keys and shape mismatches as RuntimeError.
+        raise PredictError(f"{path}: cannot rebuild model {payload['spec']['model']!r} from this file "
+                           f"({type(exc).__name__}: {_first_line(str(exc))}); if the weights do not fit the "
+                           "model its spec describes, the file is inconsistent: retrain the run") from None
+    if model_uses_features(model):
+        raise PredictError(f"{path}: model {spec['model']!r} fuses handcrafted features with the image "
+                           "(uses_features); `ferrepro predict` cannot compute those, so it refuses to guess them")
+    return LoadedModel(model=model, spec=spec, classes=list(classes), path=path)
+
+
+# ----------------------------------------------------------------------------- images and faces
+
+
+def read_image_rgb(path: Path) -> np.ndarray:
+    """uint8 H x W x 3 RGB; gray files become three equal channels (the model's own conversion follows)."""
+    import cv2
+
+    if not path.exists():
+        raise ImageReadError("file not found")
+    if path.is_dir():
+        raise ImageReadError("is a folder; pass image files (e.g. folder/*.jpg)")
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # applies EXIF orientation; 16-bit -> 8-bit
+    except cv2.error as exc:
+        raise ImageReadError(f"OpenCV could not decode it ({_first_line(str(exc))})") from None
+    if image is None:
+        raise ImageReadError("not an image OpenCV can decode (e.g. jpg, png, bmp, tiff, webp); "
+                             "is it truncated or another kind of file?")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@dataclass(frozen=True)
+class Detection:
+    left: int  # the detector's box, clipped to the image
+    top: int
+    width: int
+    height: int
+    score: float
+    center: tuple[float, float]  # unclipped box centre (x, y) and side, for the crop
+    side: float
+
+
+@functools.cache
+def _frontal_face_detector():
+    """dlib's detector, built once per process (deserialising its HOG filters takes ~0.8 s)."""
+    # landmarks owns the dlib import and its how-to-install message.
+    from ferrepro.features.landmarks import _import_dlib
+
+    return _import_dlib().get_frontal_face_detector()
+
+
+class FaceDetector:
+    """dlib's HOG frontal face detector, returning every face above ``threshold``."""
+
+    def __init__(self, upsample: int = DEFAULT_UPSAMPLE, threshold: float = DEFAULT_THRESHOLD,
+                 max_side: int = DEFAULT_DETECT_MAX_SIDE):
+        from ferrepro.features.landmarks import LandmarkModelMissing
+
+        self.upsample, self.threshold, self.max_side = upsample, threshold, max_side
+        try:
+            self._detector = _frontal_face_detector()
+        except LandmarkModelMissing as exc:  # dlib not installed: the message says which package to install
+            raise PredictError(str(exc)) from None
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        import cv2
+
+        from ferrepro.features.landmarks import _as_dlib_image
+
+        h, w = image.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w)) if self.max_side > 0 else 1.0
+        small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)),
+                                                      interpolation=cv2.INTER_AREA)
+        # dlib's adjust_threshold: it returns detections scoring above it.
+        rects, scores, _ = self._detector.run(_as_dlib_image(small), self.upsample, self.threshold)
+        found = [self._to_full_resolution(r, s, scale, w, h) for r, s in zip(rects, scores)]
+        return sorted(found, key=lambda d: (d.left, d.top))
+
+    @staticmethod
+    def _to_full_resolution(rect, score: float, scale: float, w: int, h: int) -> Detection:
+        left, top = rect.left() / scale, rect.top() / scale
+        right, bottom = (rect.right() + 1) / scale, (rect.bottom() + 1) / scale
+        cl, ct = max(0, round(left)), max(0, round(top))
+        cr, cb = min(w, round(right)), min(h, round(bottom))
+        return Detection(left=cl, top=ct, width=max(0, cr - cl), height=max(0, cb - ct), score=float(score),
+                         center=((left + right) / 2, (top + bottom) / 2), side=max(right - left, bottom - top))
+
+
+def crop_face(image: np.ndarray, detection: Detection, margin: float) -> np.ndarray:
+    """Square crop around the face, each side extended by ``margin`` x the box side; outside: border replicated."""
+    import cv2
+
+    side = max(1, round(detection.side * (1 + 2 * margin)))
+    left = round(detection.center[0] - side / 2)
+    top = round(detection.center[1] - side / 2)
+    h, w = image.shape[:2]
+    pad_left, pad_top = max(0, -left), max(0, -top)
+    pad_right, pad_bottom = max(0, left + side - w), max(0, top + side - h)
+    if pad_left or pad_top or pad_right or pad_bottom:
+        image = cv2.copyMakeBorder(image, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_REPLICATE)
+    top, left = top + pad_top, left + pad_left
+    return np.ascontiguousarray(image[top:top + side, left:left + side])
+
+
+def face_probabilities(loaded: LoadedModel, crops: list[np.ndarray]) -> np.ndarray:
+    """N x classes probabilities, through the same input conversion and normalisation as training."""
+    from ferrepro.evaluation.evaluate import predict_probabilities
+    from ferrepro.training.inputs import to_model_input
+
+    inp = loaded.input_spec
+    x = to_model_input(crops, inp["size"], inp["channels"])
+    return predict_probabilities(loaded.model, x, inp.get("normalize", "unit"))
+
+
+# ----------------------------------------------------------------------------- per image
+
+
+@dataclass
+class FaceResult:
+    index: int
+    detection: Detection
+    label: str
+    probabilities: dict[str, float]
+
+
+@dataclass
+class ImageResult:
+    path: Path
+    status: str  # "ok" | "no_face" | "error"
+    message: str = ""
+    size: tuple[int, int] | None = None  # (width, height)
+    faces: list[FaceResult] = field(default_factory=list)
+    annotated: Path | None = None
+
+
+def predict_image(path: Path, loaded: LoadedModel, detector: FaceDetector, margin: float,
+                  ) -> tuple[ImageResult, np.ndarray | None]:
+    """Result for one image (never raises for a bad image) and the RGB image, for annotation."""
+    try:
+        image = read_image_rgb(path)
+    except ImageReadError as exc:
+        return ImageResult(path, "error", f"cannot read image: {exc}"), None
+    size = (image.shape[1], image.shape[0])
+    detections = detector.detect(image)
+    if not detections:
+        hint = "" if detector.upsample >= 2 else f"; for small faces try --upsample {detector.upsample + 1}"
+        message = (f"no face found (dlib frontal face detector, upsample {detector.upsample}, "
+                   f"threshold {detector.threshold:g}{hint})")
+        return ImageResult(path, "no_face", message, size), image
+    probs = face_probabilities(loaded, [crop_face(image, d, margin) for d in detections])
+    faces = [FaceResult(i, d, loaded.classes[int(p.argmax())], {c: float(v) for c, v in zip(loaded.classes, p)})
+             for i, (d, p) in enumerate(zip(detections, probs))]
+    return ImageResult(path, "ok", "", size, faces), image
+
+
+# ----------------------------------------------------------------------------- annotation
+
+
+def annotation_paths(images: list[Path], target: str | None) -> list[Path | None]:
+    """Where each input's annotated copy goes: ``target`` itself (one input) or ``target/<stem>.png``."""
+    if target is None:
+        return [None] * len(images)
+    out = Path(target)
+    as_folder = out.is_dir() or target.endswith(("/", "\\")) or out.suffix == ""
+    if not as_folder:
+        if len(images) > 1:
+            raise PredictError(f"--annotate {target} is a file but {len(images)} images were given; "
+                               "pass a folder (e.g. --annotate annotated/) to get one annotated copy per image")
+        return [out]
+    paths, used = [], set()
+    for image in images:
+        name, k = f"{image.stem}.png", 1
+        while name in used:  # same file name from different folders
+            k += 1
+            name = f"{image.stem}_{k}.png"
+        used.add(name)
+        paths.append(out / name)
+    return paths
+
+
+def draw_annotations(image: np.ndarray, result: ImageResult) -> np.ndarray:
+    """BGR copy of ``image`` with each face's box, index, label and probability."""
+    import cv2
+
+    canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    h, w = canvas.shape[:2]
+    thickness = max(1, round(min(h, w) / 300))
+    font_scale = max(0.4, min(h, w) / 1000)  # readable on small and on 12 MP photos
+    colour, text_colour = (0, 200, 0), (0, 0, 0)
+    if not result.faces:
+        _label(canvas, "no face found", (0, 0), (0, 0, 255), (255, 255, 255), font_scale, max(1, thickness // 2))
+    for face in result.faces:
+        d = face.detection
+        cv2.rectangle(canvas, (d.left, d.top), (d.left + d.width - 1, d.top + d.height - 1), colour, thickness)
+        text = f"#{face.index} {face.label} {face.probabilities[face.label]:.2f}"
+        _label(canvas, text, (d.left, d.top), colour, text_colour, font_scale, max(1, thickness // 2))
+    return canvas
+
+
+def _label(canvas, text, corner, background, foreground, font_scale, thickness) -> None:
+    """Text on a filled box just above ``corner`` (inside the image when there is no room above)."""
+    import cv2
+
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (tw, th), baseline = cv2.getTextSize(text, font, font_scale, thickness)
+    x = max(0, min(corner[0], canvas.shape[1] - tw))
+    y = corner[1] - th - baseline if corner[1] - th - baseline >= 0 else corner[1]
+    cv2.rectangle(canvas, (x, y), (x + tw, y + th + baseline), background, cv2.FILLED)
+    cv2.putText(canvas, text, (x, y + th), font, font_scale, foreground, thickness, cv2.LINE_AA)
+
+
+def write_annotation(image: np.ndarray, result: ImageResult, out: Path) -> None:
+    import cv2
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        ok = cv2.imwrite(str(out), draw_annotations(image, result))
+    except cv2.error as exc:
+        ok, reason = False, _first_line(str(exc))
+    else:
+        reason = "OpenCV could not write it"
+    if not ok:
+        raise ImageReadError(f"cannot write annotated image {out}: {reason} (use a .png or .jpg name)")
+    result.annotated = out
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def results_json(results: list[ImageResult], loaded: LoadedModel, detector: FaceDetector, margin: float) -> dict:
+    return {
+        "model": {"file": str(loaded.path), "run": loaded.run_name, "name": loaded.spec["model"],
+                  "input": loaded.input_spec, "classes": loaded.classes},
+        "settings": {"upsample": detector.upsample, "threshold": detector.threshold, "margin": margin,
+                     "detect_max_side": detector.max_side},
+        "images": [_image_json(r) for r in results],
+    }
+
+
+def _image_json(r: ImageResult) -> dict:
+    return {
+        "image": str(r.path), "status": r.status, "message": r.message or None,
+        "width": r.size[0] if r.size else None, "height": r.size[1] if r.size else None,
+        "annotated": str(r.annotated) if r.annotated else None,
+        "faces": [{"face": f.index,
+                   "box": {"left": f.detection.left, "top": f.detection.top,
+                           "width": f.detection.width, "height": f.detection.height},
+                   "score": round(f.detection.score, 4), "label": f.label, "probabilities": f.probabilities}
+                  for f in r.faces],
+    }
+
+
+def results_table(results: list[ImageResult], classes: list[str]) -> str:
+    import pandas as pd
+
+    rows = [{"image": str(r.path), "face": f.index, "left": f.detection.left, "top": f.detection.top,
+             "width": f.detection.width, "height": f.detection.height, "score": f.detection.score,
+             "label": f.label, **f.probabilities}
+            for r in results for f in r.faces]
+    if not rows:
+        return "(no faces found)"
+    columns = ["image", "face", "left", "top", "width", "height", "score", "label", *classes]
+    return pd.DataFrame(rows, columns=columns).to_string(index=False, float_format=lambda v: f"{v:.3f}")
+
+
+def exit_status(results: list[ImageResult]) -> int:
+    if any(r.status == "error" for r in results):
+        return EXIT_IMAGE_ERROR
+    if any(r.status == "no_face" for r in results):
+        return EXIT_NO_FACE
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ferrepro predict", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMG", help="photos (jpg, png, ...); every face in each is classified")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="run folder results/runs/<paper>/<experiment>/<dataset>/seed<k> (uses its model.pt)")
+    src.add_argument("--checkpoint", help="a model.pt written by `ferrepro train`")
+    p.add_argument("--json", action="store_true", help="print JSON (every image, with status) instead of a table")
+    p.add_argument("--annotate", metavar="OUT", help="write a copy with boxes and labels: OUT.png for one image, "
+                                                     "a folder (OUT/, or a name without extension) for several")
+    p.add_argument("--upsample", type=int, default=DEFAULT_UPSAMPLE,
+                   help="times dlib upsamples the image before detecting (finds smaller faces, slower); default 1")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help="minimum dlib detection score; lower finds more faces and more false ones; default 0.5")
+    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                   help="fraction of the face box added on each side of the crop; default 0.2")
+    p.add_argument("--detect-max-side", type=int, default=DEFAULT_DETECT_MAX_SIDE,
+                   help="shrink larger photos to this many pixels for detection only (0: never); default 1600")
+    return p
+
+
+def _check_arguments(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    if a.upsample < 0:
+        p.error(f"--upsample must be >= 0, got {a.upsample}")
+    if not a.margin >= 0:
+        p.error(f"--margin must be >= 0, got {a.margin}")
+    if a.detect_max_side < 0:
+        p.error(f"--detect-max-side must be >= 0, got {a.detect_max_side}")
+
+
+def run_predict(image_paths: list[Path], loaded: LoadedModel, detector: FaceDetector, margin: float,
+                annotate: str | None = None) -> list[ImageResult]:
+    targets = annotation_paths(image_paths, annotate)
+    results = []
+    for path, target in zip(image_paths, targets):
+        result, image = predict_image(path, loaded, detector, margin)
+        if target is not None and image is not None:
+            try:
+                write_annotation(image, result, target)
+            except ImageReadError as exc:
+                result.status, result.message = "error", str(exc)
+        results.append(result)
+    return results
+
+
+def cli(argv: list[str]) -> int:
+    p = _parser()
+    a = p.parse_args(argv)
+    _check_arguments(p, a)
+    images = [Path(i) for i in a.images]
+    try:
+        loaded = load_model(model_file_for(a.run, a.checkpoint))
+        annotation_paths(images, a.annotate)  # fail on a bad --annotate before any work
+        detector = FaceDetector(a.upsample, a.threshold, a.detect_max_side)
+    except PredictError as exc:
+        print(f"ferrepro predict: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    inp = loaded.input_spec
+    print(f"ferrepro predict: model {loaded.spec['model']} ({loaded.run_name or loaded.path}), input "
+          f"{inp['size']}x{inp['size']} {inp['channels']}, normalize {inp.get('normalize', 'unit')}", file=sys.stderr)
+    results = run_predict(images, loaded, detector, a.margin, a.annotate)
+
+    for r in results:
+        if r.status != "ok":
+            print(f"ferrepro predict: {r.path}: {r.message}", file=sys.stderr)
+    if a.json:
+        print(json.dumps(results_json(results, loaded, detector, a.margin), indent=2))
+    else:
+        print(results_table(results, loaded.classes))
+    n_faces = sum(len(r.faces) for r in results)
+    n_bad = sum(r.status != "ok" for r in results)
+    print(f"ferrepro predict: {n_faces} face(s) in {len(results) - n_bad} of {len(results)} image(s)"
+          + (f"; {n_bad} image(s) without a prediction (see above)" if n_bad else ""), file=sys.stderr)
+    return exit_status(results)
