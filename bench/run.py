@@ -49,8 +49,9 @@ def training_throughput(model_name: str, batch_size: int, epochs: int, threads: 
     write_synthetic(SyntheticSpec(n_subjects=36, images_per_subject_per_class=6, size=48, seed=1234), tmp / "syn")
     make_split(load_decoded(tmp / "syn").samples, "subject", 0).to_csv(tmp / "split.csv", index=False)
     spec = {"model": model_name, "input": {"size": 48, "channels": "gray", "normalize": "per_image"},
-            "optimizer": {"name": "sgd", "lr": 0.01}, "lr_schedule": {"name": "none"}}
-    dm = FERDataModule(str(tmp / "syn"), str(tmp / "split.csv"), spec["input"], batch_size, seed=0)
+            "optimizer": {"name": "sgd", "lr": 0.01}, "lr_schedule": {"name": "none"}, "batch_size": batch_size,
+            "seed": 0}
+    dm = FERDataModule(spec, str(tmp / "syn"), str(tmp / "split.csv"))
     dm.setup()
     n = len(dm.arrays["train"].y)
 

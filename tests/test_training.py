@@ -173,3 +173,86 @@ def test_feature_files_must_match_the_spec(tiny_synthetic, split_csv, hog_file, 
     spec = _spec(model="nauman2025.ia_fen", model_kwargs=TINY_IAFEN, features=["hog", "landmarks"])
     with pytest.raises(ValueError, match="fuses features"):
         train_run(spec, tiny_synthetic, split_csv, tmp_path, [str(hog_file)])
+
+
+def _split_ids(arrays):
+    return {s: {str(i).split("#")[0] for i in a.sample_ids} for s, a in arrays.items()}
+
+
+def test_proper_balancing_touches_the_training_split_only(tiny_synthetic, split_csv):
+    from ferrepro.training.datamodule import prepare_run_arrays
+
+    plain, _ = prepare_run_arrays(_spec(), tiny_synthetic, split_csv)
+    for method in ("oversample", "smote"):
+        spec = _spec(balance={"method": method, "order": "proper"})
+        # Make the training split imbalanced first, so balancing has something to add.
+        arrays, report = prepare_run_arrays(spec, tiny_synthetic, split_csv)
+        assert report["leaky"] is False
+        for split in ("val", "test"):
+            assert list(arrays[split].sample_ids) == list(plain[split].sample_ids)
+            assert np.array_equal(arrays[split].x, plain[split].x)
+        assert len(arrays["train"].y) >= len(plain["train"].y)
+
+
+@pytest.fixture(scope="module")
+def imbalanced_split(tiny_synthetic, tmp_path_factory):
+    """The subject split with most 'disgust' rows removed, so balancing has something to add."""
+    samples = load_decoded(tiny_synthetic).samples
+    split = make_split(samples, "subject", 0)
+    disgust = split.index[samples["label"] == "disgust"]
+    path = tmp_path_factory.mktemp("imbalanced") / "split.csv"
+    split.drop(disgust[3:]).to_csv(path, index=False)
+    return path
+
+
+def test_oversampling_an_imbalanced_training_split_equalises_it(tiny_synthetic, imbalanced_split):
+    from ferrepro.training.datamodule import prepare_run_arrays
+
+    arrays, report = prepare_run_arrays(_spec(balance={"method": "oversample"}), tiny_synthetic, imbalanced_split)
+    counts = np.bincount(arrays["train"].y, minlength=7)
+    assert counts.min() == counts.max() and report["n_added"] > 0
+    ids = _split_ids(arrays)
+    assert not (ids["train"] & (ids["val"] | ids["test"])), "a training copy leaked into evaluation"
+
+
+def test_leaky_order_is_labelled_and_leaks(tiny_synthetic, imbalanced_split):
+    from ferrepro.training.datamodule import prepare_run_arrays
+
+    spec = _spec(balance={"method": "oversample", "order": "leaky"})
+    arrays, report = prepare_run_arrays(spec, tiny_synthetic, imbalanced_split)
+    assert report["leaky"] is True and "LEAKY" in report["label"]
+    ids = _split_ids(arrays)
+    shared = (ids["val"] | ids["test"]) & ids["train"]
+    # The hazard the leaky order reproduces: copies of one image on both sides of the split.
+    assert shared and report["eval_rows_sharing_origin_with_train"] > 0
+
+
+def test_preprocessing_pipeline_reaches_the_model_input(tiny_synthetic, split_csv):
+    from ferrepro.training.datamodule import prepare_run_arrays
+
+    spec = _spec(preprocess=[{"op": "channels", "mode": "IRGB"}], input={"size": 32, "channels": "keep"})
+    arrays, _ = prepare_run_arrays(spec, tiny_synthetic, split_csv)
+    assert arrays["train"].x.shape[1:] == (4, 32, 32)
+    assert 0.0 <= arrays["train"].x.min() and arrays["train"].x.max() <= 1.0
+
+
+def test_irgb_run_trains_with_four_input_channels(tiny_synthetic, split_csv, tmp_path):
+    spec = _spec(preprocess=[{"op": "channels", "mode": "IRGB"}], input={"size": 48, "channels": "keep"},
+                 max_epochs=1)
+    train_run(spec, tiny_synthetic, split_csv, tmp_path)
+    model, _, _ = load_trained_model(tmp_path / "model.pt")
+    assert model(torch.zeros(1, 4, 48, 48)).shape == (1, 7)
+    assert evaluate_run(tmp_path, tiny_synthetic, split_csv)["n"] > 0
+
+
+def test_train_per_class_caps_each_class_and_leaves_evaluation_alone(tiny_synthetic, split_csv):
+    from ferrepro.training.datamodule import prepare_run_arrays
+
+    plain, _ = prepare_run_arrays(_spec(), tiny_synthetic, split_csv)
+    capped, report = prepare_run_arrays(_spec(train_per_class=5), tiny_synthetic, split_csv)
+    assert np.bincount(capped["train"].y, minlength=7).max() == 5
+    assert set(capped["train"].sample_ids) <= set(plain["train"].sample_ids)
+    assert list(capped["test"].sample_ids) == list(plain["test"].sample_ids)
+    assert report["train_subsample"]["n_after"] == len(capped["train"].y)
+    again, _ = prepare_run_arrays(_spec(train_per_class=5), tiny_synthetic, split_csv)
+    assert list(again["train"].sample_ids) == list(capped["train"].sample_ids)

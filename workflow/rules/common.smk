@@ -41,6 +41,13 @@ def run_features(run):
     return [f"results/features/{run.dataset}/{name}.npy" for name in run.spec.get("features", [])]
 
 
+def run_landmark_points(run):
+    """The cached 68-point landmarks, when the run's preprocessing emphasises landmark regions."""
+    steps = run.spec.get("preprocess") or []
+    needs = any(step.get("op") == "landmark_emphasis" for step in steps)
+    return [f"results/features/{run.dataset}/landmarks_points.npy"] if needs else []
+
+
 def all_metrics():
     return [f"{run.run_dir}/metrics.json" for run in RUNS]
 

@@ -9,6 +9,7 @@ rule evaluate:
         summary="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/train_summary.json",
         split=lambda wc: run_of(wc).split_file,
         features=lambda wc: run_features(run_of(wc)),
+        points=lambda wc: run_landmark_points(run_of(wc)),
     output:
         metrics="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/metrics.json",
         predictions="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/predictions.parquet",
@@ -37,4 +38,4 @@ rule evaluate:
         "../../envs/train.yaml"
     shell:
         "workflow/scripts/ferrepro evaluate --run {params.run_dir} --decoded results/decoded/{wildcards.dataset}"
-        " --split {input.split} --features {input.features} > {log} 2>&1"
+        " --split {input.split} --features {input.features} --landmarks-points {input.points} > {log} 2>&1"

@@ -10,6 +10,7 @@ rule train:
         # clone after `dvc pull`), the mtime trigger still reruns this paper's runs, and only them.
         paper_config=lambda wc: f"{config['paper_config_dir']}/{wc.paper}.yaml",
         features=lambda wc: run_features(run_of(wc)),
+        points=lambda wc: run_landmark_points(run_of(wc)),
     output:
         model="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/model.pt",
         history="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/history.csv",
@@ -29,4 +30,4 @@ rule train:
         "../../envs/train.yaml"
     shell:
         "workflow/scripts/ferrepro train --spec {params.spec:q} --decoded results/decoded/{wildcards.dataset}"
-        " --split {input.split} --features {input.features} --out {params.run_dir} > {log} 2>&1"
+        " --split {input.split} --features {input.features} --landmarks-points {input.points} --out {params.run_dir} > {log} 2>&1"

@@ -53,14 +53,15 @@ def predict_probabilities(model, x: np.ndarray, normalize: str = "unit", batch_s
 
 
 def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | Path,
-                 feature_files: list[str] | None = None) -> dict:
+                 feature_files: list[str] | None = None, landmarks_points: str | None = None) -> dict:
     from ferrepro.evaluation.metrics import classification_metrics
     from ferrepro.evaluation.plots import plot_confusion_matrix, plot_learning_curve
-    from ferrepro.training.datamodule import load_split_arrays
+    from ferrepro.training.datamodule import prepare_run_arrays
 
     run = Path(run_dir)
     model, spec, classes = load_trained_model(run / MODEL_FILE)
-    test = load_split_arrays(decoded_dir, split_csv, spec["input"], tuple(classes), feature_files)["test"]
+    # The same code path as training builds the test split (for a leaky experiment: the same leaky pool).
+    test = prepare_run_arrays(spec, decoded_dir, split_csv, feature_files, landmarks_points)[0]["test"]
     probs = predict_probabilities(model, test.x, spec["input"].get("normalize", "unit"), features=test.features)
     y_pred = probs.argmax(1)
 
@@ -78,6 +79,7 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
                    selected_epoch=summary["selected_epoch"], epochs_run=summary["epochs_run"],
                    val_accuracy=summary["selection_value"] if summary["selection_metric"] == "val_acc" else None,
                    synthetic=spec["dataset"] == "synthetic",
+                   leaky=bool((spec.get("balance") or {}).get("order") == "leaky"),
                    # Test samples without a complete feature row cannot be scored by a fusion model; they
                    # are listed here rather than silently dropped from the denominator.
                    excluded_missing_features=test.excluded)
@@ -97,7 +99,8 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--decoded", required=True)
     p.add_argument("--split", required=True)
     p.add_argument("--features", nargs="*", default=[], help="cached feature arrays, in the spec's order")
+    p.add_argument("--landmarks-points", nargs="?", help="landmarks_points.npy, for a landmark_emphasis step")
     a = p.parse_args(argv)
-    m = evaluate_run(a.run, a.decoded, a.split, a.features)
+    m = evaluate_run(a.run, a.decoded, a.split, a.features, a.landmarks_points)
     print(f"{m['run']}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} on {m['n']} test samples")
     return 0

@@ -1,8 +1,19 @@
 """The LightningDataModule shared by every paper: decoded dataset + split list -> tensors.
 
-Images are converted to the model's input once, at setup, from the memory-mapped decoded array;
-training batches are then slices of an in-memory tensor. Only the rows of the split list are
-loaded, and the split a sample belongs to comes from the split list alone.
+``prepare_run_arrays`` is the one place that decides what a run's model sees, and both training and
+evaluation call it, so they cannot disagree:
+
+1. the split list picks the rows of each split (never anything else);
+2. rows whose fused feature vector is incomplete (NaN, e.g. no face for the landmark detector) are
+   excluded and listed, never imputed;
+3. the paper's preprocessing pipeline (``preprocess``: gamma, smoothing, channel decomposition...) runs
+   on each image independently, then the model's input size and channels are applied;
+4. the training split may be subsampled to at most ``train_per_class`` samples per class;
+5. class balancing (``balance``) runs on the training split only, unless the experiment explicitly asks
+   for the ``leaky`` order (balance the whole pool, then split), which is always labelled as such.
+
+Images are converted once, at setup, from the memory-mapped decoded array; training batches are then
+slices of an in-memory tensor.
 """
 
 from __future__ import annotations
@@ -24,19 +35,23 @@ class SplitArrays:
     """Model-ready arrays of one split: x (N x C x H x W float32), y (N int64), sample ids, and the
     handcrafted feature matrix (N x D float32) when the run fuses features, else None.
 
-    ``excluded`` lists the samples left out because a feature row is missing (NaN: e.g. no face for the
-    landmark detector). They are never imputed; the count is reported in the run's summary and metrics.
+    ``excluded`` lists the samples left out because a feature row is missing; the count is reported
+    in the run's summary and metrics.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, sample_ids: np.ndarray,
                  features: np.ndarray | None = None, excluded: list[str] | None = None):
-        self.x, self.y, self.sample_ids, self.features = x, y, sample_ids, features
+        self.x, self.y, self.sample_ids, self.features = x, y, np.asarray(sample_ids), features
         self.excluded = excluded or []
 
+    def take(self, index: np.ndarray) -> "SplitArrays":
+        f = None if self.features is None else self.features[index]
+        return SplitArrays(self.x[index], self.y[index], self.sample_ids[index], f, self.excluded)
+
     def tensors(self) -> tuple:
-        parts = [torch.from_numpy(self.x)]
+        parts = [torch.from_numpy(np.ascontiguousarray(self.x))]
         if self.features is not None:
-            parts.append(torch.from_numpy(self.features))
+            parts.append(torch.from_numpy(np.ascontiguousarray(self.features)))
         return (*parts, torch.from_numpy(self.y))
 
 
@@ -54,10 +69,21 @@ def load_feature_matrix(feature_files: list[str | Path], n_samples: int) -> np.n
     return np.concatenate([np.asarray(a, dtype=np.float32) for a in arrays], axis=1)
 
 
+def _images_for_model(images: np.ndarray, input_spec: dict, preprocess: list | None,
+                      points: np.ndarray | None) -> np.ndarray:
+    if preprocess:
+        from ferrepro.features.preprocess import apply_pipeline
+
+        images = apply_pipeline(images, preprocess, landmarks=points)  # float32 in [0, 1]
+    return to_model_input(images, input_spec["size"], input_spec["channels"])
+
+
 def load_split_arrays(decoded_dir: str | Path, split_csv: str | Path, input_spec: dict,
-                      classes: tuple[str, ...], feature_files: list[str | Path] | None = None) -> dict[str, SplitArrays]:
+                      classes: tuple[str, ...], feature_files: list[str | Path] | None = None,
+                      preprocess: list | None = None, landmarks_points: str | Path | None = None) -> dict[str, SplitArrays]:
     ds = load_decoded(decoded_dir)
     features = load_feature_matrix(list(feature_files or []), ds.n)
+    points = np.load(landmarks_points, mmap_mode="r") if landmarks_points else None
     split = read_split(split_csv)
     position = {sid: i for i, sid in enumerate(ds.samples["sample_id"].astype(str))}
     unknown = [sid for sid in split["sample_id"] if sid not in position]
@@ -76,27 +102,122 @@ def load_split_arrays(decoded_dir: str | Path, split_csv: str | Path, input_spec
             rows, ids = rows[complete], ids[complete]
             f = features[rows]
         labels = ds.samples["label"].to_numpy()[rows]
-        x = to_model_input(ds.images[rows], input_spec["size"], input_spec["channels"])
+        x = _images_for_model(ds.images[rows], input_spec, preprocess, None if points is None else points[rows])
         out[name] = SplitArrays(x, encode(labels, classes), ids, f, excluded)
     return out
 
 
+def subsample_per_class(train: SplitArrays, per_class: int, seed: int) -> tuple[SplitArrays, dict]:
+    """At most ``per_class`` training samples of each class (nauman2025's 1000/5000 per label), seeded.
+
+    A class with fewer samples keeps all of them; the report says which classes fell short.
+    """
+    rng = np.random.default_rng([seed, per_class])
+    keep = []
+    short = {}
+    for c in np.unique(train.y):
+        rows = np.flatnonzero(train.y == c)
+        if len(rows) < per_class:
+            short[int(c)] = int(len(rows))
+        keep.append(np.sort(rng.choice(rows, size=min(per_class, len(rows)), replace=False)))
+    index = np.sort(np.concatenate(keep))
+    return train.take(index), {"per_class": per_class, "n_before": int(len(train.y)), "n_after": int(len(index)),
+                               "classes_with_fewer": short}
+
+
+def balance_train(train: SplitArrays, method: str, seed: int) -> tuple[SplitArrays, dict]:
+    """Balance the training split only: validation and test never see a copy or a synthetic sample."""
+    from ferrepro.training.balance import balance_train_indices, smote_train
+
+    index = np.arange(len(train.y))
+    if method == "oversample":
+        new_index, report = balance_train_indices(train.y, index, "oversample", seed)
+        return train.take(new_index), report
+    if method == "smote":
+        if train.features is not None:
+            raise ValueError("balance.method smote with fused features is not supported: SMOTE would have to invent "
+                             "feature vectors too; use oversample")
+        res = smote_train(train.x.reshape(len(train.x), -1), train.y, index, seed, representation="flattened_pixels")
+        n_new = len(res.y) - len(train.y)
+        ids = np.concatenate([train.sample_ids, np.array([f"smote_{i}" for i in range(n_new)], dtype=object)])
+        x = res.X.reshape((len(res.y),) + train.x.shape[1:]).astype(np.float32)
+        return SplitArrays(x, res.y.astype(np.int64), ids, None, train.excluded), res.report
+    raise ValueError(f"unknown balance.method {method!r}; expected none, oversample or smote")
+
+
+def leaky_resplit(arrays: dict[str, SplitArrays], method: str, fractions, seed: int) -> tuple[dict[str, SplitArrays], dict]:
+    """LEAKY (opt-in, for the leakage study): balance or augment the whole pool, then split it.
+
+    Reproduces the order afzaal2025 and nauman2025 appear to use. Copies of one image (or SMOTE points
+    interpolated from training images) end up in validation and test; the report counts them.
+    """
+    from ferrepro.training.balance import leaky_balance_then_split
+
+    pool = [arrays[s] for s in SPLITS]
+    x = np.concatenate([a.x for a in pool])
+    y = np.concatenate([a.y for a in pool])
+    ids = np.concatenate([a.sample_ids for a in pool])
+    if any(a.features is not None for a in pool):
+        raise ValueError("the leaky order is not supported with fused features")
+    leaky = leaky_balance_then_split(y, method, tuple(fractions), seed,
+                                     X=x.reshape(len(x), -1) if method == "smote" else None)
+    if method == "smote":
+        x_pool = leaky.X.reshape((len(leaky.label),) + x.shape[1:]).astype(np.float32)
+        id_pool = np.array([ids[o] if o >= 0 else f"smote_{r}" for r, o in enumerate(leaky.origin)], dtype=object)
+    else:
+        x_pool = x[leaky.origin]
+        id_pool = np.array([f"{ids[o]}#copy{c}" if c else ids[o] for o, c in zip(leaky.origin, leaky.copy)], dtype=object)
+    out = {}
+    for s in SPLITS:
+        rows = leaky.rows(s)
+        out[s] = SplitArrays(x_pool[rows], leaky.label[rows].astype(np.int64), id_pool[rows])
+    return out, leaky.report
+
+
+def prepare_run_arrays(spec: dict, decoded_dir: str | Path, split_csv: str | Path,
+                       feature_files: list[str] | None = None,
+                       landmarks_points: str | Path | None = None) -> tuple[dict[str, SplitArrays], dict]:
+    """Everything a run's model sees, per split, plus the balancing report (see the module docstring)."""
+    classes = label_set(spec.get("label_set", "basic7"))
+    arrays = load_split_arrays(decoded_dir, split_csv, spec["input"], classes, feature_files,
+                               spec.get("preprocess"), landmarks_points)
+    report: dict = {}
+    if spec.get("train_per_class"):
+        arrays["train"], report["train_subsample"] = subsample_per_class(arrays["train"], int(spec["train_per_class"]),
+                                                                         int(spec["seed"]))
+    balance = spec.get("balance") or {}
+    method, order = balance.get("method", "none"), balance.get("order", "proper")
+    if method == "none":
+        return arrays, dict(report, method="none", leaky=False)
+    if order == "leaky":
+        if spec.get("train_per_class"):
+            raise ValueError("train_per_class with the leaky order is ambiguous (subsample before or after the "
+                             "re-split?); the papers do not combine them")
+        arrays, leaky_report = leaky_resplit(arrays, method, balance.get("fractions", (0.8, 0.1, 0.1)), int(spec["seed"]))
+        return arrays, dict(report, **leaky_report)
+    arrays["train"], balance_report = balance_train(arrays["train"], method, int(spec["seed"]))
+    return arrays, dict(report, **balance_report)
+
+
 class FERDataModule(L.LightningDataModule):
-    def __init__(self, decoded_dir: str, split_csv: str, input_spec: dict, batch_size: int,
-                 label_set_name: str = "basic7", num_workers: int = 0, seed: int = 0,
-                 feature_files: list[str] | None = None):
+    def __init__(self, spec: dict, decoded_dir: str, split_csv: str, feature_files: list[str] | None = None,
+                 landmarks_points: str | None = None):
         super().__init__()
+        self.spec = spec
         self.decoded_dir, self.split_csv = decoded_dir, split_csv
         self.feature_files = list(feature_files or [])
-        self.input_spec, self.batch_size = input_spec, batch_size
-        self.classes = label_set(label_set_name)
-        self.num_workers, self.seed = num_workers, seed
+        self.landmarks_points = landmarks_points
+        self.batch_size = spec["batch_size"]
+        self.classes = label_set(spec.get("label_set", "basic7"))
+        self.num_workers = spec.get("trainer", {}).get("num_workers", 0)
+        self.seed = int(spec["seed"])
         self.arrays: dict[str, SplitArrays] | None = None
+        self.balance_report: dict = {}
 
     def setup(self, stage: str | None = None) -> None:
         if self.arrays is None:
-            self.arrays = load_split_arrays(self.decoded_dir, self.split_csv, self.input_spec, self.classes,
-                                            self.feature_files)
+            self.arrays, self.balance_report = prepare_run_arrays(self.spec, self.decoded_dir, self.split_csv,
+                                                                  self.feature_files, self.landmarks_points)
             empty = [k for k, v in self.arrays.items() if len(v.y) == 0]
             if empty:
                 raise ValueError(f"{self.split_csv}: the {empty} split(s) are empty")
@@ -116,6 +237,10 @@ class FERDataModule(L.LightningDataModule):
     def feature_dim(self) -> int:
         f = self.arrays["train"].features
         return 0 if f is None else int(f.shape[1])
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.arrays["train"].x.shape[1])
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

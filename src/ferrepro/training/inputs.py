@@ -10,29 +10,39 @@ import cv2
 import numpy as np
 
 CHANNELS = {"gray": 1, "rgb": 3}
+KEEP = "keep"  # use the channels the preprocessing produced (e.g. 4 for gilanie2025's IRGB)
 
 
-def n_channels(mode: str) -> int:
+def n_channels(mode: str, have: int | None = None) -> int:
+    if mode == KEEP:
+        if have is None:
+            raise ValueError("input channels 'keep' take the count from the data")
+        return have
     try:
         return CHANNELS[mode]
     except KeyError:
-        raise ValueError(f"unknown input channels {mode!r}; expected one of {sorted(CHANNELS)}") from None
+        raise ValueError(f"unknown input channels {mode!r}; expected one of {sorted(CHANNELS)} or {KEEP!r}") from None
 
 
 NORMALISATIONS = ("unit", "per_image")
 
 
 def to_model_input(images: np.ndarray, size: int, channels: str) -> np.ndarray:
-    """uint8 N x H x W x C  ->  float32 N x C' x size x size in [0, 1].
+    """uint8 (0..255) or float (already 0..1, e.g. after preprocessing) N x H x W x C  ->  float32
+    N x C' x size x size in [0, 1].
 
     Normalisation is a separate step (``normalize_batch``) applied on the training device after
     augmentation, because augmentation policies (brightness, contrast, noise) are defined on [0, 1] images.
     """
-    want = n_channels(channels)
+    images = np.asarray(images) if not isinstance(images, np.ndarray) else images
+    if images.ndim == 3:
+        images = images[..., None]
+    want = n_channels(channels, have=images.shape[-1])
     out = np.empty((len(images), want, size, size), np.float32)
     for i, img in enumerate(images):
         out[i] = _convert_one(np.asarray(img), size, want).transpose(2, 0, 1)
-    out *= 1.0 / 255.0
+    if images.dtype == np.uint8:
+        out *= 1.0 / 255.0
     return out
 
 
@@ -56,10 +66,14 @@ def normalize_batch(x, mode: str = "unit"):
 
 def _convert_one(img: np.ndarray, size: int, want: int) -> np.ndarray:
     have = img.shape[-1]
+    if img.dtype not in (np.uint8, np.float32):
+        img = img.astype(np.float32)
     if have == 3 and want == 1:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]  # ITU-R BT.601 luma, as Keras/PIL 'L'
     elif have == 1 and want == 3:
         img = np.repeat(img, 3, axis=-1)
+    elif have != want:
+        raise ValueError(f"cannot turn {have}-channel images into {want} channels; use input.channels 'keep'")
     if img.shape[0] != size or img.shape[1] != size:
         # INTER_AREA for shrinking avoids aliasing; linear for enlarging.
         interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_LINEAR

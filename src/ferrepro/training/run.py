@@ -89,14 +89,13 @@ def with_feature_dim(spec: dict, feature_dim: int) -> dict:
 
 
 def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_dir: str | Path,
-              feature_files: list[str] | None = None) -> dict:
+              feature_files: list[str] | None = None, landmarks_points: str | None = None) -> dict:
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
     from ferrepro.training.datamodule import FERDataModule
-    from ferrepro.training.inputs import n_channels
     from ferrepro.training.module import FERClassifier
 
     out = Path(out_dir)
@@ -104,13 +103,11 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     _set_threads(spec)
     L.seed_everything(spec["seed"], workers=True)
 
-    dm = FERDataModule(str(decoded_dir), str(split_csv), spec["input"], spec["batch_size"],
-                       label_set_name=spec.get("label_set", "basic7"),
-                       num_workers=spec.get("trainer", {}).get("num_workers", 0), seed=spec["seed"],
-                       feature_files=_check_feature_files(spec, feature_files))
+    dm = FERDataModule(spec, str(decoded_dir), str(split_csv), _check_feature_files(spec, feature_files),
+                       landmarks_points)
     dm.setup("fit")
     spec = with_feature_dim(spec, dm.feature_dim)
-    module = FERClassifier(spec, num_classes=len(dm.classes), in_channels=n_channels(spec["input"]["channels"]),
+    module = FERClassifier(spec, num_classes=len(dm.classes), in_channels=dm.in_channels,
                            class_weights=_class_weights(dm, spec))
     module.augment = _augmentation(spec)
     if spec.get("trainer", {}).get("channels_last"):
@@ -146,7 +143,7 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     shutil.rmtree(work, ignore_errors=True)
 
     torch.save({"format": 1, "state_dict": state, "spec": spec, "classes": list(dm.classes),
-                "in_channels": n_channels(spec["input"]["channels"])}, out / MODEL_FILE)
+                "in_channels": dm.in_channels}, out / MODEL_FILE)
     history.to_csv(out / HISTORY_FILE, index=False)
     epochs_run = int(trainer.current_epoch)
     n_train = len(dm.arrays["train"].y)
@@ -164,6 +161,7 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
         "class_counts_train": dm.class_counts().tolist(),
         "features": spec.get("features", []),
         "excluded_missing_features": {k: len(v.excluded) for k, v in dm.arrays.items()},
+        "balance": dm.balance_report,
         "weights_source": getattr(module.model, "weights_source", "random"),
         "device": str(trainer.strategy.root_device),
         "threads": torch.get_num_threads(),
@@ -198,9 +196,10 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--split", required=True, help="split list CSV")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--features", nargs="*", default=[], help="cached feature arrays, in the spec's order")
+    p.add_argument("--landmarks-points", nargs="?", help="landmarks_points.npy, for a landmark_emphasis step")
     a = p.parse_args(argv)
     spec = json.loads(a.spec)
-    summary = train_run(spec, a.decoded, a.split, a.out, a.features)
+    summary = train_run(spec, a.decoded, a.split, a.out, a.features, a.landmarks_points)
     if summary:
         print(json.dumps(summary, indent=2))
     return 0
