@@ -381,3 +381,22 @@ def read_rows(rows: list[dict], ctx: DecodeContext, what: str, columns: Sequence
     ctx.check(f"reading the {what} images")
     kept = [r for r, good in zip(rows, ok) if good]
     return Decoded(images=compact(images, ok), samples=samples_frame(**{c: [r[c] for r in kept] for c in columns}))
+
+
+def image_rows(paths, ctx: DecodeContext, make_row, folders_allowed: bool = True) -> list[dict]:
+    """Rows for the image files among ``paths``; hidden files, folders (when not allowed) and non-images
+    are listed as ignored, never silently skipped. ``make_row(path, ctx)`` may return None after
+    reporting a bad name itself."""
+    rows = []
+    for path in paths:
+        if is_hidden_or_junk(path):
+            ctx.ignore(path, "hidden or system file")
+        elif not folders_allowed and path.is_dir():
+            ctx.ignore(path, "sub-folder (a flat folder is expected)")
+        elif path.suffix.lower() not in IMAGE_SUFFIXES:
+            ctx.ignore(path, "not an image")
+        else:
+            row = make_row(path, ctx)
+            if row:
+                rows.append(row)
+    return rows

@@ -17,7 +17,7 @@ from ferrepro.data.decoders.common import (
     IMAGE_SUFFIXES,
     DecodeContext,
     Decoded,
-    is_hidden_or_junk,
+    image_rows,
     read_rows,
 )
 from ferrepro.data.registry import LayoutSpec
@@ -30,18 +30,7 @@ def detect(root: Path, layout: LayoutSpec) -> bool:
 
 
 def decode(ctx: DecodeContext) -> Decoded:
-    rows = []
-    for path in sorted(ctx.root.iterdir()):
-        if is_hidden_or_junk(path):
-            ctx.ignore(path, "hidden or system file")
-        elif path.is_dir():
-            ctx.ignore(path, "sub-folder (JAFFE is a flat folder)")
-        elif path.suffix.lower() not in IMAGE_SUFFIXES:
-            ctx.ignore(path, "not an image")
-        else:
-            row = _row(path, ctx)
-            if row:
-                rows.append(row)
+    rows = image_rows(sorted(ctx.root.iterdir()), ctx, _row, folders_allowed=False)
     ctx.check("listing the JAFFE files")
     columns = ["sample_id", "label", "subject_id", "source_file", "split", "expression_code", "image_number"]
     return read_rows(rows, ctx, "JAFFE", columns)

@@ -15,11 +15,10 @@ import re
 from pathlib import Path
 
 from ferrepro.data.decoders.common import (
-    IMAGE_SUFFIXES,
     DecodeContext,
     Decoded,
-    is_hidden_or_junk,
     list_files,
+    image_rows,
     read_rows,
 )
 from ferrepro.data.registry import LayoutSpec
@@ -47,16 +46,7 @@ def decode(ctx: DecodeContext) -> Decoded:
     for other in sorted(ctx.root.iterdir()) if base != ctx.root else ():
         if other != base:
             ctx.ignore(other, "outside the KDEF/ folder")
-    rows = []
-    for path in list_files(base, ctx):
-        if is_hidden_or_junk(path):
-            ctx.ignore(path, "hidden or system file")
-        elif path.suffix.lower() not in IMAGE_SUFFIXES:
-            ctx.ignore(path, "not an image")
-        else:
-            row = _row(path, ctx)
-            if row:
-                rows.append(row)
+    rows = image_rows(list_files(base, ctx), ctx, _row)
     ctx.check("listing the KDEF files")
     return read_rows(rows, ctx, "KDEF", COLUMNS)
 
