@@ -99,7 +99,7 @@ def load_paper_config(path: str | Path) -> dict:
 
 def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, config: dict) -> dict:
     exp = paper_cfg["experiments"][experiment]
-    exp_settings = {k: v for k, v in exp.items() if k not in ("datasets", "claims", "description")}
+    exp_settings = {k: v for k, v in exp.items() if k not in ("datasets", "claims", "description", "runnable")}
     defaults = {k: v for k, v in paper_cfg.get("defaults", {}).items() if k != "datasets"}
     spec = deep_merge(defaults, exp_settings)
     profile = config["profiles"][config["profile"]]
