@@ -46,6 +46,45 @@ def test_near_pairs_equal_brute_force(d):
     assert (dist == hamming(hashes[i], hashes[j])).all() and (dist <= d).all()
 
 
+def test_near_pairs_long_runs_and_small_batches_equal_brute_force(monkeypatch):
+    """Hashes that agree on most chunks (long runs of equal chunk values, as similar real faces
+    give): the pairs within runs must all be generated, also across batch boundaries."""
+    import ferrepro.data.audit as audit
+
+    rng = np.random.default_rng(7)
+    base = np.uint64(0x5A5A_F00D_0000_0000)
+    low = rng.choice(1 << 16, 300, replace=False).astype(np.uint64)  # differ in the low 16 bits only
+    other = rng.integers(0, 2**63, 50, dtype=np.uint64)
+    hashes = np.unique(np.concatenate([base | low, other]))
+    expected = brute_force_pairs(hashes, 3)
+    monkeypatch.setattr(audit, "_PAIR_BATCH", 97)  # many batches, cut inside runs
+    monkeypatch.setattr(audit, "_CANDIDATE_COST", 0)  # force the chunk path
+    i, j, dist = near_pairs(hashes, 3)
+    assert set(zip(i.tolist(), j.tolist())) == expected and len(i) == len(expected) > 0
+    assert (np.diff(i * len(hashes) + j) > 0).all()  # sorted, no repeats
+
+
+def test_near_pairs_falls_back_to_all_pairs_when_chunks_do_not_discriminate(monkeypatch):
+    """With 12 bits of threshold the 5-bit chunks hardly discriminate: the all-pairs pass is used,
+    and it finds the same pairs as the chunk path."""
+    import ferrepro.data.audit as audit
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 2**63, 200, dtype=np.uint64)
+    flipped = base[:100] ^ rng.integers(0, 2**12, 100, dtype=np.uint64)
+    hashes = np.unique(np.concatenate([base, flipped]))
+    calls = []
+    real = audit._all_pairs_within
+    monkeypatch.setattr(audit, "_all_pairs_within", lambda h, d: calls.append(d) or real(h, d))
+    i, j, dist = near_pairs(hashes, 12)
+    assert calls == [12]
+    assert set(zip(i.tolist(), j.tolist())) == brute_force_pairs(hashes, 12)
+    assert (dist == hamming(hashes[i], hashes[j])).all()
+    monkeypatch.setattr(audit, "_CANDIDATE_COST", 0)
+    i2, j2, _ = near_pairs(hashes, 12)
+    assert calls == [12] and np.array_equal(i, i2) and np.array_equal(j, j2)
+
+
 def test_phash_is_stable_under_jpeg_and_separates_different_images():
     images = smooth_faces(30)
     recoded = np.stack([cv2.imdecode(cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, 60])[1], cv2.IMREAD_GRAYSCALE) for im in images])[..., None]

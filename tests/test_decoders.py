@@ -64,6 +64,26 @@ def test_fast_pixel_parser_matches_exact_parser_and_flags_bad_rows():
     assert parse_pixel_row(rows[42])[0] is not None
 
 
+@pytest.mark.parametrize("rows_per_block", [1, 3, 8, 32])
+def test_fast_pixel_parser_is_independent_of_block_size(monkeypatch, rows_per_block):
+    """The block size is a cache tuning knob only: every block size gives the same pixels and
+    flags the same rows, whether a bad row starts, ends or sits inside a block."""
+    import ferrepro.data.decoders.fer2013_csv as fer_csv
+
+    monkeypatch.setattr(fer_csv, "_ROWS_PER_BLOCK", rows_per_block)
+    rng = np.random.default_rng(rows_per_block)
+    pixels = rng.integers(0, 256, (37, 2304), dtype=np.uint8)
+    pixels[3, :5] = [0, 9, 10, 99, 100]  # every token width at a row start
+    pixels[4, -3:] = [255, 7, 0]  # and at a row end (rows abut in pyarrow's buffer)
+    rows = [" ".join(map(str, r)) for r in pixels]
+    for bad in (0, 8, 16, 24, 36):
+        rows[bad] = rows[bad].rsplit(" ", 1)[0] + " 300"  # last value out of range: the row is flagged
+    out, flagged = parse_pixel_strings(rows, workers=2)
+    assert set(flagged) == {0, 8, 16, 24, 36}
+    good = [i for i in range(37) if i not in flagged]
+    np.testing.assert_array_equal(out[good], pixels[good])
+
+
 def _with_pixels(line: str, change) -> str:
     emotion, pixels, usage = line.split(",")
     return ",".join([emotion, " ".join(change(pixels)), usage])
@@ -213,6 +233,22 @@ def test_ferplus_without_pixels_explains_kaggle_folders_cannot_be_aligned(tmp_pa
     (raw / "fer2013.csv").unlink()
     fx.write_kaggle_folders(tmp_path / "fer2013")
     with pytest.raises(MissingDatasetError, match="not fer2013.csv row numbers"):
+        decode("ferplus", raw, tmp_path)
+
+
+def test_ferplus_without_pixels_names_the_archive_it_did_not_open(tmp_path):
+    """The FER2013 raw folder holding only the Kaggle image tar as downloaded (a valid FER2013
+    source): the FER+ error names the archive and says why it cannot supply the pixels."""
+    import tarfile
+
+    raw = fx.write_ferplus(tmp_path / "ferplus")
+    (raw / "fer2013.csv").unlink()
+    folders = fx.write_kaggle_folders(tmp_path / "unpacked")
+    (tmp_path / "fer2013").mkdir()
+    with tarfile.open(tmp_path / "fer2013" / "fer2013_kaggle_images.tar", "w") as tf:
+        for top in ("train", "test"):
+            tf.add(folders / top, arcname=top)
+    with pytest.raises(MissingDatasetError, match=r"Archives found but not opened: \[.*fer2013_kaggle_images.tar'\].*not fer2013.csv row numbers"):
         decode("ferplus", raw, tmp_path)
 
 

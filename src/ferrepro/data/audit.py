@@ -19,7 +19,13 @@ Speed: a pairwise comparison of 35,887 hashes would be 644 million pairs. Instea
 collapsed to distinct values, then candidate pairs are found by multi-index hashing: split the 64
 bits into ``hamming + 1`` chunks; by the pigeonhole principle two hashes within distance
 ``hamming`` agree exactly on at least one chunk, so only hashes sharing a chunk value are
-compared (vectorised popcount, ``np.bitwise_count``).
+compared (vectorised popcount, ``np.bitwise_count``). Candidate pairs are generated directly
+from the runs of equal chunk values (cost proportional to the number of candidates, in batches of
+bounded memory) and filtered by distance batch by batch. Where the chunks are too short to
+discriminate (a large threshold, or many similar images), the candidates would cost more than
+comparing all pairs, and a blocked all-pairs comparison is used instead; so the search never costs
+much more than one pass over all pairs. On the real FER2013 (33,910 distinct pHashes) it takes
+about 0.02 s at the default threshold 4, 1.3 s at 8, and 2 s (all pairs) at 12.
 """
 
 from __future__ import annotations
@@ -77,39 +83,93 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.bitwise_count(np.bitwise_xor(a, b)).astype(np.int64)
 
 
+_PAIR_BATCH = 1 << 22  # candidate pairs generated at once (a few tens of MB of temporaries)
+_CANDIDATE_COST = 4  # cost of one candidate pair relative to one pair of the all-pairs pass
+
+
 def near_pairs(hashes: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index pairs (i < j) of *distinct* hash values within ``max_distance`` bits, and the distances.
 
     Multi-index hashing: ``max_distance + 1`` disjoint bit chunks; candidates share a chunk value.
-    Pairs are generated per chunk by sorting on the chunk and pairing equal neighbours at growing
-    offsets, which touches only pairs inside equal-key runs.
+    For each chunk the hashes are sorted on it and every pair inside a run of equal values is a
+    candidate; candidates are generated and filtered in batches, so time is proportional to the
+    number of candidates (not to n times the longest run) and memory stays bounded. If the
+    candidates would cost more than comparing all n(n-1)/2 pairs, all pairs are compared in blocks.
+    Returns pairs sorted by (i, j).
     """
     hashes = np.asarray(hashes, dtype=np.uint64)
     n = len(hashes)
+    empty = np.zeros(0, np.int64)
     if n < 2 or max_distance < 1:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return empty, empty, empty
     n_chunks = min(64, max_distance + 1)
     bounds = np.linspace(0, 64, n_chunks + 1).astype(int)
-    left, right = [], []
+    chunks = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
-        key = (hashes >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
+        mask = np.uint64((1 << (hi - lo)) - 1) if hi - lo < 64 else np.uint64(2**64 - 1)
+        key = (hashes >> np.uint64(lo)) & mask
         order = np.argsort(key, kind="stable")
-        sorted_key = key[order]
-        for offset in range(1, n):
-            same = sorted_key[offset:] == sorted_key[:-offset]
-            if not same.any():
-                break  # runs are contiguous: no run is longer than this offset
-            left.append(order[:-offset][same])
-            right.append(order[offset:][same])
-    if not left:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    i, j = np.concatenate(left), np.concatenate(right)
-    i, j = np.minimum(i, j), np.maximum(i, j)
-    code = np.unique(i.astype(np.int64) * n + j)
-    i, j = code // n, code % n
-    dist = hamming(hashes[i], hashes[j])
-    keep = dist <= max_distance
-    return i[keep], j[keep], dist[keep]
+        _, run_start, run_len = np.unique(key[order], return_index=True, return_counts=True)
+        chunks.append((order, run_start, run_len))
+    n_candidates = sum(int((run_len * (run_len - 1) // 2).sum()) for _, _, run_len in chunks)
+    # a candidate costs a few times more than one pair of the blocked all-pairs pass (gathers vs
+    # contiguous broadcasting; measured ~5x on FER2013), hence the factor
+    if n_candidates * _CANDIDATE_COST > n * (n - 1) // 2:
+        i, j = _all_pairs_within(hashes, max_distance)
+    else:
+        found_i, found_j = [], []
+        for order, run_start, run_len in chunks:
+            for a, b in _run_pairs(order, run_start, run_len):
+                close = hamming(hashes[a], hashes[b]) <= max_distance
+                found_i.append(a[close])
+                found_j.append(b[close])
+        if not found_i:
+            return empty, empty, empty
+        i, j = np.concatenate(found_i), np.concatenate(found_j)
+        i, j = np.minimum(i, j), np.maximum(i, j)
+        code = np.unique(i.astype(np.int64) * n + j)  # a pair sharing several chunks is found once per chunk
+        i, j = code // n, code % n
+    i, j = i.astype(np.int64), j.astype(np.int64)
+    return i, j, hamming(hashes[i], hashes[j])
+
+
+def _run_pairs(order: np.ndarray, run_start: np.ndarray, run_len: np.ndarray):
+    """Yield (a, b) index arrays of every pair inside each run of ``order`` (runs given by start and
+    length over the sorted positions), ``_PAIR_BATCH`` pairs or so at a time."""
+    multi = run_len > 1
+    if not multi.any():
+        return
+    run_start, run_len = run_start[multi], run_len[multi]
+    # every sorted position p inside a run pairs with the positions after it in the same run
+    n_pos = run_len - 1
+    pos = np.repeat(run_start - np.concatenate(([0], np.cumsum(n_pos)[:-1])), n_pos) + np.arange(int(n_pos.sum()))
+    run_end = np.repeat(run_start + run_len, n_pos)
+    partners = run_end - pos - 1
+    total = np.cumsum(partners)
+    cuts = np.searchsorted(total, np.arange(_PAIR_BATCH, int(total[-1]), _PAIR_BATCH), side="left")
+    for lo, hi in zip(np.concatenate(([0], cuts)), np.concatenate((cuts, [len(pos)]))):
+        if hi <= lo:
+            continue
+        p, k = pos[lo:hi], partners[lo:hi]
+        first = np.repeat(p, k)
+        step = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k) + 1
+        yield order[first], order[first + step]
+
+
+def _all_pairs_within(hashes: np.ndarray, max_distance: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Blocked comparison of all pairs (i < j); used when chunk lookups would cost more."""
+    n = len(hashes)
+    found_i, found_j = [], []
+    for start in range(0, n - 1, block):
+        rows = hashes[start : start + block]
+        dist = np.bitwise_count(rows[:, None] ^ hashes[None, start + 1 :])
+        a, b = np.nonzero(dist <= max_distance)
+        b = b + start + 1
+        a = a + start
+        keep = a < b
+        found_i.append(a[keep])
+        found_j.append(b[keep])
+    return np.concatenate(found_i), np.concatenate(found_j)
 
 
 # -- the audit ----------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ferrepro.data.acquire import MissingDatasetError, missing_message, raw_dir as registry_raw_dir
+from ferrepro.data.acquire import ARCHIVE_SUFFIXES, MissingDatasetError, missing_message, raw_dir as registry_raw_dir
 from ferrepro.data.decoders.common import DecodeContext, Decoded, DecodeError, samples_frame
 from ferrepro.data.decoders.fer2013_csv import read_fer2013_csv
 from ferrepro.data.registry import LayoutSpec
@@ -130,6 +130,16 @@ def find_pixels_csv(ctx: DecodeContext) -> Path:
         "only FER2013's Kaggle image folders were found; their Training_<id> file ids are not fer2013.csv row "
         "numbers, so FER+ rows cannot be aligned with them. " if kaggle else ""
     )
+    # an archive in one of those folders (e.g. the FER2013 raw folder holding the tar as downloaded) is not
+    # opened: say so, rather than leave the user wondering why a decodable FER2013 is not found
+    archives = sorted({str(a) for f in folders if f.is_dir() for a in f.iterdir() if a.is_file() and a.name.lower().endswith(ARCHIVE_SUFFIXES)})
+    if archives:
+        why += (
+            f"Archives found but not opened: {archives}. FER+ reads the pixels from an extracted fer2013.csv or "
+            "icml_face_data.csv only; extract it next to fer2013new.csv. An archive of the Kaggle image folders "
+            "(train/, test/) cannot be used at all"
+            + (". " if kaggle else ": their Training_<id> file ids are not fer2013.csv row numbers, so FER+ rows cannot be aligned with them. ")
+        )
     raise MissingDatasetError(
         missing_message(
             ctx.spec,
