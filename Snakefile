@@ -18,6 +18,7 @@ include: "workflow/rules/split.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -27,4 +28,13 @@ rule all:
         "results/summary.csv",
         all_features(),
         all_audits(),
+        all_cross_metrics(),
+        "results/experiments.md",
+        "results/claims.md",
+        "results/claims.csv",
+        "results/claims.png",
+        "results/comparisons.md",
+        "results/efficiency.md",
+        "results/robustness.md",
+        "results/plots",
     default_target: True

@@ -47,3 +47,32 @@ def test_registry_lists_and_rejects_names():
     assert {"majeed2025.cnn", "majeed2025.lenet5"} <= set(available_models())
     with pytest.raises(KeyError, match="registered models"):
         build_model("majeed2025.cnnn")
+
+
+def test_lu2024_parameter_count_by_hand():
+    # Two streams of conv3x3 (+bias) -> BN (gamma, beta) for 32, 64, 128 maps; the appearance stream sees
+    # the 1-channel image, the gradient stream the 1-channel Sobel magnitude (its Sobel kernels are a buffer).
+    def stream(c_in):
+        total = 0
+        for c_out in (32, 64, 128):
+            total += c_in * c_out * 3 * 3 + c_out + 2 * c_out
+            c_in = c_out
+        return total
+
+    gate = (128 * 32 + 32) + (32 * 128 + 128)  # cross-stream SE-style MLP, reduction 4, two of them
+    head = (256 * 256 + 256) + (256 * 7 + 7)
+    expected = 2 * stream(1) + 2 * gate + head
+    model = build_model("majeed2025.lu2024")
+    assert n_params(model) == expected == 270_535
+    assert "sobel" in dict(model.named_buffers())
+
+
+def test_lu2024_gradient_stream_sees_edges_not_brightness():
+    model = build_model("majeed2025.lu2024").eval()
+    flat = torch.full((1, 1, 48, 48), 0.7)
+    edge = torch.zeros(1, 1, 48, 48)
+    edge[..., 24:] = 1.0
+    # A constant image has no gradient inside the frame; a vertical edge gives |Gx| = 4 at the step.
+    assert model.gradient_magnitude(flat)[..., 2:-2, 2:-2].max() < 1e-2
+    assert torch.isclose(model.gradient_magnitude(edge)[0, 0, 10, 24], torch.tensor(4.0), atol=1e-3)
+    assert model(edge).shape == (1, 7)

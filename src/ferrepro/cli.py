@@ -22,7 +22,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("ferrepro.predict:cli", "classify the expression of every face in your own photos with a trained run"),
     "efficiency": ("ferrepro.evaluation.efficiency:cli", "parameters, FLOPs and latency of a registered model"),
     "summary": ("ferrepro.reporting.summary:cli", "collect every run's metrics into results/summary.*"),
+    "experiments": ("ferrepro.reporting.experiments:cli", "per experiment over seeds and folds: mean ± sd and bootstrap CIs"),
+    "claims": ("ferrepro.reporting.claims:cli", "the claims table: every claimed number beside ours, with CI and verdict"),
+    "comparisons": ("ferrepro.reporting.comparisons:cli", "ablation pairs: McNemar and a bootstrap CI of the accuracy difference"),
+    "efficiency-paper": ("ferrepro.reporting.efficiency_measure:cli_measure", "params, FLOPs and latency of one paper's models at its input size"),
+    "efficiency-table": ("ferrepro.reporting.efficiency_table:cli_table", "collect results/efficiency/*.json into results/efficiency.*"),
+    "robustness": ("ferrepro.evaluation.robustness:cli", "accuracy of a trained run under occlusion, noise and brightness shifts"),
+    "robustness-table": ("ferrepro.reporting.robustness_table:cli", "collect robustness.json files into results/robustness.*"),
+    "plot-data": ("ferrepro.reporting.plot_data:cli", "lay out learning curves, predictions and confusion matrices for dvc plots"),
     "show-config": ("ferrepro.config:cli", "print the resolved run matrix for a config"),
+    "paper-docs": ("ferrepro.paper_docs:cli", "regenerate the experiment tables of docs/papers/*.md from the paper configs"),
 }
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,12 @@ class Run:
     dataset: str
     seed: int
     spec: dict
+    # The paper-config experiment whose claims this run answers: the experiment itself, or the
+    # experiment a cross-validation fold was expanded from (experiment ``<group>-fold<k>``).
+    group: str = ""
+    fold: int | None = None
+    # Datasets this run's trained model is also tested on, whole (train on A, test on B).
+    cross_targets: tuple[str, ...] = ()
 
     @property
     def run_dir(self) -> str:
@@ -97,40 +104,149 @@ def load_paper_config(path: str | Path) -> dict:
     return data
 
 
-def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, config: dict) -> dict:
+# Experiment keys that shape the run matrix (which runs exist), not how one run trains: they never
+# enter a spec, so changing them adds or removes runs without retraining the others.
+MATRIX_KEYS = ("datasets", "claims", "description", "runnable", "folds", "cross_eval")
+FOLDED_SPLIT = re.compile(r"^subject_k(?P<k>[0-9]+)$")
+SYNTHETIC_DATASETS = (SYNTHETIC, "synthetic_shift")
+
+
+def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, config: dict,
+                 split: str | None = None) -> dict:
+    """The fully resolved settings of one run (see the module docstring for the layering)."""
     exp = paper_cfg["experiments"][experiment]
-    exp_settings = {k: v for k, v in exp.items() if k not in ("datasets", "claims", "description", "runnable")}
-    defaults = {k: v for k, v in paper_cfg.get("defaults", {}).items() if k != "datasets"}
+    exp_settings = {k: v for k, v in exp.items() if k not in MATRIX_KEYS}
+    defaults = {k: v for k, v in paper_cfg.get("defaults", {}).items() if k not in MATRIX_KEYS}
     spec = deep_merge(defaults, exp_settings)
-    profile = config["profiles"][config["profile"]]
+    profile_name = config["profile"]
+    profile = config["profiles"][profile_name]
     spec = deep_merge(spec, profile.get("overrides", {}))
-    if dataset == SYNTHETIC:
+    if dataset in SYNTHETIC_DATASETS:
         spec = deep_merge(spec, profile.get("synthetic_overrides", {}))
+    # The paper's own sizing for this profile wins over the generic profile settings: e.g. the quick
+    # profile shrinks DCRNet's 224x224 input, which no global override could know about.
+    spec = deep_merge(spec, (paper_cfg.get("profile_overrides") or {}).get(profile_name, {}))
     spec["trainer"] = deep_merge(config.get("trainer", {}), spec.get("trainer", {}))
+    if split is not None:
+        spec["split"] = split
     spec.update(paper=paper_cfg["paper"], experiment=experiment, dataset=dataset, seed=seed)
     for key in ("model", "split", "input", "optimizer", "batch_size", "max_epochs"):
         if key not in spec:
             raise ConfigError(f"{paper_cfg['paper']}/{experiment}: resolved spec lacks `{key}` (set it in defaults or the experiment)")
+    missing = [k for k in ("size", "channels") if k not in spec["input"]]
+    if missing:
+        raise ConfigError(f"{paper_cfg['paper']}/{experiment}: resolved spec's `input` lacks {missing}")
     return spec
 
 
+def _setting(paper_cfg: dict, experiment: str, key: str, default=None):
+    """An experiment's own value of a matrix key, else the paper default's."""
+    exp = paper_cfg["experiments"][experiment]
+    return exp[key] if key in exp else paper_cfg.get("defaults", {}).get(key, default)
+
+
+def fold_splits(paper_cfg: dict, experiment: str, profile: dict) -> list[tuple[int | None, str | None]]:
+    """(fold, split protocol) pairs of an experiment: one per cross-validation fold, or [(None, None)].
+
+    ``split: subject_k5`` with ``folds: all`` (or a list of fold numbers) expands into the split lists
+    ``subject_k5_fold0`` ... of one run each; the profile's ``max_folds`` keeps the first few (the quick
+    profile checks the plumbing on one fold).
+    """
+    where = f"{paper_cfg['paper']}/{experiment}"
+    folds = _setting(paper_cfg, experiment, "folds")
+    split = _setting(paper_cfg, experiment, "split", "")
+    match = FOLDED_SPLIT.match(str(split))
+    if folds is None:
+        if match:
+            raise ConfigError(f"{where}: split {split!r} names no fold; set `folds: all` (or a list) to run "
+                              f"every fold, or name one fold as {split}_fold0")
+        return [(None, None)]
+    if not match:
+        raise ConfigError(f"{where}: `folds` needs a split of the form subject_k<K> (got split {split!r})")
+    k = int(match["k"])
+    chosen = list(range(k)) if folds == "all" else [int(f) for f in folds]
+    bad = [f for f in chosen if not 0 <= f < k]
+    if bad:
+        raise ConfigError(f"{where}: folds {bad} do not exist in a {k}-fold split (use 0..{k - 1})")
+    if profile.get("max_folds"):
+        chosen = chosen[: int(profile["max_folds"])]
+    return [(f, f"{split}_fold{f}") for f in chosen]
+
+
+def dataset_availability(basedir: str | Path = ".") -> dict[str, str | None]:
+    """dataset -> None when expression results can be measured on it, else the reason they cannot.
+
+    Read from the registry (config/datasets.yaml) with plain YAML, so the Snakefile needs no more than
+    PyYAML; a dataset the registry does not list is not public (or could not be identified).
+    """
+    registry = Path(basedir) / "config" / "datasets.yaml"
+    data = yaml.safe_load(registry.read_text()) if registry.exists() else {}
+    out: dict[str, str | None] = {name: None for name in SYNTHETIC_DATASETS}
+    for name, entry in (data.get("datasets") or {}).items():
+        ok = entry.get("expression_labels", True)
+        out[name] = None if ok else entry.get("no_labels_reason", "the dataset has no expression labels")
+    return out
+
+
+def unavailable_reason(dataset: str, availability: dict[str, str | None]) -> str | None:
+    if dataset not in availability:
+        return (f"dataset {dataset!r} is not in config/datasets.yaml: the paper's data is not public "
+                "or could not be identified")
+    return availability[dataset]
+
+
+def cross_targets(paper_cfg: dict, experiment: str, dataset: str, datasets: list[str], profile: dict) -> tuple[str, ...]:
+    """Datasets a run trained on `dataset` is also tested on, whole (train on A, test on B).
+
+    ``cross_eval: others`` means every other dataset of the experiment; a profile's ``cross_datasets``
+    replaces the targets (the quick profile tests on the second synthetic domain instead of real data).
+    """
+    wanted = _setting(paper_cfg, experiment, "cross_eval")
+    if not wanted:
+        return ()
+    targets = [d for d in datasets if d != dataset] if wanted == "others" else list(wanted)
+    if profile.get("cross_datasets") is not None:
+        targets = list(profile["cross_datasets"])
+    return tuple(t for t in dict.fromkeys(targets) if t != dataset)
+
+
 def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
-    """Expand config + paper configs into every run of the active profile."""
+    """Expand config + paper configs into every run of the active profile.
+
+    Runs on datasets that cannot be measured (not public, no expression labels) are left out: their
+    claims are reported as untestable with the reason. ``run_datasets`` (main config) restricts the
+    matrix to the datasets a workspace has.
+    """
     basedir = Path(basedir)
     profile_name = config["profile"]
     if profile_name not in config["profiles"]:
         raise ConfigError(f"profile {profile_name!r} is not defined under `profiles:` (have {sorted(config['profiles'])})")
     profile = config["profiles"][profile_name]
+    availability = dataset_availability(basedir)
+    only = config.get("run_datasets")
+
+    def usable(dataset: str) -> bool:
+        return unavailable_reason(dataset, availability) is None and (not only or dataset in only)
+
     runs = []
     for paper in config["papers"]:
         paper_cfg = load_paper_config(basedir / config["paper_config_dir"] / f"{paper}.yaml")
         for experiment, exp in paper_cfg["experiments"].items():
             if exp.get("runnable", True) is False:
                 continue
-            datasets = profile.get("datasets") or exp.get("datasets") or paper_cfg.get("defaults", {}).get("datasets", [])
+            own = _setting(paper_cfg, experiment, "datasets", [])
+            datasets = [d for d in (profile.get("datasets") or own) if usable(d)]
+            folds = fold_splits(paper_cfg, experiment, profile)
             for dataset in datasets:
-                for seed in profile["seeds"]:
-                    runs.append(Run(paper, experiment, dataset, int(seed), resolve_spec(paper_cfg, experiment, dataset, int(seed), config)))
+                targets = tuple(t for t in cross_targets(paper_cfg, experiment, dataset, own, profile) if usable(t))
+                for fold, split in folds:
+                    name = experiment if fold is None else f"{experiment}-fold{fold}"
+                    for seed in profile["seeds"]:
+                        spec = resolve_spec(paper_cfg, experiment, dataset, int(seed), config, split)
+                        spec["experiment"] = name
+                        spec.update(group=experiment, fold=fold)
+                        runs.append(Run(paper, name, dataset, int(seed), spec, group=experiment, fold=fold,
+                                        cross_targets=targets))
     return runs
 
 

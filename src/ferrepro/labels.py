@@ -9,16 +9,26 @@ from __future__ import annotations
 
 BASIC7: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 WITH_CONTEMPT: tuple[str, ...] = BASIC7 + ("contempt",)
+# Ekman's six basic emotions (several papers' "6 basic expressions"): basic7 without neutral.
+BASIC6: tuple[str, ...] = BASIC7[:-1]
 ALL_LABELS = frozenset(WITH_CONTEMPT)
+NAMED_SETS = {"basic7": BASIC7, "basic7+contempt": WITH_CONTEMPT, "basic6": BASIC6}
 
 
-def label_set(name: str) -> tuple[str, ...]:
-    """Return the ordered class list for a label-set name used in configs."""
-    sets = {"basic7": BASIC7, "basic7+contempt": WITH_CONTEMPT}
+def label_set(name) -> tuple[str, ...]:
+    """The ordered class list of a config's ``label_set``: a name (basic7, basic7+contempt, basic6) or
+    the classes themselves (e.g. ``[happy, sad]`` for a two-class experiment), kept in canonical order
+    so that confusion matrices of different runs line up."""
+    if isinstance(name, (list, tuple)):
+        unknown = sorted(set(name) - ALL_LABELS)
+        if unknown or len(set(name)) < 2:
+            raise ValueError(f"label set {list(name)}: needs at least two distinct canonical labels "
+                             f"({sorted(ALL_LABELS)}); unknown: {unknown}")
+        return tuple(c for c in WITH_CONTEMPT if c in set(name))
     try:
-        return sets[name]
+        return NAMED_SETS[name]
     except KeyError:
-        raise ValueError(f"unknown label set {name!r}; expected one of {sorted(sets)}") from None
+        raise ValueError(f"unknown label set {name!r}; expected one of {sorted(NAMED_SETS)} or a list of labels") from None
 
 
 def encode(labels, classes: tuple[str, ...]):

@@ -16,6 +16,7 @@ RUNS_BY_DIR = {run.run_dir: run for run in RUNS}
 
 wildcard_constraints:
     dataset=r"[a-z0-9_+]+",
+    target=r"[a-z0-9_+]+",
     paper=r"[a-z0-9_]+",
     experiment=r"[A-Za-z0-9_+\-]+",
     seed=r"\d+",
@@ -36,16 +37,25 @@ def decoded(dataset):
     }
 
 
-def run_features(run):
-    """The cached feature arrays a run fuses, in the order its spec lists them (one features rule each)."""
-    return [f"results/features/{run.dataset}/{name}.npy" for name in run.spec.get("features", [])]
+def run_features(run, dataset=None):
+    """The cached feature arrays a run fuses, in the order its spec lists them (one features rule each),
+    of its own dataset or, for a cross-dataset evaluation, of the target dataset."""
+    return [f"results/features/{dataset or run.dataset}/{name}.npy" for name in run.spec.get("features", [])]
 
 
-def run_landmark_points(run):
+def run_landmark_points(run, dataset=None):
     """The cached 68-point landmarks, when the run's preprocessing emphasises landmark regions."""
     steps = run.spec.get("preprocess") or []
     needs = any(step.get("op") == "landmark_emphasis" for step in steps)
-    return [f"results/features/{run.dataset}/landmarks_points.npy"] if needs else []
+    return [f"results/features/{dataset or run.dataset}/landmarks_points.npy"] if needs else []
+
+
+def cross_target_of(wildcards):
+    """The cross-dataset target of an evaluate_cross job, checked against the run matrix."""
+    run = run_of(wildcards)
+    if wildcards.target not in run.cross_targets:
+        raise ValueError(f"{run.run_dir} is not cross-evaluated on {wildcards.target!r} (its targets: {list(run.cross_targets)})")
+    return wildcards.target
 
 
 def all_metrics():
@@ -71,3 +81,15 @@ def all_audits():
 # audits) must still leave them in place for `dvc repro`/`dvc commit`.
 for _folder in ("results/features", "results/audit"):
     Path(_folder).mkdir(parents=True, exist_ok=True)
+
+
+def all_cross_metrics():
+    """metrics.json of every cross-dataset evaluation (train on the run's dataset, test on a target)."""
+    return [f"{run.run_dir}/cross/{target}/metrics.json" for run in RUNS for target in run.cross_targets]
+
+
+def synthetic_params(name):
+    """The generator settings of a synthetic dataset (`synthetic` or `synthetic_shift` in config.yaml)."""
+    if name not in config:
+        raise ValueError(f"config has no `{name}:` block, so results/decoded/{name} cannot be rendered")
+    return config[name]

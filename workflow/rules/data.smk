@@ -3,24 +3,23 @@
 
 rule make_synthetic:
     output:
-        images="results/decoded/synthetic/images.npy",
-        samples="results/decoded/synthetic/samples.csv",
-        report="results/decoded/synthetic/decode_report.json",
-        preview=report("results/decoded/synthetic/preview.png", caption="../report/synthetic.rst", category="Data"),
+        images="results/decoded/{synthetic}/images.npy",
+        samples="results/decoded/{synthetic}/samples.csv",
+        report="results/decoded/{synthetic}/decode_report.json",
+        preview=report("results/decoded/{synthetic}/preview.png", caption="../report/synthetic.rst", category="Data"),
+    wildcard_constraints:
+        synthetic="synthetic|synthetic_shift",
     params:
-        n_subjects=config["synthetic"]["n_subjects"],
-        per_class=config["synthetic"]["images_per_subject_per_class"],
-        size=config["synthetic"]["size"],
-        seed=config["synthetic"]["seed"],
+        # The generator's settings as JSON (a param: changing them re-renders this dataset only).
+        json=lambda wc: json.dumps(synthetic_params(wc.synthetic), sort_keys=True),
     log:
-        "results/logs/data/synthetic.log",
+        "results/logs/data/{synthetic}.log",
     benchmark:
-        "results/benchmarks/data/synthetic.tsv"
+        "results/benchmarks/data/{synthetic}.tsv"
     conda:
         "../../envs/data.yaml"
     shell:
-        "workflow/scripts/ferrepro make-synthetic --out results/decoded/synthetic --n-subjects {params.n_subjects}"
-        " --per-class {params.per_class} --size {params.size} --seed {params.seed}"
+        "workflow/scripts/ferrepro make-synthetic --out results/decoded/{wildcards.synthetic} --params-json {params.json:q}"
         " --preview {output.preview} > {log} 2>&1"
 
 
@@ -35,7 +34,8 @@ rule decode_dataset:
         raw=lambda wc: f"{config['raw_dir']}/{wc.dataset}",
         out=lambda wc: f"results/decoded/{wc.dataset}",
     wildcard_constraints:
-        dataset=r"(?!synthetic$)[a-z0-9_+]+",
+        # The synthetic datasets are rendered, not decoded (the lookahead sees the rest of the path).
+        dataset=r"(?!synthetic/|synthetic_shift/)[a-z0-9_+]+",
     log:
         "results/logs/data/decode_{dataset}.log",
     benchmark:

@@ -39,3 +39,37 @@ rule evaluate:
     shell:
         "workflow/scripts/ferrepro evaluate --run {params.run_dir} --decoded results/decoded/{wildcards.dataset}"
         " --split {input.split} --features {input.features} --landmarks-points {input.points} > {log} 2>&1"
+
+
+# Train on A, test on B: the selected checkpoint scored on every sample of another dataset, prepared
+# exactly as the run's own test images (samples of classes the model does not know are counted, not scored).
+rule evaluate_cross:
+    input:
+        unpack(lambda wc: decoded(cross_target_of(wc))),
+        model="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/model.pt",
+        summary="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/train_summary.json",
+        features=lambda wc: run_features(run_of(wc), cross_target_of(wc)),
+        points=lambda wc: run_landmark_points(run_of(wc), cross_target_of(wc)),
+    output:
+        metrics="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/cross/{target}/metrics.json",
+        predictions="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/cross/{target}/predictions.parquet",
+        confusion=report(
+            "results/runs/{paper}/{experiment}/{dataset}/seed{seed}/cross/{target}/confusion_matrix.png",
+            caption="../report/cross_confusion_matrix.rst",
+            category="Cross-dataset",
+            subcategory="{paper}",
+            labels={"experiment": "{experiment}", "trained on": "{dataset}", "tested on": "{target}", "seed": "{seed}"},
+        ),
+    params:
+        run_dir=lambda wc: run_of(wc).run_dir,
+    threads: 1
+    log:
+        "results/logs/evaluate/{paper}/{experiment}/{dataset}/seed{seed}_cross_{target}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{paper}/{experiment}/{dataset}/seed{seed}_cross_{target}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "workflow/scripts/ferrepro evaluate --run {params.run_dir} --decoded results/decoded/{wildcards.target}"
+        " --cross {wildcards.target} --out {params.run_dir}/cross/{wildcards.target}"
+        " --features {input.features} --landmarks-points {input.points} > {log} 2>&1"

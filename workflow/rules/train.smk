@@ -18,7 +18,8 @@ rule train:
     params:
         spec=lambda wc: run_of(wc).spec_json,
         run_dir=lambda wc: run_of(wc).run_dir,
-    threads: config["trainer"].get("threads", 2)
+    # The run's own torch thread count (a profile may lower it to run more small jobs side by side).
+    threads: lambda wc: run_of(wc).spec["trainer"].get("threads", 2)
     resources:
         # One slot per device the run trains on, so `--resources gpu=N` never oversubscribes the GPUs.
         gpu=lambda wc: run_of(wc).gpus,

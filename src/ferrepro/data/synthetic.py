@@ -24,6 +24,7 @@ deterministic for a seed and an image does not change when the dataset is made l
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,11 +250,12 @@ def preview_grid(images: np.ndarray, samples: pd.DataFrame, per_class: int = 6) 
     return np.concatenate(rows, axis=0)
 
 
-def write_synthetic(spec: SyntheticSpec, out_dir: str | Path, preview: str | Path | None = None) -> dict:
+def write_synthetic(spec: SyntheticSpec, out_dir: str | Path, preview: str | Path | None = None,
+                    name: str = "synthetic") -> dict:
     start = time.perf_counter()
     images, samples = generate(spec)
     report = {
-        "dataset": "synthetic",
+        "dataset": name,
         "generator": {k: getattr(spec, k) for k in spec.__dataclass_fields__},
         "seconds": round(time.perf_counter() - start, 3),
         "n_samples": int(len(samples)),
@@ -266,9 +268,24 @@ def write_synthetic(spec: SyntheticSpec, out_dir: str | Path, preview: str | Pat
     return report
 
 
+# A config block's keys are the SyntheticSpec fields themselves.
+CONFIG_KEYS = tuple(SyntheticSpec.__dataclass_fields__)
+
+
+def spec_from_params(params: dict) -> SyntheticSpec:
+    """A SyntheticSpec from a config block (`synthetic:` / `synthetic_shift:` of config/config.yaml)."""
+    unknown = sorted(set(params) - set(CONFIG_KEYS))
+    if unknown:
+        raise ValueError(f"synthetic generator settings {unknown} are unknown; expected some of {sorted(CONFIG_KEYS)}")
+    kwargs = {k: (tuple(v) if k == "intensity_range" else v) for k, v in params.items()}
+    return SyntheticSpec(**kwargs)
+
+
 def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ferrepro make-synthetic", description="Render the synthetic face dataset.")
     p.add_argument("--out", required=True, help="output folder (standard decoded format)")
+    p.add_argument("--params-json", help="the generator settings as a JSON object (a config block); "
+                   "overrides the individual flags")
     p.add_argument("--n-subjects", type=int, default=SyntheticSpec.n_subjects)
     p.add_argument("--per-class", type=int, default=SyntheticSpec.images_per_subject_per_class,
                    help="images per subject and class")
@@ -276,7 +293,10 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=SyntheticSpec.seed)
     p.add_argument("--preview", help="optional PNG grid of examples")
     a = p.parse_args(argv)
-    spec = SyntheticSpec(n_subjects=a.n_subjects, images_per_subject_per_class=a.per_class, size=a.size, seed=a.seed)
-    report = write_synthetic(spec, a.out, a.preview)
-    print(f"synthetic: {report['n_samples']} images in {report['seconds']} s -> {a.out}")
+    if a.params_json:
+        spec = spec_from_params(json.loads(a.params_json))
+    else:
+        spec = SyntheticSpec(n_subjects=a.n_subjects, images_per_subject_per_class=a.per_class, size=a.size, seed=a.seed)
+    report = write_synthetic(spec, a.out, a.preview, name=Path(a.out).name)
+    print(f"{Path(a.out).name}: {report['n_samples']} images in {report['seconds']} s -> {a.out}")
     return 0

@@ -52,55 +52,102 @@ def predict_probabilities(model, x: np.ndarray, normalize: str = "unit", batch_s
     return np.concatenate(probs) if probs else np.zeros((0, 0), np.float32)
 
 
-def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | Path,
-                 feature_files: list[str] | None = None, landmarks_points: str | None = None) -> dict:
+def _write_predictions(path: Path, sample_ids, y_true, probs: np.ndarray, classes) -> np.ndarray:
+    y_pred = probs.argmax(1)
+    table = pd.DataFrame({"sample_id": sample_ids, "true_label": np.asarray(classes)[y_true],
+                          "predicted_label": np.asarray(classes)[y_pred]})
+    for i, c in enumerate(classes):
+        table[f"prob_{c}"] = probs[:, i]
+    table.to_parquet(path, index=False)
+    return y_pred
+
+
+def _run_identity(spec: dict, summary: dict, eval_dataset: str) -> dict:
+    """The keys that say which run (and which claim group) a metrics file belongs to."""
+    return dict(run=summary["run"], paper=spec["paper"], experiment=spec["experiment"],
+                group=spec.get("group", spec["experiment"]), fold=spec.get("fold"), dataset=spec["dataset"],
+                eval_dataset=eval_dataset, cross_dataset=eval_dataset != spec["dataset"], seed=spec["seed"],
+                model=spec["model"], split=spec["split"], selected_epoch=summary["selected_epoch"],
+                epochs_run=summary["epochs_run"],
+                val_accuracy=summary["selection_value"] if summary["selection_metric"] == "val_acc" else None,
+                synthetic=any(d.startswith("synthetic") for d in (spec["dataset"], eval_dataset)),
+                leaky=bool((spec.get("balance") or {}).get("order") == "leaky"))
+
+
+def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | Path | None,
+                 feature_files: list[str] | None = None, landmarks_points: str | None = None,
+                 out_dir: str | Path | None = None, eval_dataset: str | None = None) -> dict:
+    """Score a trained run once: on its own test split (``split_csv``), or, for a cross-dataset
+    evaluation (``split_csv=None``), on every sample of another decoded dataset (``eval_dataset``),
+    with the outputs in ``out_dir``. Samples whose class the model does not know are counted, not scored."""
     from ferrepro.evaluation.metrics import classification_metrics
     from ferrepro.evaluation.plots import plot_confusion_matrix, plot_learning_curve
     from ferrepro.training.datamodule import prepare_run_arrays
 
     run = Path(run_dir)
+    out = Path(out_dir) if out_dir else run
+    out.mkdir(parents=True, exist_ok=True)
     model, spec, classes = load_trained_model(run / MODEL_FILE)
+    eval_spec = spec if split_csv is not None else _cross_spec(spec)
     # The same code path as training builds the test split (for a leaky experiment: the same leaky pool).
-    test = prepare_run_arrays(spec, decoded_dir, split_csv, feature_files, landmarks_points)[0]["test"]
+    test = prepare_run_arrays(eval_spec, decoded_dir, split_csv, feature_files, landmarks_points)[0]["test"]
+    if len(test.y) == 0:
+        raise ValueError(f"{decoded_dir}: no test sample has a class of the model ({list(classes)}); "
+                         f"left out by label: {test.excluded_labels}")
+    _check_feature_width(model, test.features, feature_files)
     probs = predict_probabilities(model, test.x, spec["input"].get("normalize", "unit"), features=test.features)
-    y_pred = probs.argmax(1)
-
-    table = pd.DataFrame({"sample_id": test.sample_ids, "true_label": np.asarray(classes)[test.y],
-                          "predicted_label": np.asarray(classes)[y_pred]})
-    for i, c in enumerate(classes):
-        table[f"prob_{c}"] = probs[:, i]
-    table.to_parquet(run / "predictions.parquet", index=False)
+    y_pred = _write_predictions(out / "predictions.parquet", test.sample_ids, test.y, probs, classes)
 
     metrics = classification_metrics(test.y, y_pred, list(classes))
     summary = json.loads((run / SUMMARY_FILE).read_text())
-    identity = f"{spec['paper']} / {spec['experiment']} / {spec['dataset']} / seed {spec['seed']}"
-    metrics.update(run=summary["run"], paper=spec["paper"], experiment=spec["experiment"], dataset=spec["dataset"],
-                   seed=spec["seed"], model=spec["model"], split=spec["split"],
-                   selected_epoch=summary["selected_epoch"], epochs_run=summary["epochs_run"],
-                   val_accuracy=summary["selection_value"] if summary["selection_metric"] == "val_acc" else None,
-                   synthetic=spec["dataset"] == "synthetic",
-                   leaky=bool((spec.get("balance") or {}).get("order") == "leaky"),
-                   # Test samples without a complete feature row cannot be scored by a fusion model; they
-                   # are listed here rather than silently dropped from the denominator.
-                   excluded_missing_features=test.excluded)
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    eval_dataset = eval_dataset or spec["dataset"]
+    metrics.update(_run_identity(spec, summary, eval_dataset),
+                   # Test samples without a complete feature row cannot be scored by a fusion model, and
+                   # samples of classes outside the label set cannot be scored at all; both are listed or
+                   # counted here rather than silently dropped from the denominator.
+                   excluded_missing_features=test.excluded, excluded_labels=test.excluded_labels)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
+    identity = f"{spec['paper']} / {spec['experiment']} / {spec['dataset']} / seed {spec['seed']}"
+    if eval_dataset != spec["dataset"]:
+        identity += f" / tested on {eval_dataset}"
     plot_confusion_matrix(np.array(metrics["confusion_matrix"]), list(classes),
-                          f"{identity}: test accuracy {metrics['accuracy']:.3f}", run / "confusion_matrix.png")
-    history = pd.read_csv(run / HISTORY_FILE)
-    plot_learning_curve(history, summary["selected_epoch"], identity, run / "learning_curve.png")
+                          f"{identity}: test accuracy {metrics['accuracy']:.3f}", out / "confusion_matrix.png")
+    if out == run:
+        history = pd.read_csv(run / HISTORY_FILE)
+        plot_learning_curve(history, summary["selected_epoch"], identity, run / "learning_curve.png")
     return metrics
+
+
+def _check_feature_width(model, features: np.ndarray | None, feature_files) -> None:
+    want = getattr(model, "feature_dim", None)
+    if features is not None and want is not None and features.shape[1] != want:
+        raise ValueError(f"{list(feature_files or [])}: {features.shape[1]} feature columns, but the model fuses "
+                         f"{want}; HoG lengths depend on the image size, so a dataset of another resolution needs "
+                         "the same `resize` in config/config.yaml `features:` as the training dataset")
+
+
+def _cross_spec(spec: dict) -> dict:
+    """The spec used to prepare ANOTHER dataset for a trained model: the same preprocessing and input,
+    but no training-set manipulation (subsampling, balancing) since every sample is test data."""
+    return {k: v for k, v in spec.items() if k not in ("train_per_class", "balance")}
 
 
 def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ferrepro evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="run folder holding model.pt")
-    p.add_argument("--decoded", required=True)
-    p.add_argument("--split", required=True)
+    p.add_argument("--decoded", required=True, help="decoded dataset to test on")
+    p.add_argument("--split", help="the run's split list (its test part is scored); omit with --cross")
+    p.add_argument("--cross", metavar="DATASET",
+                   help="cross-dataset evaluation: score every sample of --decoded (this dataset) instead of a test split")
+    p.add_argument("--out", help="output folder (default: the run folder)")
     p.add_argument("--features", nargs="*", default=[], help="cached feature arrays, in the spec's order")
     p.add_argument("--landmarks-points", nargs="?", help="landmarks_points.npy, for a landmark_emphasis step")
     a = p.parse_args(argv)
-    m = evaluate_run(a.run, a.decoded, a.split, a.features, a.landmarks_points)
-    print(f"{m['run']}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} on {m['n']} test samples")
+    if (a.split is None) == (a.cross is None):
+        p.error("give exactly one of --split (in-domain test split) and --cross DATASET (whole other dataset)")
+    m = evaluate_run(a.run, a.decoded, a.split, a.features, a.landmarks_points, out_dir=a.out, eval_dataset=a.cross)
+    print(f"{m['run']} on {m['eval_dataset']}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} "
+          f"on {m['n']} test samples; left out by label: {m['excluded_labels']}")
     return 0

@@ -18,6 +18,7 @@ slices of an in-memory tensor.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import lightning as L
@@ -35,18 +36,22 @@ class SplitArrays:
     """Model-ready arrays of one split: x (N x C x H x W float32), y (N int64), sample ids, and the
     handcrafted feature matrix (N x D float32) when the run fuses features, else None.
 
-    ``excluded`` lists the samples left out because a feature row is missing; the count is reported
-    in the run's summary and metrics.
+    ``excluded`` lists the samples left out because a feature row is missing, ``excluded_labels``
+    counts (per label) the samples of classes outside the run's label set (e.g. neutral in a 6-class
+    experiment); both are reported in the run's summary and metrics, never dropped silently.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, sample_ids: np.ndarray,
-                 features: np.ndarray | None = None, excluded: list[str] | None = None):
+                 features: np.ndarray | None = None, excluded: list[str] | None = None,
+                 excluded_labels: dict[str, int] | None = None):
         self.x, self.y, self.sample_ids, self.features = x, y, np.asarray(sample_ids), features
         self.excluded = excluded or []
+        self.excluded_labels = excluded_labels or {}
 
     def take(self, index: np.ndarray) -> "SplitArrays":
         f = None if self.features is None else self.features[index]
-        return SplitArrays(self.x[index], self.y[index], self.sample_ids[index], f, self.excluded)
+        return SplitArrays(self.x[index], self.y[index], self.sample_ids[index], f, self.excluded,
+                           self.excluded_labels)
 
     def tensors(self) -> tuple:
         parts = [torch.from_numpy(np.ascontiguousarray(self.x))]
@@ -78,22 +83,33 @@ def _images_for_model(images: np.ndarray, input_spec: dict, preprocess: list | N
     return to_model_input(images, input_spec["size"], input_spec["channels"])
 
 
-def load_split_arrays(decoded_dir: str | Path, split_csv: str | Path, input_spec: dict,
+def load_split_arrays(decoded_dir: str | Path, split_csv: str | Path | None, input_spec: dict,
                       classes: tuple[str, ...], feature_files: list[str | Path] | None = None,
                       preprocess: list | None = None, landmarks_points: str | Path | None = None) -> dict[str, SplitArrays]:
+    """Model-ready arrays per split. ``split_csv=None`` puts the whole dataset into ``test`` (a
+    cross-dataset evaluation: a model trained elsewhere is tested on every sample)."""
     ds = load_decoded(decoded_dir)
     features = load_feature_matrix(list(feature_files or []), ds.n)
     points = np.load(landmarks_points, mmap_mode="r") if landmarks_points else None
-    split = read_split(split_csv)
-    position = {sid: i for i, sid in enumerate(ds.samples["sample_id"].astype(str))}
-    unknown = [sid for sid in split["sample_id"] if sid not in position]
+    all_labels = ds.samples["label"].astype(str).to_numpy()
+    sample_ids = ds.samples["sample_id"].astype(str).to_numpy()
+    if split_csv is None:
+        selection = {"test": sample_ids}
+    else:
+        split = read_split(split_csv)
+        selection = {name: split.loc[split["split"] == name, "sample_id"].astype(str).to_numpy() for name in SPLITS}
+    position = {sid: i for i, sid in enumerate(sample_ids)}
+    unknown = [sid for ids in selection.values() for sid in ids if sid not in position]
     if unknown:
         raise ValueError(f"{split_csv}: {len(unknown)} sample ids are not in {decoded_dir}, e.g. {unknown[:3]}; "
                          "the split list is stale: delete it and rerun the split rule")
+    wanted = set(classes)
     out = {}
-    for name in SPLITS:
-        ids = split.loc[split["split"] == name, "sample_id"].to_numpy()
+    for name, ids in selection.items():
         rows = np.array([position[s] for s in ids], dtype=np.int64)
+        in_set = np.isin(all_labels[rows], list(wanted))
+        left_out = dict(sorted(Counter(all_labels[rows][~in_set].tolist()).items()))
+        rows, ids = rows[in_set], ids[in_set]
         excluded: list[str] = []
         f = None
         if features is not None:
@@ -101,9 +117,8 @@ def load_split_arrays(decoded_dir: str | Path, split_csv: str | Path, input_spec
             excluded = [str(s) for s in ids[~complete]]
             rows, ids = rows[complete], ids[complete]
             f = features[rows]
-        labels = ds.samples["label"].to_numpy()[rows]
         x = _images_for_model(ds.images[rows], input_spec, preprocess, None if points is None else points[rows])
-        out[name] = SplitArrays(x, encode(labels, classes), ids, f, excluded)
+        out[name] = SplitArrays(x, encode(all_labels[rows], classes), ids, f, excluded, left_out)
     return out
 
 
@@ -145,33 +160,94 @@ def balance_train(train: SplitArrays, method: str, seed: int) -> tuple[SplitArra
     raise ValueError(f"unknown balance.method {method!r}; expected none, oversample or smote")
 
 
-def leaky_resplit(arrays: dict[str, SplitArrays], method: str, fractions, seed: int) -> tuple[dict[str, SplitArrays], dict]:
+def _pool(arrays: dict[str, SplitArrays]) -> SplitArrays:
+    parts = [arrays[s] for s in SPLITS]
+    features = None if parts[0].features is None else np.concatenate([a.features for a in parts])
+    return SplitArrays(np.concatenate([a.x for a in parts]), np.concatenate([a.y for a in parts]),
+                       np.concatenate([a.sample_ids for a in parts]), features,
+                       [e for a in parts for e in a.excluded],
+                       dict(sum((Counter(a.excluded_labels) for a in parts), Counter())))
+
+
+def augmented_copies(x: np.ndarray, policy, seed: int, batch_size: int = 256) -> np.ndarray:
+    """One augmented copy of every image (float N x C x H x W in [0, 1]), with the paper's policy and a
+    seeded generator: offline augmentation, as a Keras ImageDataGenerator run over a folder does."""
+    from ferrepro.training.augment import build_augmentation
+
+    augment = build_augmentation(policy)
+    if policy in (None, "none") or augment.spec.is_identity:
+        raise ValueError("balance.method augment needs the run's `augmentation` policy (it is none)")
+    generator = torch.Generator().manual_seed(int(seed))
+    out = np.empty_like(x)
+    for i in range(0, len(x), batch_size):
+        out[i:i + batch_size] = augment(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])),
+                                        generator=generator).numpy()
+    return out
+
+
+def _copy_pixels(pool: SplitArrays, origin: np.ndarray, copy: np.ndarray, policy, seed: int) -> np.ndarray:
+    """Pixels of an enlarged pool: copy 0 is the image itself, copy k >= 1 its k-th augmented version."""
+    x = pool.x[origin]
+    for k in np.unique(copy[copy > 0]):
+        rows = np.flatnonzero(copy == k)
+        x[rows] = augmented_copies(x[rows], policy, seed + int(k))
+    return x
+
+
+def leaky_resplit(arrays: dict[str, SplitArrays], method: str, fractions, seed: int, per_class: int | None = None,
+                  augmentation=None, copies: int = 1) -> tuple[dict[str, SplitArrays], dict]:
     """LEAKY (opt-in, for the leakage study): balance or augment the whole pool, then split it.
 
-    Reproduces the order afzaal2025 and nauman2025 appear to use. Copies of one image (or SMOTE points
-    interpolated from training images) end up in validation and test; the report counts them.
+    Reproduces the order afzaal2025 and nauman2025 appear to use. Copies of one image (duplicates or
+    augmented versions, with the cached features of their original) or SMOTE points interpolated from
+    training images end up in validation and test; the report counts them. With ``per_class`` the pool is
+    first cut to that many images per label (nauman2025's "1000 images per label" drawn from the whole
+    dataset), so the order is: subsample, enlarge, split.
     """
     from ferrepro.training.balance import leaky_balance_then_split
 
-    pool = [arrays[s] for s in SPLITS]
-    x = np.concatenate([a.x for a in pool])
-    y = np.concatenate([a.y for a in pool])
-    ids = np.concatenate([a.sample_ids for a in pool])
-    if any(a.features is not None for a in pool):
-        raise ValueError("the leaky order is not supported with fused features")
-    leaky = leaky_balance_then_split(y, method, tuple(fractions), seed,
-                                     X=x.reshape(len(x), -1) if method == "smote" else None)
+    pool = _pool(arrays)
+    report: dict = {}
+    if per_class:
+        pool, report["pool_subsample"] = subsample_per_class(pool, int(per_class), seed)
+    if method == "smote" and pool.features is not None:
+        raise ValueError("leaky SMOTE with fused features is not supported: SMOTE would have to invent feature "
+                         "vectors too; use oversample or augment")
+    leaky_method = "augment_copies" if method == "augment" else method
+    leaky = leaky_balance_then_split(pool.y, leaky_method, tuple(fractions), seed, copies=copies,
+                                     X=pool.x.reshape(len(pool.x), -1) if method == "smote" else None)
+    features = None
     if method == "smote":
-        x_pool = leaky.X.reshape((len(leaky.label),) + x.shape[1:]).astype(np.float32)
-        id_pool = np.array([ids[o] if o >= 0 else f"smote_{r}" for r, o in enumerate(leaky.origin)], dtype=object)
+        x_pool = leaky.X.reshape((len(leaky.label),) + pool.x.shape[1:]).astype(np.float32)
+        id_pool = np.array([pool.sample_ids[o] if o >= 0 else f"smote_{r}" for r, o in enumerate(leaky.origin)],
+                           dtype=object)
     else:
-        x_pool = x[leaky.origin]
-        id_pool = np.array([f"{ids[o]}#copy{c}" if c else ids[o] for o, c in zip(leaky.origin, leaky.copy)], dtype=object)
+        x_pool = _copy_pixels(pool, leaky.origin, leaky.copy, augmentation, seed) if method == "augment" \
+            else pool.x[leaky.origin]
+        suffix = "aug" if method == "augment" else "copy"
+        id_pool = np.array([f"{pool.sample_ids[o]}#{suffix}{c}" if c else pool.sample_ids[o]
+                            for o, c in zip(leaky.origin, leaky.copy)], dtype=object)
+        features = None if pool.features is None else pool.features[leaky.origin]
     out = {}
     for s in SPLITS:
         rows = leaky.rows(s)
-        out[s] = SplitArrays(x_pool[rows], leaky.label[rows].astype(np.int64), id_pool[rows])
-    return out, leaky.report
+        out[s] = SplitArrays(x_pool[rows], leaky.label[rows].astype(np.int64), id_pool[rows],
+                             None if features is None else features[rows], pool.excluded, pool.excluded_labels)
+    return out, dict(report, **leaky.report)
+
+
+def augment_train(train: SplitArrays, augmentation, copies: int, seed: int) -> tuple[SplitArrays, dict]:
+    """Proper offline augmentation: ``copies`` augmented versions of every TRAINING image (and only those)."""
+    n = len(train.y)
+    origin = np.tile(np.arange(n), copies + 1)
+    copy = np.repeat(np.arange(copies + 1), n)
+    x = _copy_pixels(train, origin, copy, augmentation, seed)
+    ids = np.array([f"{train.sample_ids[o]}#aug{c}" if c else train.sample_ids[o] for o, c in zip(origin, copy)],
+                   dtype=object)
+    f = None if train.features is None else train.features[origin]
+    report = {"method": "augment", "seed": int(seed), "leaky": False, "scope": "train split only",
+              "copies": int(copies), "n_before": int(n), "n_after": int(len(origin))}
+    return SplitArrays(x, train.y[origin], ids, f, train.excluded, train.excluded_labels), report
 
 
 def prepare_run_arrays(spec: dict, decoded_dir: str | Path, split_csv: str | Path,
@@ -181,21 +257,25 @@ def prepare_run_arrays(spec: dict, decoded_dir: str | Path, split_csv: str | Pat
     classes = label_set(spec.get("label_set", "basic7"))
     arrays = load_split_arrays(decoded_dir, split_csv, spec["input"], classes, feature_files,
                                spec.get("preprocess"), landmarks_points)
-    report: dict = {}
-    if spec.get("train_per_class"):
-        arrays["train"], report["train_subsample"] = subsample_per_class(arrays["train"], int(spec["train_per_class"]),
-                                                                         int(spec["seed"]))
+    report: dict = {"excluded_labels": {k: a.excluded_labels for k, a in arrays.items()}}
     balance = spec.get("balance") or {}
     method, order = balance.get("method", "none"), balance.get("order", "proper")
+    seed = int(spec["seed"])
+    if method != "none" and order == "leaky":
+        arrays, leaky_report = leaky_resplit(arrays, method, balance.get("fractions", (0.8, 0.1, 0.1)), seed,
+                                             per_class=spec.get("train_per_class"),
+                                             augmentation=spec.get("augmentation"), copies=int(balance.get("copies", 1)))
+        return arrays, dict(report, **leaky_report)
+    if spec.get("train_per_class"):
+        arrays["train"], report["train_subsample"] = subsample_per_class(arrays["train"], int(spec["train_per_class"]),
+                                                                         seed)
     if method == "none":
         return arrays, dict(report, method="none", leaky=False)
-    if order == "leaky":
-        if spec.get("train_per_class"):
-            raise ValueError("train_per_class with the leaky order is ambiguous (subsample before or after the "
-                             "re-split?); the papers do not combine them")
-        arrays, leaky_report = leaky_resplit(arrays, method, balance.get("fractions", (0.8, 0.1, 0.1)), int(spec["seed"]))
-        return arrays, dict(report, **leaky_report)
-    arrays["train"], balance_report = balance_train(arrays["train"], method, int(spec["seed"]))
+    if method == "augment":
+        arrays["train"], balance_report = augment_train(arrays["train"], spec.get("augmentation"),
+                                                        int(balance.get("copies", 1)), seed)
+    else:
+        arrays["train"], balance_report = balance_train(arrays["train"], method, seed)
     return arrays, dict(report, **balance_report)
 
 
