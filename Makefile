@@ -11,13 +11,23 @@ CORES  ?= all
 export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: reproduce test install lint dryrun report bench lock clean-results pull push
+.PHONY: reproduce test browser install lint dryrun report bench lock clean-results pull push
 
 reproduce: $(STAMP)
 	snakemake --cores $(CORES)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	python -m pytest -n 2 --dist loadgroup -q
+
+# tests/test_report.py opens the Snakemake report in headless Chromium. On a clean Debian/Ubuntu machine
+# (CI) install Debian's `chromium` package first; elsewhere the browser checks are skipped with a reason.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get > /dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  echo "installing Debian's chromium for the report test (apt-get)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium > /dev/null \
+	    || echo "could not install chromium: tests/test_report.py will skip its browser checks"; \
+	fi
 
 install: $(STAMP)
 

@@ -119,3 +119,81 @@ def test_cli_builds_registered_model_and_writes_json(tmp_path, monkeypatch):
 
     with pytest.raises(SystemExit, match="contradict"):
         efficiency.cli(argv[:3] + ['{"in_channels": 3}'] + argv[4:])
+
+
+# --------------------------------------------------------------- per paper, at the paper's own input size
+
+from pathlib import Path  # noqa: E402
+
+from ferrepro.config import load_config  # noqa: E402
+from ferrepro.data.registry import load_registry  # noqa: E402
+from ferrepro.features import hog, landmarks  # noqa: E402
+from ferrepro.reporting.efficiency_measure import measure_paper, model_entries  # noqa: E402
+from ferrepro.reporting.efficiency_table import efficiency_table  # noqa: E402
+from ferrepro.reporting.model_specs import full_profile_model_specs  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def main_config():
+    return load_config(REPO / "config" / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry(REPO / "config" / "datasets.yaml")
+
+
+def test_models_are_measured_at_the_full_profile_size_whatever_the_active_profile(main_config, registry):
+    config = dict(main_config, profile="quick")  # quick shrinks abdeldayem2025's input to 64 px
+    entries = model_entries(full_profile_model_specs(config, "abdeldayem2025", REPO), registry)
+    [full] = [e for e in entries if "full" in e["experiments"]]
+    assert full["input_shape"] == [3, 224, 224] and full["num_classes"] == 7 and full["claimed"]
+    assert full["model_kwargs"]["pretrained_weights"] is None  # timing needs no ImageNet checkpoint
+    ckplus = [e for e in entries if any(x.startswith("full_ckplus") for x in e["experiments"])]
+    assert ckplus and all(e["num_classes"] == 8 for e in ckplus)  # basic7+contempt
+
+
+def test_input_channels_and_fused_feature_width_follow_the_run(main_config, registry):
+    gilanie = model_entries(full_profile_model_specs(main_config, "gilanie2025", REPO), registry)
+    channels = {tuple(e["input_shape"]) for e in gilanie}
+    assert (4, 512, 512) in channels and (1, 512, 512) in channels  # IRGB and single-channel readings
+    nauman = model_entries(full_profile_model_specs(main_config, "nauman2025", REPO), registry)
+    [iafen] = [e for e in nauman if "cnn_swhog_lmk_hog_1000pc" in e["experiments"]]
+    features = main_config["features"]
+    expected = (hog.feature_dim(48, 48, hog.params_from_dict(hog.SlidingHogParams, features["sliding_hog"]))
+                + landmarks.feature_dim(landmarks.params_from_dict(features["landmarks"]))
+                + hog.feature_dim(48, 48, hog.params_from_dict(hog.HogParams, features["hog"])))
+    assert iafen["feature_dim"] == expected
+
+
+def test_measure_paper_counts_and_times_each_network_once(main_config, registry):
+    entries = model_entries(full_profile_model_specs(main_config, "majeed2025", REPO), registry)
+    report = measure_paper("majeed2025", entries, threads=1, cpu_runs=3, cpu_warmup=1, gpu=False)
+    from ferrepro.models import build_model
+
+    for entry in report["models"].values():
+        model = build_model(entry["model"], num_classes=7, in_channels=1, input_size=48)
+        assert entry["parameters"]["total"] == sum(p.numel() for p in model.parameters())
+        assert entry["flops"]["gmacs"] == pytest.approx(entry["flops"]["gflops"] / 2)
+        assert [r["batch_size"] for r in entry["latency_cpu"]["results"]] == [1, 32]
+        assert entry["latency_cpu"]["threads"] == 1 and entry["latency_gpu"] is None
+    assert report["experiments"]["proposed"]["fer2013"] in report["models"]
+    table = efficiency_table([report], {})
+    assert len(table) == len(entries) and table["threads"].eq(1).all()
+    json.dumps(report)  # JSON-ready
+
+
+def test_latency_is_shared_by_networks_of_one_factory_and_size(registry):
+    specs = {"paper": "demo", "features": {}, "claimed": ["b"], "runs": [
+        {"model": "majeed2025.lenet5", "model_kwargs": {}, "input": {"size": 48, "channels": "gray"},
+         "label_set": "basic7", "preprocess": None, "features": None, "experiment": "a", "dataset": "fer2013"},
+        {"model": "majeed2025.lenet5", "model_kwargs": {}, "input": {"size": 48, "channels": "gray"},
+         "label_set": "basic6", "preprocess": None, "features": None, "experiment": "b", "dataset": "fer2013"}]}
+    entries = model_entries(specs, registry)
+    assert len(entries) == 2  # 7 vs 6 classes: two networks
+    report = measure_paper("demo", entries, threads=1, cpu_runs=2, cpu_warmup=0, gpu=False)
+    first, second = report["models"]["m0"], report["models"]["m1"]
+    assert second["latency_measured_on"] == "m1"  # the claimed experiment is timed on its own network
+    assert first["latency_measured_on"] == "m1" and first["parameters"] != second["parameters"]

@@ -12,7 +12,7 @@ import pytest
 from ferrepro.data.splits import make_split
 from ferrepro.data.standard import load_decoded
 from ferrepro.evaluation.evaluate import evaluate_run
-from ferrepro.training.datamodule import prepare_run_arrays
+from ferrepro.training.arrays import prepare_run_arrays
 from ferrepro.training.run import train_run
 
 from test_training import TINY_IAFEN, _spec

@@ -143,3 +143,72 @@ def test_robustness_table_validates_labels():
     images, labels = brightness_dataset()
     with pytest.raises(ValueError, match="one label per image"):
         robustness_table(threshold_predict, images, labels[:-1], seed=0)
+
+
+# ------------------------------------------------------------- one evaluated run (ferrepro robustness)
+
+import json  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from ferrepro.evaluation.robustness import check_supported, conditions, run_robustness  # noqa: E402
+
+
+@pytest.fixture
+def evaluated_run(tmp_path, tiny_synthetic):
+    """A randomly initialised LeNet-5 saved as a run and scored by the real evaluate code."""
+    from ferrepro.data.splits import make_split
+    from ferrepro.data.standard import load_decoded
+    from ferrepro.evaluation.evaluate import evaluate_run
+    from ferrepro.models import build_model
+
+    decoded = load_decoded(tiny_synthetic)
+    split = tmp_path / "split.csv"
+    make_split(decoded.samples, "subject", seed=0).to_csv(split, index=False)
+    spec = {"paper": "demo", "experiment": "lenet", "dataset": "synthetic", "seed": 0, "model": "majeed2025.lenet5",
+            "split": "subject", "input": {"size": 32, "channels": "gray", "normalize": "per_image"},
+            "preprocess": [{"op": "adaptive_gamma"}], "label_set": "basic7", "model_kwargs": {}}
+    torch.manual_seed(0)
+    model = build_model(spec["model"], num_classes=7, in_channels=1, input_size=32)
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"format": 1, "state_dict": model.state_dict(), "spec": spec,
+                "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], "in_channels": 1},
+               run / "model.pt")
+    (run / "train_summary.json").write_text(json.dumps({"run": "demo/lenet/synthetic/seed0", "selected_epoch": 0,
+                                                        "epochs_run": 1, "selection_metric": "val_acc",
+                                                        "selection_value": 0.2, "n_val": 10}))
+    pd.DataFrame({"epoch": [0], "train_loss": [2.0], "val_loss": [2.0], "train_acc": [0.1], "val_acc": [0.2]}).to_csv(
+        run / "history.csv", index=False)
+    evaluate_run(run, tiny_synthetic, split)
+    return run, tiny_synthetic, split
+
+
+def test_run_robustness_reproduces_the_evaluated_accuracy_and_covers_every_condition(evaluated_run):
+    run, decoded, split = evaluated_run
+    result = run_robustness(run, decoded, split, seed=0)
+    metrics = json.loads((run / "metrics.json").read_text())
+    # The clean pass goes through the same preparation as the evaluate rule: same predictions.
+    assert result["clean_disagreement_with_evaluate"] == 0
+    assert result["clean_accuracy"] == pytest.approx(metrics["accuracy"])
+    assert result["n"] == metrics["n"]
+    assert [(c["perturbation"], c["severity"]) for c in result["conditions"]] == [(p, s) for p, s, _ in conditions()]
+    for c in result["conditions"]:
+        assert c["drop_pp"] == pytest.approx(100 * (result["clean_accuracy"] - c["accuracy"]))
+        assert c["drop_ci_low_pp"] <= c["drop_pp"] <= c["drop_ci_high_pp"]
+    assert run_robustness(run, decoded, split, seed=0)["conditions"] == result["conditions"]  # seeded
+
+
+def test_run_robustness_refuses_a_stale_evaluation(evaluated_run):
+    run, decoded, split = evaluated_run
+    predictions = pd.read_parquet(run / "predictions.parquet")
+    predictions.iloc[:-1].to_parquet(run / "predictions.parquet")
+    with pytest.raises(ValueError, match="stale"):
+        run_robustness(run, decoded, split)
+
+
+def test_fusion_and_leaky_runs_are_refused_with_a_reason():
+    with pytest.raises(ValueError, match="feature-fusion"):
+        check_supported({"features": ["hog"]}, "run")
+    with pytest.raises(ValueError, match="leaky"):
+        check_supported({"balance": {"order": "leaky"}}, "run")

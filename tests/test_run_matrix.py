@@ -3,7 +3,6 @@ that cannot be measured, and restricting a workspace to the datasets it has."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest

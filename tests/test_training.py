@@ -152,7 +152,7 @@ def test_feature_fusion_trains_and_evaluates(tiny_synthetic, split_csv, hog_file
 
 
 def test_missing_feature_rows_are_excluded_and_reported(tiny_synthetic, split_csv, hog_file, tmp_path):
-    from ferrepro.training.datamodule import load_split_arrays
+    from ferrepro.training.arrays import load_split_arrays
 
     features = np.load(hog_file)
     split = pd.read_csv(split_csv)
@@ -180,7 +180,7 @@ def _split_ids(arrays):
 
 
 def test_proper_balancing_touches_the_training_split_only(tiny_synthetic, split_csv):
-    from ferrepro.training.datamodule import prepare_run_arrays
+    from ferrepro.training.arrays import prepare_run_arrays
 
     plain, _ = prepare_run_arrays(_spec(), tiny_synthetic, split_csv)
     for method in ("oversample", "smote"):
@@ -206,7 +206,7 @@ def imbalanced_split(tiny_synthetic, tmp_path_factory):
 
 
 def test_oversampling_an_imbalanced_training_split_equalises_it(tiny_synthetic, imbalanced_split):
-    from ferrepro.training.datamodule import prepare_run_arrays
+    from ferrepro.training.arrays import prepare_run_arrays
 
     arrays, report = prepare_run_arrays(_spec(balance={"method": "oversample"}), tiny_synthetic, imbalanced_split)
     counts = np.bincount(arrays["train"].y, minlength=7)
@@ -216,7 +216,7 @@ def test_oversampling_an_imbalanced_training_split_equalises_it(tiny_synthetic, 
 
 
 def test_leaky_order_is_labelled_and_leaks(tiny_synthetic, imbalanced_split):
-    from ferrepro.training.datamodule import prepare_run_arrays
+    from ferrepro.training.arrays import prepare_run_arrays
 
     spec = _spec(balance={"method": "oversample", "order": "leaky"})
     arrays, report = prepare_run_arrays(spec, tiny_synthetic, imbalanced_split)
@@ -228,7 +228,7 @@ def test_leaky_order_is_labelled_and_leaks(tiny_synthetic, imbalanced_split):
 
 
 def test_preprocessing_pipeline_reaches_the_model_input(tiny_synthetic, split_csv):
-    from ferrepro.training.datamodule import prepare_run_arrays
+    from ferrepro.training.arrays import prepare_run_arrays
 
     spec = _spec(preprocess=[{"op": "channels", "mode": "IRGB"}], input={"size": 32, "channels": "keep"})
     arrays, _ = prepare_run_arrays(spec, tiny_synthetic, split_csv)
@@ -246,7 +246,7 @@ def test_irgb_run_trains_with_four_input_channels(tiny_synthetic, split_csv, tmp
 
 
 def test_train_per_class_caps_each_class_and_leaves_evaluation_alone(tiny_synthetic, split_csv):
-    from ferrepro.training.datamodule import prepare_run_arrays
+    from ferrepro.training.arrays import prepare_run_arrays
 
     plain, _ = prepare_run_arrays(_spec(), tiny_synthetic, split_csv)
     capped, report = prepare_run_arrays(_spec(train_per_class=5), tiny_synthetic, split_csv)

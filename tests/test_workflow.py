@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import pandas as pd
 import pytest
 import yaml
 from scipy.stats import binomtest
 
-from conftest import copy_workflow
+from conftest import copy_workflow, run_checked
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("workflow")]
 
 
 def snakemake(workdir, env, *args, check=True):
-    proc = subprocess.run(["snakemake", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
+    return run_checked(["snakemake", *args], workdir, env, check=check)
 
 
 def scheduled_jobs(proc) -> dict[str, int]:
@@ -62,6 +58,7 @@ def workspace(tmp_path_factory, venv_env):
     other["experiments"] = {"lenet5": other["experiments"]["lenet5"], "lenet5_cv": lenet5_cv,
                             "fusion_hog": dict(tiny, features=["hog"]),
                             "fusion_hog_landmarks": dict(tiny, features=["hog", "landmarks"])}
+    other.pop("comparisons", None)  # its ablation pairs name experiments dropped above
     (work / "config" / "papers" / "other2025.yaml").write_text(yaml.safe_dump(other))
     config["papers"] = ["majeed2025", "other2025"]
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(config))
@@ -113,6 +110,7 @@ def test_fold_run_uses_its_fold_split_and_names_its_group(workspace):
     metrics = json.loads((workspace / "results" / "runs" / "other2025" / "lenet5_cv-fold0" / "synthetic" / "seed0"
                           / "metrics.json").read_text())
     assert (metrics["group"], metrics["fold"], metrics["split"]) == ("lenet5_cv", 0, "subject_k3_fold0")
+    assert metrics["max_epochs"] == 8 and metrics["stopped_early"] is (metrics["epochs_run"] < 8)
     split = pd.read_csv(workspace / "results" / "splits" / "synthetic" / "subject_k3_fold0_seed0.csv")
     samples = pd.read_csv(workspace / "results" / "decoded" / "synthetic" / "samples.csv").merge(split, on="sample_id")
     by_split = samples.groupby("split_y" if "split_y" in samples else "split")["subject_id"].apply(set)

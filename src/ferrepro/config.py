@@ -48,6 +48,8 @@ class Run:
     fold: int | None = None
     # Datasets this run's trained model is also tested on, whole (train on A, test on B).
     cross_targets: tuple[str, ...] = ()
+    # Whether the trained model is also scored on perturbed test images (occlusion, noise, brightness).
+    robustness: bool = False
 
     @property
     def run_dir(self) -> str:
@@ -106,7 +108,7 @@ def load_paper_config(path: str | Path) -> dict:
 
 # Experiment keys that shape the run matrix (which runs exist), not how one run trains: they never
 # enter a spec, so changing them adds or removes runs without retraining the others.
-MATRIX_KEYS = ("datasets", "claims", "description", "runnable", "folds", "cross_eval")
+MATRIX_KEYS = ("datasets", "claims", "description", "runnable", "folds", "cross_eval", "robustness")
 FOLDED_SPLIT = re.compile(r"^subject_k(?P<k>[0-9]+)$")
 SYNTHETIC_DATASETS = (SYNTHETIC, "synthetic_shift")
 
@@ -246,7 +248,8 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
                         spec["experiment"] = name
                         spec.update(group=experiment, fold=fold)
                         runs.append(Run(paper, name, dataset, int(seed), spec, group=experiment, fold=fold,
-                                        cross_targets=targets))
+                                        cross_targets=targets,
+                                        robustness=bool(_setting(paper_cfg, experiment, "robustness", False))))
     return runs
 
 

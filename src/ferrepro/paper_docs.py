@@ -9,10 +9,8 @@ never drift apart. The "runs" column describes the full profile (the paper's own
 from __future__ import annotations
 
 import argparse
-import copy
 from pathlib import Path
 
-import yaml
 
 from ferrepro.config import (ConfigError, _setting, dataset_availability, fold_splits, load_paper_config,
                              unavailable_reason)

@@ -93,3 +93,22 @@ def synthetic_params(name):
     if name not in config:
         raise ValueError(f"config has no `{name}:` block, so results/decoded/{name} cannot be rendered")
     return config[name]
+
+
+# --- reporting helpers (issue 6: workflow/rules/analysis.smk and report.smk) ---
+
+
+def beside(files, name):
+    """The file `name` in the folder of each metrics.json (its predictions, say)."""
+    return [str(Path(f).with_name(name)) for f in files]
+
+
+def evaluated():
+    """metrics.json of every evaluation: in-domain and cross-dataset."""
+    return all_metrics() + all_cross_metrics()
+
+
+def all_robustness():
+    """robustness.json of every run whose experiment sets `robustness: true` (a matrix key, not a training
+    setting: switching it on adds robustness jobs without retraining)."""
+    return [f"{run.run_dir}/robustness.json" for run in RUNS if run.robustness]

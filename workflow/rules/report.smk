@@ -1,4 +1,15 @@
-# Stage 5, report: tables across runs.
+# Stage 5, report: tables across runs, the claims table, and what `snakemake --report` and `dvc plots` show.
+# Every rule calls one `ferrepro` command; the logic is in src/ferrepro/reporting/.
+from ferrepro.reporting.config_checks import validate_paper_comparisons  # noqa: E402
+
+# The front page of `snakemake --report results/report.html`: it opens on the claims table.
+report: "../report/workflow.rst"
+
+
+# A `comparisons:` entry naming an experiment that does not exist stops the workflow here, at parse time.
+validate_paper_comparisons(config["paper_config_dir"], config["papers"])
+
+PAPER_CONFIGS = sorted(str(p) for p in Path(config["paper_config_dir"]).glob("*.yaml"))
 
 
 rule summary:
@@ -14,3 +25,128 @@ rule summary:
         "../../envs/report.yaml"
     shell:
         "workflow/scripts/ferrepro summary --metrics {input} --out-csv {output.csv} --out-md {output.md} --out-json {output.metrics} > {log} 2>&1"
+
+
+rule experiments:
+    input:
+        metrics=evaluated(),
+        predictions=beside(evaluated(), "predictions.parquet"),
+        summaries=[f"{run.run_dir}/train_summary.json" for run in RUNS],
+        papers=PAPER_CONFIGS,
+    output:
+        json="results/experiments.json",
+        csv="results/experiments.csv",
+        md="results/experiments.md",
+        html=report("results/experiments.html", caption="../report/experiments.rst", category="1. Claims and statistics"),
+    params:
+        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
+    log:
+        "results/logs/report/experiments.log",
+    benchmark:
+        "results/benchmarks/report/experiments.tsv"
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "workflow/scripts/ferrepro experiments --metrics {input.metrics} --paper-config-dir {params.paper_dir}"
+        " --out-json {output.json} --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
+
+
+rule claims:
+    input:
+        experiments="results/experiments.json",
+        efficiency=expand("results/efficiency/{paper}.json", paper=config["papers"]),
+        papers=PAPER_CONFIGS,
+        registry="config/datasets.yaml",
+    output:
+        csv="results/claims.csv",
+        md="results/claims.md",
+        html=report("results/claims.html", caption="../report/claims.rst", category="1. Claims and statistics"),
+        png=report("results/claims.png", caption="../report/claims_chart.rst", category="1. Claims and statistics"),
+    params:
+        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
+        profile=config["profile"],
+        papers=" ".join(config["papers"]),
+    log:
+        "results/logs/report/claims.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "workflow/scripts/ferrepro claims --paper-config-dir {params.paper_dir} --experiments {input.experiments}"
+        " --efficiency {input.efficiency} --registry {input.registry} --profile {params.profile} --papers {params.papers}"
+        " --out-csv {output.csv} --out-md {output.md} --out-html {output.html} --out-png {output.png} > {log} 2>&1"
+
+
+rule comparisons:
+    input:
+        metrics=evaluated(),
+        predictions=beside(evaluated(), "predictions.parquet"),
+        papers=[f"{config['paper_config_dir']}/{paper}.yaml" for paper in config["papers"]],
+    output:
+        csv="results/comparisons.csv",
+        md="results/comparisons.md",
+        html=report("results/comparisons.html", caption="../report/comparisons.rst", category="1. Claims and statistics"),
+    params:
+        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
+        papers=" ".join(config["papers"]),
+    log:
+        "results/logs/report/comparisons.log",
+    benchmark:
+        "results/benchmarks/report/comparisons.tsv"
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "workflow/scripts/ferrepro comparisons --metrics {input.metrics} --paper-config-dir {params.paper_dir}"
+        " --papers {params.papers} --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
+
+
+rule efficiency_table:
+    input:
+        reports=expand("results/efficiency/{paper}.json", paper=config["papers"]),
+        papers=[f"{config['paper_config_dir']}/{paper}.yaml" for paper in config["papers"]],
+    output:
+        csv="results/efficiency.csv",
+        md="results/efficiency.md",
+        html=report("results/efficiency.html", caption="../report/efficiency.rst", category="2. Efficiency and robustness"),
+    params:
+        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
+    log:
+        "results/logs/report/efficiency_table.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "workflow/scripts/ferrepro efficiency-table --reports {input.reports} --paper-config-dir {params.paper_dir}"
+        " --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
+
+
+rule robustness_table:
+    input:
+        all_robustness(),
+    output:
+        csv="results/robustness.csv",
+        md="results/robustness.md",
+        html=report("results/robustness.html", caption="../report/robustness.rst", category="2. Efficiency and robustness"),
+    log:
+        "results/logs/report/robustness_table.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "workflow/scripts/ferrepro robustness-table --reports {input} --out-csv {output.csv} --out-md {output.md}"
+        " --out-html {output.html} > {log} 2>&1"
+
+
+# dvc.yaml's `plots:` read these folders (one plot per run), so they never name a run themselves.
+rule plot_data:
+    input:
+        histories=[f"{run.run_dir}/history.csv" for run in RUNS],
+        predictions=[f"{run.run_dir}/predictions.parquet" for run in RUNS],
+        figures=[f"{run.run_dir}/confusion_matrix.png" for run in RUNS],
+    output:
+        directory("results/plots"),
+    params:
+        runs=" ".join(run.run_dir for run in RUNS),
+    log:
+        "results/logs/report/plot_data.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "workflow/scripts/ferrepro plot-data --runs {params.runs} --out {output} > {log} 2>&1"

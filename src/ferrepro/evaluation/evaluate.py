@@ -68,7 +68,9 @@ def _run_identity(spec: dict, summary: dict, eval_dataset: str) -> dict:
                 group=spec.get("group", spec["experiment"]), fold=spec.get("fold"), dataset=spec["dataset"],
                 eval_dataset=eval_dataset, cross_dataset=eval_dataset != spec["dataset"], seed=spec["seed"],
                 model=spec["model"], split=spec["split"], selected_epoch=summary["selected_epoch"],
-                epochs_run=summary["epochs_run"],
+                epochs_run=summary["epochs_run"], max_epochs=spec["max_epochs"],
+                # False: training ran into max_epochs (a profile's budget cut, or the paper's own count).
+                stopped_early=bool(summary.get("stopped_early", summary["epochs_run"] < spec["max_epochs"])),
                 val_accuracy=summary["selection_value"] if summary["selection_metric"] == "val_acc" else None,
                 synthetic=any(d.startswith("synthetic") for d in (spec["dataset"], eval_dataset)),
                 leaky=bool((spec.get("balance") or {}).get("order") == "leaky"))
@@ -82,7 +84,7 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
     with the outputs in ``out_dir``. Samples whose class the model does not know are counted, not scored."""
     from ferrepro.evaluation.metrics import classification_metrics
     from ferrepro.evaluation.plots import plot_confusion_matrix, plot_learning_curve
-    from ferrepro.training.datamodule import prepare_run_arrays
+    from ferrepro.training.arrays import prepare_run_arrays
 
     run = Path(run_dir)
     out = Path(out_dir) if out_dir else run

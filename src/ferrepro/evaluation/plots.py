@@ -14,6 +14,7 @@ import seaborn as sns  # noqa: E402
 
 
 def plot_confusion_matrix(cm: np.ndarray, classes: list[str], title: str, path: str | Path) -> None:
+    """Counts and row-normalised values side by side, with class names; ``title`` names the run."""
     cm = np.asarray(cm)
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
@@ -21,10 +22,13 @@ def plot_confusion_matrix(cm: np.ndarray, classes: list[str], title: str, path: 
     sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=classes, yticklabels=classes, ax=axes[0], cbar=False)
     sns.heatmap(normalised, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, xticklabels=classes,
                 yticklabels=classes, ax=axes[1], cbar=False)
-    for ax, sub in zip(axes, ("counts", "row-normalised (recall)")):
+    # Counts show how much evidence each cell holds; the row-normalised view compares classes of
+    # different sizes (its diagonal is per-class recall). A class with no test sample stays at 0.
+    for ax, sub in zip(axes, (f"counts (n = {int(cm.sum())})", "row-normalised (recall per true class)")):
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(sub)
+        ax.tick_params(axis="y", labelrotation=0)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

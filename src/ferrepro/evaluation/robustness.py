@@ -21,6 +21,12 @@ Severity values and why:
   covered. 0.1, 0.2, 0.3: ImageNet-C brightness severities 1-3 (which only brighten, in HSV value;
   for grayscale the two coincide).
 
+For a trained run, :func:`run_robustness` (``ferrepro robustness``, the ``robustness`` rule for runs
+whose spec sets ``robustness: true``) perturbs the decoded test images *before* the run's own
+preprocessing, resizing and normalisation, as a photo taken under those conditions would be, checks
+that its clean predictions equal the evaluate rule's, and writes ``robustness.json`` with the
+accuracy and the drop (paired bootstrap CI) per condition.
+
 Severity 0 is always the identity. Randomness is drawn from a CPU ``torch.Generator`` seeded from
 ``seed``; the same random numbers are used at every severity (common random numbers: the same
 patch positions, noise pattern and brightness signs, only scaled), so differences between
@@ -30,6 +36,7 @@ severities reflect magnitude, not luck.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -213,3 +220,168 @@ def robustness_table(predict_fn: Callable[[torch.Tensor], Any], images: torch.Te
     table = pd.DataFrame(rows)
     table.attrs.update({"seed": int(seed), "batch_size": int(batch_size)})
     return table
+
+
+# --------------------------------------------------------------------------------------------
+# one trained run: perturb its test images BEFORE the paper's preprocessing (robustness.json)
+# --------------------------------------------------------------------------------------------
+
+ROBUSTNESS_FILE = "robustness.json"
+# Clean predictions recomputed here must agree with the evaluate rule's; a larger share of
+# disagreements means the two code paths see different images, and the table would be wrong.
+MAX_CLEAN_DISAGREEMENT = 0.01
+
+
+def conditions(perturbations: tuple[str, ...] | None = None) -> list[tuple[str, int, float]]:
+    """(perturbation, severity, magnitude) of every perturbed condition, in table order."""
+    chosen = tuple(sorted(SEVERITIES)) if perturbations is None else tuple(perturbations)
+    return [(p, s, v) for p in chosen for s, v in SEVERITIES[p].items()]
+
+
+def check_supported(spec: dict, where: str) -> None:
+    """Robustness is defined for image-only models tested on their own split (see run_robustness)."""
+    if spec.get("features"):
+        raise ValueError(f"{where}: robustness evaluation of a feature-fusion model is not supported: its HoG/landmark "
+                         "features come from the clean images and would not see the perturbation")
+    if (spec.get("balance") or {}).get("order") == "leaky":
+        raise ValueError(f"{where}: robustness evaluation of a leaky run is not supported (its test set is a re-split pool)")
+
+
+def _test_rows(decoded, split_csv, classes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    from ferrepro.data.splits import read_split
+    from ferrepro.labels import encode
+
+    split = read_split(split_csv)
+    ids = split.loc[split["split"] == "test", "sample_id"].astype(str).to_numpy()
+    position = {sid: i for i, sid in enumerate(decoded.samples["sample_id"].astype(str))}
+    missing = [sid for sid in ids if sid not in position]
+    if missing:
+        raise ValueError(f"{split_csv}: {len(missing)} test ids are not in the decoded dataset, e.g. {missing[:3]}")
+    rows = np.array([position[s] for s in ids], dtype=np.int64)
+    labels = decoded.samples["label"].astype(str).to_numpy()[rows]
+    keep = np.isin(labels, list(classes))  # as evaluation does: classes outside the label set are not scored
+    return rows[keep], encode(labels[keep], tuple(classes))
+
+
+def robustness_outcomes(model, spec: dict, images: np.ndarray, landmarks: np.ndarray | None, seed: int,
+                        batch_size: int = 64, perturbations: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Predicted class per test image, clean and under every perturbation.
+
+    ``images`` are decoded uint8 N x H x W x C test images. Each batch is perturbed in [0, 1] at the
+    decoded resolution, then goes through the run's own preprocessing (gamma, landmark emphasis,
+    channel split...), resizing and normalisation, as a photo taken under those conditions would.
+    The clean condition is fed as uint8, exactly as the evaluate rule feeds it.
+    """
+    from ferrepro.evaluation.evaluate import predict_probabilities
+    from ferrepro.features.preprocess import apply_pipeline
+    from ferrepro.training.inputs import to_model_input
+
+    steps = spec.get("preprocess") or []
+    size, channels = spec["input"]["size"], spec["input"]["channels"]
+    normalize = spec["input"].get("normalize", "unit")
+
+    def predict(batch: np.ndarray, points: np.ndarray | None) -> np.ndarray:
+        if steps:
+            batch = apply_pipeline(batch, steps, landmarks=points)
+        x = to_model_input(batch, size, channels)
+        return predict_probabilities(model, x, normalize, batch_size=len(x)).argmax(1)
+
+    chosen = conditions(perturbations)
+    predictions = {"clean": np.empty(len(images), np.int64)}
+    predictions.update({f"{p}/{s}": np.empty(len(images), np.int64) for p, s, _ in chosen})
+    for batch_index, start in enumerate(range(0, len(images), batch_size)):
+        stop = min(start + batch_size, len(images))
+        raw = np.asarray(images[start:stop])
+        points = None if landmarks is None else np.asarray(landmarks[start:stop])
+        predictions["clean"][start:stop] = predict(raw, points)
+        floats = to_float_batch(raw)
+        for perturbation, severity, _ in chosen:
+            perturbed = perturb(floats, perturbation, severity, _batch_seed(seed, perturbation, batch_index))
+            nhwc = perturbed.permute(0, 2, 3, 1).contiguous().numpy()
+            predictions[f"{perturbation}/{severity}"][start:stop] = predict(nhwc, points)
+    return predictions
+
+
+def run_robustness(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | Path,
+                   landmarks_points: str | Path | None = None, seed: int = 0, batch_size: int = 64) -> dict[str, Any]:
+    """robustness.json of one evaluated run: accuracy and drop (with a paired bootstrap CI) per condition.
+
+    What is held fixed, and why: the landmark points of ``landmark_emphasis`` come from the clean
+    image (the cached dlib points), i.e. an occlusion does not also move the detector's points;
+    that is the favourable case for the model.
+    """
+    import json
+
+    from ferrepro.data.standard import load_decoded
+    from ferrepro.evaluation.evaluate import load_trained_model
+    from ferrepro.evaluation.stats import paired_bootstrap_diff_ci
+
+    run = Path(run_dir)
+    model, spec, classes = load_trained_model(run / "model.pt")
+    check_supported(spec, str(run))
+    metrics = json.loads((run / "metrics.json").read_text())
+    decoded = load_decoded(decoded_dir)
+    rows, labels = _test_rows(decoded, split_csv, classes, str(run))
+    expected = pd.read_parquet(run / "predictions.parquet")
+    ids = decoded.samples["sample_id"].astype(str).to_numpy()[rows]
+    if list(ids) != list(expected["sample_id"].astype(str)):
+        raise ValueError(f"{run}/predictions.parquet lists other test samples than {split_csv}: the evaluation is "
+                         "stale (rerun the evaluate rule)")
+    points = np.load(landmarks_points, mmap_mode="r")[rows] if landmarks_points else None
+    if (spec.get("preprocess") and any(s.get("op") == "landmark_emphasis" for s in spec["preprocess"])
+            and points is None):
+        raise ValueError(f"{run}: its preprocessing emphasises landmarks; pass --landmarks-points")
+    predicted = robustness_outcomes(model, spec, decoded.images[rows], points, seed, batch_size)
+
+    index = {c: i for i, c in enumerate(classes)}
+    disagreement = float(np.mean(predicted["clean"] != expected["predicted_label"].map(index).to_numpy()))
+    if disagreement > MAX_CLEAN_DISAGREEMENT:
+        raise ValueError(f"{run}: clean predictions here differ from predictions.parquet on {disagreement:.1%} of the "
+                         "test images; the robustness path does not prepare images as evaluation does")
+    clean = predicted["clean"] == labels
+    rows_out = []
+    for perturbation, severity, magnitude in conditions():
+        correct = predicted[f"{perturbation}/{severity}"] == labels
+        drop = paired_bootstrap_diff_ci(clean, correct, seed=seed)
+        rows_out.append({
+            "perturbation": perturbation, "severity": severity, "magnitude": magnitude,
+            "accuracy": float(correct.mean()), "drop_pp": 100 * drop["difference"],
+            "drop_ci_low_pp": 100 * drop["ci_low"], "drop_ci_high_pp": 100 * drop["ci_high"],
+            "drop_ci_method": drop["method"],
+            "relative_drop_pct": 100 * drop["difference"] / clean.mean() if clean.mean() > 0 else None,
+        })
+    return {
+        "run": metrics.get("run"), "paper": spec["paper"], "experiment": spec["experiment"],
+        "group": spec.get("group", spec["experiment"]), "fold": spec.get("fold"), "dataset": spec["dataset"],
+        "seed": spec["seed"], "synthetic": bool(metrics.get("synthetic", False)), "n": int(len(labels)),
+        "clean_accuracy": float(clean.mean()), "evaluate_accuracy": float(metrics["accuracy"]),
+        "clean_disagreement_with_evaluate": disagreement, "perturbation_seed": seed, "batch_size": batch_size,
+        "severities": SEVERITIES, "conditions": rows_out,
+        "protocol": "perturbed in [0, 1] at the decoded resolution before the run's preprocessing, resizing and "
+                    "normalisation; landmark points from the clean image; drop = clean - perturbed accuracy in "
+                    "percentage points, paired bootstrap 95% CI over test images (2000 resamples)",
+    }
+
+
+def cli(argv: list[str]) -> int:
+    """``ferrepro robustness --run DIR --decoded DIR --split CSV [--landmarks-points NPY] [--seed 0]``."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="ferrepro robustness",
+                                     description="accuracy of a trained run under occlusion, noise and brightness shifts")
+    parser.add_argument("--run", required=True, help="run folder holding model.pt, metrics.json, predictions.parquet")
+    parser.add_argument("--decoded", required=True)
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--landmarks-points", nargs="?", help="landmarks_points.npy, for a landmark_emphasis step")
+    parser.add_argument("--seed", type=int, default=0, help="perturbation randomness (patch positions, noise, signs)")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = run_robustness(args.run, args.decoded, args.split, args.landmarks_points, seed=args.seed)
+    (Path(args.run) / ROBUSTNESS_FILE).write_text(json.dumps(result, indent=1))
+    worst = max(result["conditions"], key=lambda r: r["drop_pp"])
+    print(f"{result['run']}: clean {result['clean_accuracy']:.4f}; largest drop {worst['drop_pp']:.1f} pp "
+          f"({worst['perturbation']} severity {worst['severity']})")
+    return 0

@@ -356,3 +356,237 @@ def verdict(claimed: float | None, ci_low: float | None, ci_high: float | None, 
     if claimed < ci_low:
         return "not reproduced (lower)"
     return "reproduced"
+
+
+# --------------------------------------------------------------------------------------------
+# metrics from confusion counts, vectorised (for intervals over several seeds or folds)
+# --------------------------------------------------------------------------------------------
+
+# Metrics that are a function of the confusion matrix alone, so one encoding covers all of them.
+CONFUSION_METRICS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "weighted_f1", "mcc")
+
+
+def encode_outcomes(y_true: Any, y_pred: Any, n_classes: int) -> np.ndarray:
+    """One integer per test sample, ``true * K + predicted``: a sample's whole outcome in one value.
+
+    Encoding (true, predicted) as one number lets scipy resample a run's samples as a single 1-D
+    array, so label pairs stay together while several runs are resampled independently.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.ndim != 1 or y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must be 1-D and equally long, got {y_true.shape} and {y_pred.shape}")
+    for name, values in (("y_true", y_true), ("y_pred", y_pred)):
+        if values.size and (not np.issubdtype(values.dtype, np.integer) or values.min() < 0 or values.max() >= n_classes):
+            raise ValueError(f"{name} must hold class indices 0..{n_classes - 1}, found {np.unique(values)[:10]}")
+    return y_true.astype(np.int64) * n_classes + y_pred.astype(np.int64)
+
+
+def confusion_from_codes(codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Confusion matrices (..., K, K) (rows true, columns predicted) of codes (..., n), for any leading axes."""
+    codes = np.asarray(codes, dtype=np.int64)
+    cells = n_classes * n_classes
+    lead = codes.shape[:-1]
+    flat = codes.reshape(-1, codes.shape[-1])
+    # One bincount over all rows at once: offset each row's codes into its own block of K*K cells.
+    offsets = (np.arange(flat.shape[0], dtype=np.int64) * cells)[:, None]
+    counts = np.bincount((flat + offsets).ravel(), minlength=flat.shape[0] * cells)
+    return counts.reshape(*lead, n_classes, n_classes)
+
+
+def metric_from_confusion(confusion: np.ndarray, metric: str) -> np.ndarray:
+    """A metric over the full label set from confusion matrices (..., K, K), as sklearn computes it.
+
+    Equal to sklearn's ``accuracy_score``, ``f1_score`` / ``precision_score`` / ``recall_score``
+    with ``labels=range(K)``, ``zero_division=0`` (macro or weighted) and ``matthews_corrcoef``,
+    which is how ferrepro.evaluation.metrics fills metrics.json (tests check the equality). A class
+    absent from a resample contributes 0 to a macro average, exactly as in the point estimate.
+    """
+    if metric not in CONFUSION_METRICS:
+        raise ValueError(f"metric must be one of {CONFUSION_METRICS}, got {metric!r}")
+    cm = np.asarray(confusion, dtype=np.float64)
+    true_pos = np.diagonal(cm, axis1=-2, axis2=-1)
+    support = cm.sum(axis=-1)      # true count per class
+    predicted = cm.sum(axis=-2)    # predicted count per class
+    total = support.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "accuracy":
+            return np.where(total > 0, true_pos.sum(axis=-1) / total, 0.0)
+        if metric == "mcc":
+            correct = true_pos.sum(axis=-1)
+            cov_tp = correct * total - np.sum(support * predicted, axis=-1)
+            cov_pp = total ** 2 - np.sum(predicted ** 2, axis=-1)
+            cov_tt = total ** 2 - np.sum(support ** 2, axis=-1)
+            denominator = np.sqrt(cov_pp * cov_tt)
+            return np.where(denominator > 0, cov_tp / np.where(denominator > 0, denominator, 1.0), 0.0)
+        precision = np.where(predicted > 0, true_pos / np.maximum(predicted, 1), 0.0)
+        recall = np.where(support > 0, true_pos / np.maximum(support, 1), 0.0)
+        f1_denominator = precision + recall
+        f1 = np.where(f1_denominator > 0, 2 * precision * recall / np.where(f1_denominator > 0, f1_denominator, 1.0), 0.0)
+        if metric == "macro_precision":
+            return precision.mean(axis=-1)
+        if metric == "macro_recall":
+            return recall.mean(axis=-1)
+        if metric == "macro_f1":
+            return f1.mean(axis=-1)
+        return np.where(total > 0, np.sum(f1 * support, axis=-1) / np.where(total > 0, total, 1.0), 0.0)
+
+
+def metric_from_codes(codes: np.ndarray, n_classes: int, metric: str) -> np.ndarray:
+    return metric_from_confusion(confusion_from_codes(codes, n_classes), metric)
+
+
+# --------------------------------------------------------------------------------------------
+# intervals over several seeds (and pooled cross-validation folds)
+# --------------------------------------------------------------------------------------------
+
+SeedOutcomes = tuple  # (y_true, y_pred) class-index vectors of one seed (folds already pooled)
+
+
+def _seed_codes(per_seed: Sequence[SeedOutcomes], n_classes: int, name: str) -> list[np.ndarray]:
+    if not per_seed:
+        raise ValueError(f"{name}: need the outcomes of at least one seed")
+    codes = [encode_outcomes(t, p, n_classes) for t, p in per_seed]
+    if any(c.size < 2 for c in codes):
+        raise ValueError(f"{name}: every seed needs at least 2 test samples to bootstrap, got sizes {[c.size for c in codes]}")
+    return codes
+
+
+def _check_shared(codes: list[np.ndarray], shared: bool, name: str) -> None:
+    if shared and len({c.size for c in codes}) != 1:
+        raise ValueError(f"{name}: shared_test_set=True needs equally long, aligned outcome vectors per seed, "
+                         f"got sizes {[c.size for c in codes]}")
+
+
+def seed_mean_ci(per_seed: Sequence[SeedOutcomes], metric: str, n_classes: int, shared_test_set: bool,
+                 n_resamples: int = 2000, confidence: float = 0.95, method: str = "BCa",
+                 seed: int = 0) -> dict[str, Any]:
+    """Bootstrap CI of the mean over seeds of a test-set metric, resampling test samples.
+
+    The statistic is ``mean_s metric(seed s on the resampled samples)``: the models are fixed, the
+    test set is the random part, as in :func:`bootstrap_ci`, and averaging over seeds removes part
+    of the seed-to-seed noise from the point estimate (the spread itself is the ``sd`` that
+    :func:`aggregate_seeds` reports beside the interval).
+
+    ``shared_test_set``: every seed was tested on the same samples (e.g. an official test split,
+    or pooled cross-validation folds, which cover the whole dataset), passed aligned sample by
+    sample. Each resample then draws ONE set of indices for all seeds, which keeps the correlation
+    between seeds (they err on the same hard faces); resampling them independently would make the
+    interval about sqrt(seeds) too narrow. Otherwise (seed-dependent splits) each seed's test set
+    is its own sample and is resampled independently (scipy's multi-sample bootstrap).
+    """
+    codes = _seed_codes(per_seed, n_classes, "seed_mean_ci")
+    _check_shared(codes, shared_test_set, "seed_mean_ci")
+
+    def statistic(*arrays, axis=-1):
+        return np.mean([metric_from_codes(np.moveaxis(a, axis, -1), n_classes, metric) for a in arrays], axis=0)
+
+    estimate = float(statistic(*codes))
+    result = _bootstrap_with_fallback(tuple(codes), statistic, paired=shared_test_set, n_resamples=n_resamples,
+                                      confidence=confidence, method=method, seed=seed)
+    return {"statistic": metric, "estimate": estimate, "n_seeds": len(codes), "n": [int(c.size) for c in codes],
+            "resampling": "one seed" if len(codes) == 1 else
+            ("shared test set, paired across seeds" if shared_test_set else "independent per seed"), **result}
+
+
+def seed_mean_difference_ci(per_seed_a: Sequence[SeedOutcomes], per_seed_b: Sequence[SeedOutcomes], metric: str,
+                            n_classes: int, paired_within_seed: bool, shared_test_set: bool,
+                            n_resamples: int = 2000, confidence: float = 0.95, method: str = "BCa",
+                            seed: int = 0) -> dict[str, Any]:
+    """Bootstrap CI of ``mean_s metric(a_s) - mean_s metric(b_s)`` (models a and b, seeds s).
+
+    ``paired_within_seed``: a_s and b_s were tested on the same samples, aligned (the usual
+    ablation pair: same split and seed); one index set then serves both, the paired bootstrap of
+    :func:`paired_bootstrap_diff_ci`. Otherwise (e.g. a leaky re-split against the proper split)
+    a's and b's test sets are resampled independently. ``shared_test_set`` as in
+    :func:`seed_mean_ci`, across seeds.
+    """
+    codes_a = _seed_codes(per_seed_a, n_classes, "seed_mean_difference_ci (a)")
+    codes_b = _seed_codes(per_seed_b, n_classes, "seed_mean_difference_ci (b)")
+    if len(codes_a) != len(codes_b):
+        raise ValueError(f"seed_mean_difference_ci: a has {len(codes_a)} seeds, b has {len(codes_b)}; pair them by seed")
+    cells = n_classes * n_classes
+    if paired_within_seed:
+        if any(a.size != b.size for a, b in zip(codes_a, codes_b)):
+            raise ValueError("seed_mean_difference_ci: paired_within_seed needs a and b aligned sample by sample per seed, "
+                             f"got sizes {[a.size for a in codes_a]} and {[b.size for b in codes_b]}")
+        # One code per sample holds both models' outcomes, so resampling keeps each pair together.
+        units = [a * cells + b for a, b in zip(codes_a, codes_b)]
+        _check_shared(units, shared_test_set, "seed_mean_difference_ci")
+
+        def statistic(*arrays, axis=-1):
+            moved = [np.moveaxis(u, axis, -1) for u in arrays]
+            mean_a = np.mean([metric_from_codes(u // cells, n_classes, metric) for u in moved], axis=0)
+            mean_b = np.mean([metric_from_codes(u % cells, n_classes, metric) for u in moved], axis=0)
+            return mean_a - mean_b
+
+        paired = shared_test_set
+    else:
+        units = codes_a + codes_b
+        n_seeds = len(codes_a)
+
+        def statistic(*arrays, axis=-1):
+            values = [metric_from_codes(np.moveaxis(u, axis, -1), n_classes, metric) for u in arrays]
+            return np.mean(values[:n_seeds], axis=0) - np.mean(values[n_seeds:], axis=0)
+
+        paired = False
+    estimate = float(statistic(*units))
+    result = _bootstrap_with_fallback(tuple(units), statistic, paired=paired, n_resamples=n_resamples,
+                                      confidence=confidence, method=method, seed=seed)
+    return {"statistic": f"{metric} difference (a - b)", "difference": estimate, "n_seeds": len(codes_a),
+            "paired_within_seed": paired_within_seed, "shared_test_set": shared_test_set, **result}
+
+
+def count_outcomes(n_correct: int, n: int) -> SeedOutcomes:
+    """(y_true, y_pred) over 2 classes with ``n_correct`` of ``n`` right: a run known only by its accuracy.
+
+    The bootstrap of an accuracy depends on the sample only through its count of correct
+    answers, so this reproduces it exactly for one seed (used for validation accuracy, whose
+    per-sample predictions are not stored).
+    """
+    if not 0 <= n_correct <= n:
+        raise ValueError(f"need 0 <= n_correct <= n, got {n_correct} of {n}")
+    y_true = np.zeros(n, dtype=np.int64)
+    y_pred = np.r_[np.zeros(n_correct, dtype=np.int64), np.ones(n - n_correct, dtype=np.int64)]
+    return y_true, y_pred
+
+
+def median_ci(values: Any, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """Percentile bootstrap CI of the median of repeated measurements (e.g. latencies in ms)."""
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or array.size < 2:
+        raise ValueError(f"median_ci needs at least 2 measurements, got shape {array.shape}")
+
+    def statistic(x, axis=-1):
+        return np.median(x, axis=axis)
+
+    result = _bootstrap_with_fallback((array,), statistic, paired=False, n_resamples=n_resamples,
+                                      confidence=confidence, method="percentile", seed=seed)
+    return {"statistic": "median", "estimate": float(np.median(array)), "n": int(array.size), **result}
+
+
+def seed_range(values: Iterable[float]) -> dict[str, float]:
+    """Smallest and largest value over seeds: the interval used for quantities with no sampling model (epochs)."""
+    array = np.asarray(list(values), dtype=float)
+    if array.size == 0 or not np.all(np.isfinite(array)):
+        raise ValueError(f"seed_range needs finite values, got {array}")
+    return {"low": float(array.min()), "high": float(array.max())}
+
+
+def claim_resolution(claimed: float) -> float:
+    """Half a unit in the last significant digit of a published number (11600000 -> 50000, 4.2 -> 0.05).
+
+    Used for deterministic quantities (parameter counts, FLOPs): ours reproduces the claim when it
+    rounds to the printed value. Trailing zeros of an integer are taken as not significant, since
+    papers print "11.6 M", not "11,600,000".
+    """
+    if not np.isfinite(claimed):
+        raise ValueError(f"claim_resolution needs a finite number, got {claimed}")
+    text = f"{abs(float(claimed)):.12g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        return 0.5 * 10.0 ** (int(exponent) - decimals)
+    if "." in text:
+        return 0.5 * 10.0 ** -len(text.split(".")[1])
+    stripped = text.rstrip("0")
+    return 0.5 * 10.0 ** (len(text) - len(stripped)) if stripped else 0.5

@@ -37,8 +37,22 @@ def available_models() -> list[str]:
     return sorted(MODEL_REGISTRY)
 
 
+def _import_owner(name: str) -> None:
+    """Import only the module that registers ``<paper>.<model>`` (cheap: e.g. torchvision is needed
+    by abdeldayem2025 alone); fall back to importing every module when that does not register it."""
+    module = name.split(".", 1)[0]
+    if name not in MODEL_REGISTRY and module not in _SKIP_MODULES and module.isidentifier():
+        try:
+            importlib.import_module(f"{__name__}.{module}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{module}":
+                raise
+    if name not in MODEL_REGISTRY:
+        _discover()
+
+
 def build_model(name: str, **kwargs):
-    _discover()
+    _import_owner(name)
     if name not in MODEL_REGISTRY:
         raise KeyError(f"unknown model {name!r}; registered models: {sorted(MODEL_REGISTRY)}")
     return MODEL_REGISTRY[name](**kwargs)

@@ -1,0 +1,260 @@
+"""Per experiment, over seeds and folds: mean ± sd and a bootstrap 95 % CI (results/experiments.*).
+
+A *group* is every evaluation of one paper-config experiment trained on one dataset and tested on
+one dataset: ``(paper, group, dataset, eval_dataset)``; it holds one or more seeds, and per seed one
+run or one run per cross-validation fold.
+
+How seeds and folds enter one interval (``ferrepro.evaluation.stats.seed_mean_ci``):
+
+* **Folds are pooled.** Each test sample belongs to exactly one fold, so a seed's folds together
+  form one test set (the whole dataset for k-fold CV); a seed's value is the metric on its pooled
+  predictions (for accuracy: the fold accuracies weighted by fold size). A sample id found in two
+  folds of one seed is an error.
+* **Seeds are averaged.** The statistic is the mean over seeds of the per-seed metric; the
+  bootstrap resamples test samples (2000 resamples, BCa, seed 0). When every seed was tested on
+  the same samples (an official split, or pooled folds), one resample of sample indices is applied
+  to all seeds together (paired: seeds err on the same hard faces). When the split itself depends
+  on the seed, each seed's test set is resampled independently.
+* The interval is about the finite test set for the models we trained; the spread between seeds
+  is the sd shown beside it (with one seed, the sd is undefined and left empty).
+
+Metrics: ``test_accuracy`` and ``macro_f1`` always; any other metric a paper claims for the group
+as well (macro precision/recall, weighted F1, MCC from the predictions; ``val_accuracy`` from the
+selected checkpoint's validation accuracy and validation size, which determine its bootstrap
+exactly for one seed; ``epochs`` = the selected epoch, 1-based, i.e. the epochs trained up to the
+checkpoint kept, with the range over runs as its interval instead of a CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ferrepro.evaluation import stats
+from ferrepro.reporting.runs import EvaluatedRun, RunFileError, load_runs
+from ferrepro.reporting.tables import interval, mean_sd, write_table
+
+ALWAYS = ("test_accuracy", "macro_f1")
+# Claim metric -> metric computed from the confusion matrix of the predictions.
+PREDICTION_METRICS = {"test_accuracy": "accuracy", "macro_f1": "macro_f1", "macro_precision": "macro_precision",
+                      "macro_recall": "macro_recall", "weighted_f1": "weighted_f1", "mcc": "mcc"}
+SEED_LEVEL_METRICS = ("val_accuracy", "epochs")
+N_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+GroupKey = tuple[str, str, str, str]  # paper, group (experiment), trained on, tested on
+
+
+def group_runs(runs: list[EvaluatedRun]) -> dict[GroupKey, list[EvaluatedRun]]:
+    groups: dict[GroupKey, list[EvaluatedRun]] = defaultdict(list)
+    for run in runs:
+        groups[(run.paper, run.group, run.dataset, run.eval_dataset)].append(run)
+    return dict(sorted(groups.items()))
+
+
+def _by_seed(runs: list[EvaluatedRun]) -> dict[int, list[EvaluatedRun]]:
+    seeds: dict[int, list[EvaluatedRun]] = defaultdict(list)
+    for run in runs:
+        seeds[run.seed].append(run)
+    for seed, members in seeds.items():
+        folds = [r.fold for r in members]
+        if len(members) > 1 and (None in folds or len(set(folds)) != len(folds)):
+            raise RunFileError(f"seed {seed} has {len(members)} evaluations that are not distinct folds: "
+                               + ", ".join(str(r.metrics_path) for r in members))
+    return dict(sorted(seeds.items()))
+
+
+def pooled_outcomes(members: list[EvaluatedRun]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One seed's (sample ids, true, predicted), its folds' test sets concatenated; a sample in two folds is an error."""
+    ids, true, pred, origin = [], [], [], {}
+    for run in sorted(members, key=lambda r: (r.fold is None, r.fold)):
+        run_ids, run_true, run_pred = run.outcomes()
+        for sample in run_ids:
+            if sample in origin:
+                raise RunFileError(f"sample {sample!r} is in the test set of {origin[sample]} and of {run.metrics_path}: "
+                                   "cross-validation folds must not share test samples")
+            origin[sample] = run.metrics_path
+        ids.append(run_ids), true.append(run_true), pred.append(run_pred)
+    return np.concatenate(ids), np.concatenate(true), np.concatenate(pred)
+
+
+def align_seeds(pooled: dict[int, tuple]) -> tuple[dict[int, tuple], bool]:
+    """Sort each seed's outcomes by sample id when all seeds share one test set (then they are paired)."""
+    id_sets = [frozenset(ids) for ids, _, _ in pooled.values()]
+    shared = len(set(id_sets)) == 1
+    if not shared:
+        return pooled, False
+    aligned = {}
+    for seed, (ids, true, pred) in pooled.items():
+        order = np.argsort(ids, kind="stable")
+        aligned[seed] = (ids[order], true[order], pred[order])
+    return aligned, True
+
+
+def _check_same_classes(runs: list[EvaluatedRun]) -> list[str]:
+    classes = runs[0].classes
+    for run in runs[1:]:
+        if run.classes != classes:
+            raise RunFileError(f"{run.metrics_path} has classes {run.classes}, but {runs[0].metrics_path} has {classes}; "
+                               "runs of one experiment must share a label set")
+    return classes
+
+
+def _prediction_metric(metric: str, pooled: dict[int, tuple], shared: bool, n_classes: int) -> dict[str, Any]:
+    name = PREDICTION_METRICS[metric]
+    per_seed = {seed: float(stats.metric_from_codes(stats.encode_outcomes(t, p, n_classes), n_classes, name))
+                for seed, (_, t, p) in pooled.items()}
+    spread = stats.aggregate_seeds(per_seed.values())
+    ci = stats.seed_mean_ci([(t, p) for _, t, p in pooled.values()], name, n_classes, shared,
+                            n_resamples=N_RESAMPLES, seed=BOOTSTRAP_SEED)
+    return {"mean": spread["mean"], "sd": spread["sd"], "per_seed": per_seed, "ci_low": ci["ci_low"],
+            "ci_high": ci["ci_high"], "interval": f"bootstrap {ci['method']} 95% CI", "fallback_reason": ci["fallback_reason"],
+            "resampling": ci["resampling"]}
+
+
+def _val_accuracy(by_seed: dict[int, list[EvaluatedRun]]) -> dict[str, Any]:
+    counts = {}
+    for seed, members in by_seed.items():
+        correct = total = 0
+        for run in members:
+            value = run.metrics.get("val_accuracy")
+            n_val = run.train_summary().get("n_val")
+            if value is None or not n_val:
+                return {"unavailable": f"{run.metrics_path}: no validation accuracy of the selected checkpoint "
+                                       "(the checkpoint was selected on validation loss, or n_val is missing)"}
+            correct += int(round(float(value) * int(n_val)))
+            total += int(n_val)
+        counts[seed] = (correct, total)
+    per_seed = {seed: c / n for seed, (c, n) in counts.items()}
+    spread = stats.aggregate_seeds(per_seed.values())
+    # Validation samples are not stored per sample, so seeds cannot be paired: resampled independently.
+    ci = stats.seed_mean_ci([stats.count_outcomes(c, n) for c, n in counts.values()], "accuracy", 2, False,
+                            n_resamples=N_RESAMPLES, seed=BOOTSTRAP_SEED)
+    return {"mean": spread["mean"], "sd": spread["sd"], "per_seed": per_seed, "ci_low": ci["ci_low"],
+            "ci_high": ci["ci_high"], "interval": f"bootstrap {ci['method']} 95% CI (from validation counts)",
+            "fallback_reason": ci["fallback_reason"], "resampling": "independent per seed (validation samples not stored)",
+            "note": "validation accuracy of the checkpoint selected on it: optimistically biased"}
+
+
+def _epochs(runs: list[EvaluatedRun]) -> dict[str, Any]:
+    values = [int(r.metrics["selected_epoch"]) + 1 for r in runs if r.metrics.get("selected_epoch") is not None]
+    if len(values) != len(runs):
+        return {"unavailable": "selected_epoch missing from some metrics.json"}
+    spread = stats.aggregate_seeds(values)
+    bounds = stats.seed_range(values)
+    return {"mean": spread["mean"], "sd": spread["sd"], "values": values, "ci_low": bounds["low"], "ci_high": bounds["high"],
+            "interval": "range over runs (no sampling model for an epoch count)",
+            "note": "selected epoch, 1-based: epochs trained up to the checkpoint evaluated on test"}
+
+
+def aggregate_group(runs: list[EvaluatedRun], metrics: tuple[str, ...] = ALWAYS) -> dict[str, Any]:
+    """Mean ± sd over seeds and the CI of every requested metric for one group of runs."""
+    classes = _check_same_classes(runs)
+    by_seed = _by_seed(runs)
+    pooled, shared = align_seeds({seed: pooled_outcomes(members) for seed, members in by_seed.items()})
+    leaky = {r.leaky for r in runs}
+    if len(leaky) != 1:
+        raise RunFileError("one experiment mixes leaky and proper runs: " + ", ".join(str(r.metrics_path) for r in runs))
+    first = runs[0]
+    folds = sorted({r.fold for r in runs if r.fold is not None})
+    out: dict[str, Any] = {
+        "paper": first.paper, "experiment": first.group, "dataset": first.dataset, "eval_dataset": first.eval_dataset,
+        "synthetic": any(r.synthetic for r in runs), "leaky": leaky.pop(), "seeds": sorted(by_seed),
+        "n_seeds": len(by_seed), "folds": folds, "n_folds": len(folds), "n_test": {s: int(len(v[0])) for s, v in pooled.items()},
+        "shared_test_set": shared, "classes": classes, "runs": sorted(str(r.metrics_path) for r in runs), "metrics": {},
+        # The epoch budget the runs had, and how many used all of it (did not stop early): the claims table
+        # compares this with the paper's own budget to flag runs a profile cut short.
+        "max_epochs": max((int(r.metrics["max_epochs"]) for r in runs if r.metrics.get("max_epochs")), default=None),
+        "runs_at_epoch_limit": sum(1 for r in runs if r.metrics.get("stopped_early") is False),
+    }
+    for metric in dict.fromkeys(ALWAYS + tuple(metrics)):
+        if metric in PREDICTION_METRICS:
+            out["metrics"][metric] = _prediction_metric(metric, pooled, shared, len(classes))
+        elif metric == "val_accuracy":
+            out["metrics"][metric] = _val_accuracy(by_seed)
+        elif metric == "epochs":
+            out["metrics"][metric] = _epochs(runs)
+        # other claim metrics (params, gflops, latency_ms) come from the efficiency measurements
+    return out
+
+
+def claimed_metrics(paper_config_dir: str | Path) -> dict[tuple[str, str], set[str]]:
+    """{(paper, experiment): metrics its claims name} over every paper config in the folder."""
+    from ferrepro.config import load_paper_config
+
+    wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for path in sorted(Path(paper_config_dir).glob("*.yaml")):
+        paper = load_paper_config(path)
+        for name, experiment in paper["experiments"].items():
+            for claim in experiment.get("claims") or []:
+                wanted[(paper["paper"], name)].add(claim["metric"])
+    return wanted
+
+
+def aggregate(metrics_files: list[str | Path], paper_config_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    wanted = claimed_metrics(paper_config_dir) if paper_config_dir else {}
+    rows = []
+    for (paper, group, _, _), runs in group_runs(load_runs(metrics_files)).items():
+        extra = tuple(sorted(m for m in wanted.get((paper, group), ()) if m in PREDICTION_METRICS or m in SEED_LEVEL_METRICS))
+        rows.append(aggregate_group(runs, extra))
+    return rows
+
+
+def seeds_label(row: dict[str, Any]) -> str:
+    label = f"{row['n_seeds']} seed{'s' if row['n_seeds'] != 1 else ''}"
+    return label + (f" x {row['n_folds']} folds" if row["n_folds"] else "")
+
+
+TABLE_COLUMNS = ["paper", "experiment", "trained on", "tested on", "leaky", "seeds (folds)", "test samples per seed",
+                 "resampling", "accuracy (mean ± sd)", "accuracy 95% CI", "macro-F1 (mean ± sd)", "macro-F1 95% CI"]
+
+
+def to_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    records = []
+    for row in rows:
+        record = {"paper": row["paper"], "experiment": row["experiment"], "trained on": row["dataset"],
+                  "tested on": row["eval_dataset"], "leaky": "LEAKY" if row["leaky"] else "",
+                  "seeds (folds)": seeds_label(row), "test samples per seed": ", ".join(str(v) for v in row["n_test"].values()),
+                  "resampling": row["metrics"]["test_accuracy"]["resampling"]}
+        for metric, label in (("test_accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+            m = row["metrics"][metric]
+            record[f"{label} (mean ± sd)"] = mean_sd(m["mean"], m["sd"])
+            record[f"{label} 95% CI"] = interval(m["ci_low"], m["ci_high"])
+        records.append(record)
+    return pd.DataFrame(records, columns=TABLE_COLUMNS)
+
+
+NOTES = (
+    "CI: scipy.stats.bootstrap, BCa, 2000 resamples of test samples (seed 0); statistic = mean over seeds of the "
+    "per-seed metric, folds pooled per seed. Seeds sharing one test set are resampled together (paired), "
+    "seed-dependent test sets independently. sd = sample sd over seeds (empty with one seed).",
+    "Runs on the synthetic dataset test the pipeline only; they are never compared with a paper's claims.",
+)
+
+
+def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return json.loads(json.dumps(rows, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="ferrepro experiments", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--metrics", nargs="*", default=[], help="metrics.json files (in-domain and cross-dataset)")
+    parser.add_argument("--paper-config-dir", default="config/papers", help="claimed metrics are added per experiment")
+    parser.add_argument("--out-json", required=True)
+    parser.add_argument("--out-csv", required=True)
+    parser.add_argument("--out-md", required=True)
+    parser.add_argument("--out-html")
+    args = parser.parse_args(argv)
+    rows = aggregate(args.metrics, args.paper_config_dir)
+    Path(args.out_json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out_json).write_text(json.dumps({"method": __doc__, "groups": _jsonable(rows)}, indent=1))
+    write_table(to_table(rows), "Experiments over seeds and folds", args.out_csv, args.out_md, args.out_html, NOTES,
+                table_id="experiments")
+    print(f"{len(rows)} experiment groups from {len(args.metrics)} evaluations")
+    return 0

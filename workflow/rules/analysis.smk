@@ -1,0 +1,57 @@
+# Stage 4b, analysis: model efficiency per paper (at the paper's own input size) and robustness per run.
+# All logic is in ferrepro.reporting.efficiency_measure and ferrepro.evaluation.robustness.
+import json  # noqa: E402
+
+from ferrepro.reporting.model_specs import full_profile_model_specs  # noqa: E402
+
+# What each paper's efficiency job builds, from the FULL profile (the paper's sizes, channels and label
+# sets). It is the job's parameter, so a paper is re-measured exactly when one of its networks changes.
+EFFICIENCY_SPECS = {
+    paper: json.dumps(full_profile_model_specs(config, paper, workflow.basedir), sort_keys=True)
+    for paper in config["papers"]
+}
+
+
+rule efficiency:
+    input:
+        registry="config/datasets.yaml",
+    output:
+        "results/efficiency/{paper}.json",
+    params:
+        specs=lambda wc: EFFICIENCY_SPECS[wc.paper],
+    # Latency is wall-clock time: the job takes the cores it times on, so no other job competes with it.
+    # Snakemake lowers it to --cores where fewer are available; the JSON records the threads used.
+    threads: 4
+    log:
+        "results/logs/analysis/efficiency_{paper}.log",
+    benchmark:
+        "results/benchmarks/analysis/efficiency_{paper}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "workflow/scripts/ferrepro efficiency-paper --specs-json {params.specs:q} --registry {input.registry}"
+        " --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule robustness:
+    input:
+        unpack(lambda wc: decoded(wc.dataset)),
+        model="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/model.pt",
+        metrics="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/metrics.json",
+        predictions="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/predictions.parquet",
+        split=lambda wc: run_of(wc).split_file,
+        points=lambda wc: run_landmark_points(run_of(wc)),
+    output:
+        "results/runs/{paper}/{experiment}/{dataset}/seed{seed}/robustness.json",
+    params:
+        run_dir=lambda wc: run_of(wc).run_dir,
+    threads: 1
+    log:
+        "results/logs/analysis/robustness/{paper}/{experiment}/{dataset}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/analysis/robustness/{paper}/{experiment}/{dataset}/seed{seed}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "workflow/scripts/ferrepro robustness --run {params.run_dir} --decoded results/decoded/{wildcards.dataset}"
+        " --split {input.split} --landmarks-points {input.points} --threads {threads} > {log} 2>&1"
