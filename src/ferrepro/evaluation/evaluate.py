@@ -68,9 +68,9 @@ def _run_identity(spec: dict, summary: dict, eval_dataset: str) -> dict:
                 group=spec.get("group", spec["experiment"]), fold=spec.get("fold"), dataset=spec["dataset"],
                 eval_dataset=eval_dataset, cross_dataset=eval_dataset != spec["dataset"], seed=spec["seed"],
                 model=spec["model"], split=spec["split"], selected_epoch=summary["selected_epoch"],
-                epochs_run=summary["epochs_run"], max_epochs=spec["max_epochs"],
+                epochs_run=summary["epochs_run"], max_epochs=spec.get("max_epochs"),
                 # False: training ran into max_epochs (a profile's budget cut, or the paper's own count).
-                stopped_early=bool(summary.get("stopped_early", summary["epochs_run"] < spec["max_epochs"])),
+                stopped_early=summary.get("stopped_early"),
                 val_accuracy=summary["selection_value"] if summary["selection_metric"] == "val_acc" else None,
                 synthetic=any(d.startswith("synthetic") for d in (spec["dataset"], eval_dataset)),
                 leaky=bool((spec.get("balance") or {}).get("order") == "leaky"))
