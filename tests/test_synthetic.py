@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -48,7 +50,36 @@ def test_classes_differ_on_average():
     assert min(gaps) > 0.1
 
 
-@pytest.mark.parametrize("kwargs", [dict(n_subjects=2), dict(images_per_subject_per_class=0), dict(size=16)])
+@pytest.mark.parametrize("kwargs", [dict(n_subjects=2), dict(images_per_subject_per_class=0), dict(size=16),
+                                    dict(class_proportions={"digust": 0.5}), dict(class_proportions={"happy": 0}),
+                                    dict(class_proportions={"sad": 1.5})])
 def test_invalid_spec_is_refused(kwargs):
     with pytest.raises(ValueError, match="synthetic"):
         SyntheticSpec(**kwargs)
+
+
+def test_class_proportions_make_the_classes_imbalanced_without_changing_kept_images():
+    balanced_img, balanced_tab = generate(SyntheticSpec(n_subjects=3, images_per_subject_per_class=5, size=48, seed=4))
+    spec = SyntheticSpec(n_subjects=3, images_per_subject_per_class=5, size=48, seed=4,
+                         class_proportions={"disgust": 0.2, "surprise": 0.6, "fear": 0.01})
+    img, tab = generate(spec)
+    counts = tab.groupby("label").size()
+    # round(5 * 0.2) = 1, round(5 * 0.6) = 3, fear rounds to 0 but keeps one per subject, the rest keep 5.
+    assert counts["disgust"] == 3 and counts["surprise"] == 9 and counts["fear"] == 3
+    assert (counts.drop(["disgust", "surprise", "fear"]) == 15).all()
+    assert len(img) == len(tab) == int(counts.sum())
+    assert tab.groupby("label")["subject_id"].nunique().eq(3).all()
+    for i, sid in enumerate(tab["sample_id"]):
+        j = balanced_tab.index[balanced_tab["sample_id"] == sid][0]
+        assert np.array_equal(img[i], balanced_img[j])
+
+
+def test_default_config_is_imbalanced_and_valid():
+    import yaml
+
+    from ferrepro.data.synthetic import spec_from_params
+
+    with open(Path(__file__).resolve().parents[1] / "config" / "config.yaml") as fh:
+        spec = spec_from_params(yaml.safe_load(fh)["synthetic"])
+    per_subject = {label: spec.images_for(label) for label in BASIC7}
+    assert max(per_subject.values()) >= 3 * min(per_subject.values())

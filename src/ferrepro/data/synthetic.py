@@ -19,6 +19,9 @@ How a face is made:
 
 Every image is drawn from its own RNG seeded by (seed, subject, class, index), so the data is
 deterministic for a seed and an image does not change when the dataset is made larger.
+
+``class_proportions`` makes the classes imbalanced (as real FER data is), so that the balancing
+experiments have something to balance on the default run.
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ class SyntheticSpec:
     intensity_range: tuple[float, float] = (0.3, 1.0)
     parameter_noise: float = 0.12
     occlusion_probability: float = 0.1
+    # Fraction of `images_per_subject_per_class` kept per label (missing labels keep all). Real FER data
+    # is imbalanced (FER2013: 16 happy per disgust); a balanced default would make every balancing
+    # experiment (oversampling, SMOTE, weighted loss, the leaky orders) a no-op on the default run.
+    class_proportions: dict | None = None
 
     def __post_init__(self):
         if self.n_subjects < 3:
@@ -67,6 +74,17 @@ class SyntheticSpec:
             raise ValueError("synthetic: images_per_subject_per_class must be >= 1")
         if self.size < 32:
             raise ValueError("synthetic: size must be >= 32 pixels")
+        unknown = sorted(set(self.class_proportions or {}) - set(BASIC7))
+        if unknown:
+            raise ValueError(f"synthetic: class_proportions has unknown labels {unknown}; expected some of {list(BASIC7)}")
+        bad = {k: v for k, v in (self.class_proportions or {}).items() if not 0 < v <= 1}
+        if bad:
+            raise ValueError(f"synthetic: class_proportions must lie in (0, 1]; got {bad}")
+
+    def images_for(self, label: str) -> int:
+        """Images per subject of `label`: at least one, so every subject shows every expression."""
+        fraction = (self.class_proportions or {}).get(label, 1.0)
+        return max(1, round(self.images_per_subject_per_class * fraction))
 
 
 @dataclass(frozen=True)
@@ -226,14 +244,15 @@ def render_sample(spec: SyntheticSpec, identity: Identity, subject: int, class_i
 
 
 def generate(spec: SyntheticSpec) -> tuple[np.ndarray, pd.DataFrame]:
-    n = spec.n_subjects * len(BASIC7) * spec.images_per_subject_per_class
+    n = spec.n_subjects * sum(spec.images_for(label) for label in BASIC7)
     images = np.empty((n, spec.size, spec.size, 3), np.uint8)
     rows = []
     i = 0
     for subject in range(spec.n_subjects):
         identity = make_identity(spec.seed, subject)
         for class_index, label in enumerate(BASIC7):
-            for k in range(spec.images_per_subject_per_class):
+            # The first k indices of a class: its images do not change when the proportion does.
+            for k in range(spec.images_for(label)):
                 images[i] = render_sample(spec, identity, subject, class_index, k)
                 sid = f"syn_s{subject:03d}_{label}_{k:02d}"
                 rows.append((sid, label, f"S{subject:03d}", f"synthetic://seed{spec.seed}/{sid}", ""))
