@@ -3,6 +3,7 @@
 
     python bench/run.py                 # training throughput (Lightning vs plain loop) + `snakemake -n` time
     python bench/run.py --reproduce     # also the wall time of the embedded default run in a temp copy
+    python bench/run.py --reproduce --papers majeed2025   # the same, one paper only
 
 Other benchmarks: bench/bench_decode.py (dataset decoding), bench/bench_features.py (HoG, landmarks,
 augmentation). Never run these as timed tests: machine load makes wall times noisy; compare numbers
@@ -94,37 +95,58 @@ def training_throughput(model_name: str, batch_size: int, epochs: int, threads: 
             "lightning_over_plain": round(lt / pl, 3), "repeats": {"lightning": lightning, "plain": plain}}
 
 
-def dry_run_seconds(workdir: Path, repeats: int = 3) -> dict:
+def dry_run_seconds(workdir: Path, repeats: int = 3, extra: list[str] | None = None) -> dict:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     times, last = [], None
     for _ in range(repeats):
         start = time.perf_counter()
-        last = subprocess.run(["snakemake", "-n"], cwd=workdir, env=env, capture_output=True, text=True)
+        last = subprocess.run(["snakemake", "-n", *(extra or [])], cwd=workdir, env=env, capture_output=True, text=True)
         times.append(time.perf_counter() - start)
     nothing = "Nothing to be done" in (last.stdout + last.stderr)
     return {"workdir": str(workdir), "median_s": round(statistics.median(times), 2), "runs": times,
             "workspace_finished": nothing}
 
 
-def reproduce_seconds() -> dict:
+def job_seconds_by_rule(work: Path) -> dict:
+    """Jobs, wall seconds and CPU seconds per rule, from the run's own `benchmark:` files."""
+    import pandas as pd
+
+    totals: dict[str, dict] = {}
+    for tsv in sorted((work / "results" / "benchmarks").rglob("*.tsv")):
+        row = pd.read_csv(tsv, sep="\t").iloc[0]
+        t = totals.setdefault(tsv.relative_to(work / "results" / "benchmarks").parts[0],
+                              {"jobs": 0, "wall_s": 0.0, "cpu_s": 0.0})
+        t["jobs"] += 1
+        t["wall_s"] = round(t["wall_s"] + float(row["s"]), 1)
+        t["cpu_s"] = round(t["cpu_s"] + float(row.get("cpu_time", 0.0)), 1)
+    return totals
+
+
+def reproduce_seconds(papers: list[str] | None = None) -> dict:
     from conftest import copy_workflow
 
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     work = copy_workflow(Path(tempfile.mkdtemp()))
+    command = ["snakemake", "--cores", "all"]
+    if papers:
+        command += ["--config", f"papers=[{','.join(papers)}]"]
     start = time.perf_counter()
-    proc = subprocess.run(["snakemake", "--cores", "all"], cwd=work, env=env, capture_output=True, text=True)
+    proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     summary = (work / "results" / "summary.csv").read_text() if proc.returncode == 0 else proc.stderr[-2000:]
-    dry = dry_run_seconds(work) if proc.returncode == 0 else None
+    dry = dry_run_seconds(work, extra=command[3:]) if proc.returncode == 0 else None
+    by_rule = job_seconds_by_rule(work)
     shutil.rmtree(work, ignore_errors=True)
-    return {"wall_s": round(seconds, 1), "returncode": proc.returncode, "summary_csv": summary,
-            "dry_run_on_finished_workspace": dry}
+    return {"command": " ".join(command), "wall_s": round(seconds, 1), "returncode": proc.returncode,
+            "jobs_by_rule": by_rule, "summary_csv": summary, "dry_run_on_finished_workspace": dry}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "skeleton.json"))
     p.add_argument("--reproduce", action="store_true", help="also time the embedded default run (minutes)")
+    p.add_argument("--papers", nargs="+", help="with --reproduce: run only these papers (e.g. majeed2025, the "
+                   "walking skeleton's one paper); default every paper of the config")
     p.add_argument("--model", default="majeed2025.cnn")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--epochs", type=int, default=2)
@@ -135,7 +157,7 @@ def main() -> int:
     result["training_throughput"] = training_throughput(a.model, a.batch_size, a.epochs, a.threads)
     result["snakemake_dry_run"] = dry_run_seconds(REPO)
     if a.reproduce:
-        result["embedded_default"] = reproduce_seconds()
+        result["embedded_default"] = reproduce_seconds(a.papers)
     result["machine"]["load_average_at_end"] = os.getloadavg()
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2))

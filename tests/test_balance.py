@@ -152,6 +152,16 @@ def test_leaky_oversampling_puts_copies_of_training_images_into_test():
     assert (counts == counts.max()).all()
 
 
+def test_leaky_oversampling_numbers_every_duplicate_of_an_image():
+    # Class 2 has 6 images topped up to 60: each image is duplicated about 9 times, and every pool row
+    # must stay identifiable (its predictions are keyed by the row's id).
+    labels = imbalanced((60, 15, 6))
+    res = bal.leaky_balance_then_split(labels, "oversample", seed=0)
+    pairs = set(zip(res.origin.tolist(), res.copy.tolist()))
+    assert len(pairs) == len(res.origin)
+    assert (res.copy[: len(labels)] == 0).all() and res.copy.max() >= 9
+
+
 def test_leaky_augmentation_puts_augmented_copies_into_test():
     labels = imbalanced((30, 20, 10))
     res = bal.leaky_balance_then_split(labels, "augment_copies", seed=1, copies=1)

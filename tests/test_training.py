@@ -222,6 +222,8 @@ def test_leaky_order_is_labelled_and_leaks(tiny_synthetic, imbalanced_split):
     arrays, report = prepare_run_arrays(spec, tiny_synthetic, imbalanced_split)
     assert report["leaky"] is True and "LEAKY" in report["label"]
     ids = _split_ids(arrays)
+    every_id = [i for s in ("train", "val", "test") for i in arrays[s].sample_ids]
+    assert len(every_id) == len(set(every_id)), "each copy of an image needs its own id"
     shared = (ids["val"] | ids["test"]) & ids["train"]
     # The hazard the leaky order reproduces: copies of one image on both sides of the split.
     assert shared and report["eval_rows_sharing_origin_with_train"] > 0

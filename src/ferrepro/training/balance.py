@@ -251,8 +251,9 @@ def leaky_balance_then_split(
     if method == "oversample":
         idx, _ = balance_train_indices(labels, all_idx, "oversample", seed)
         origin = idx.astype(np.int64)
-        copy = np.zeros(len(idx), dtype=np.int64)
-        copy[len(all_idx):] = 1  # duplicates added by the oversampler
+        # The k-th duplicate of an image is copy k: a rare class gets many duplicates of one image, and
+        # each pool row needs its own id (predictions are keyed by it). The originals come first, as copy 0.
+        copy = pd.Series(origin).groupby(origin).cumcount().to_numpy().astype(np.int64)
         pool_label = labels[idx]
     elif method == "augment_copies":
         entries = augmented_copy_entries(all_idx, copies)
