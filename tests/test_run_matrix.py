@@ -94,6 +94,17 @@ def test_paper_profile_overrides_win_over_the_profile_and_stay_in_their_profile(
     assert full["input"] == {"size": 48, "channels": "gray"} and full["max_epochs"] == 40
 
 
+@pytest.mark.parametrize("overrides, message", [
+    ({"max_epochs": "3"}, "(?s)profiles/full/overrides.*max_epochs.*integer"),  # what `--config` nesting yields
+    ({"optimizer": {"name": "sgd", "lr": 0.01, "momentun": 0.9}}, "momentun"),
+])
+def test_profile_overrides_get_the_run_settings_checks(tmp_path, overrides, message):
+    config = load_config(REPO / "config" / "config.yaml")
+    profiles = dict(config["profiles"], full=dict(config["profiles"]["full"], overrides=overrides))
+    with pytest.raises(ConfigError, match=message):
+        _matrix(tmp_path, _paper(e={}), profiles=profiles)
+
+
 def test_matrix_keys_never_enter_a_spec(tmp_path):
     """Adding a cross-dataset target or a fold must not retrain the runs that already exist."""
     before = {r.run_dir: r.spec_json for r in _matrix(tmp_path, _paper(e={"datasets": ["kdef"]}))}

@@ -80,11 +80,16 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def validate_against_schema(data: dict, schema_name: str, where: str) -> None:
-    """Validate with jsonschema and raise ConfigError naming the file and the offending key path."""
+def validate_against_schema(data: dict, schema_name: str, where: str, definition: str | None = None) -> None:
+    """Validate with jsonschema and raise ConfigError naming the file and the offending key path.
+
+    ``definition`` validates against one entry of the schema's ``$defs`` instead of the whole schema.
+    """
     import jsonschema
 
     schema = yaml.safe_load((SCHEMA_DIR / schema_name).read_text())
+    if definition is not None:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
@@ -122,6 +127,7 @@ def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, conf
     spec = deep_merge(defaults, exp_settings)
     profile_name = config["profile"]
     profile = config["profiles"][profile_name]
+    _check_profile_overrides(profile_name, profile)
     spec = deep_merge(spec, profile.get("overrides", {}))
     if dataset in SYNTHETIC_DATASETS:
         spec = deep_merge(spec, profile.get("synthetic_overrides", {}))
@@ -139,6 +145,20 @@ def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, conf
     if missing:
         raise ConfigError(f"{paper_cfg['paper']}/{experiment}: resolved spec's `input` lacks {missing}")
     return spec
+
+
+_CHECKED_OVERRIDES: set[str] = set()
+
+
+def _check_profile_overrides(profile_name: str, profile: dict) -> None:
+    """A profile's overrides are run settings: they get the paper schema's checks (e.g. an integer
+    max_epochs, a known optimiser), which the config schema leaves to this point."""
+    for key in ("overrides", "synthetic_overrides"):
+        block = profile.get(key) or {}
+        fingerprint = json.dumps([profile_name, key, block], sort_keys=True, default=str)
+        if fingerprint not in _CHECKED_OVERRIDES:
+            validate_against_schema(block, "paper.schema.yaml", f"config profiles/{profile_name}/{key}", "spec")
+            _CHECKED_OVERRIDES.add(fingerprint)
 
 
 def _setting(paper_cfg: dict, experiment: str, key: str, default=None):
