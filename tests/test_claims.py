@@ -368,3 +368,22 @@ def test_a_run_capped_by_the_profile_cannot_refute_a_higher_claim(registry):
         row = next(r for r in table_for([uncapped], registry, cfg=cfg).to_dict("records")
                    if r["experiment"] == "proposed" and r["claimed"] == "0.9500")
         assert row["verdict"] == "not reproduced (higher)" and "capped" not in row["reason / note"]
+
+
+def test_an_epoch_count_claim_is_a_count_and_a_capped_run_cannot_test_it(registry):
+    cfg = paper_config()
+    cfg["defaults"] = {"max_epochs": 150}
+    cfg["experiments"]["proposed"]["claims"].append(
+        {"table": "T1", "row": "ours", "dataset": "fer2013", "metric": "epochs", "value": 76})
+    epochs = {"mean": 1.0, "sd": 0.0, "ci_low": 1.0, "ci_high": 1.0, "interval": "range over runs"}
+    base = group("proposed", "fer2013", "fer2013", 0.69, 0.66, 0.72)
+    base["metrics"]["epochs"] = epochs
+
+    def epochs_row(g):
+        return next(r for r in table_for([g], registry, cfg=cfg).to_dict("records")
+                    if r["experiment"] == "proposed" and r["metric"] == "epochs")
+
+    # 76 against [1, 1] is a count comparison, not a percentage mistake.
+    assert epochs_row(dict(base, max_epochs=150, runs_at_epoch_limit=0))["verdict"] == "not reproduced (higher)"
+    capped = epochs_row(dict(base, max_epochs=3, runs_at_epoch_limit=1))
+    assert capped["verdict"] == "untestable" and "capped at 3 epochs" in capped["reason / note"]

@@ -214,6 +214,8 @@ def test_verdict_precedence_and_vocabulary():
 def test_verdict_rejects_scale_mismatch_and_missing_interval():
     with pytest.raises(ValueError, match="percentage"):
         verdict(65.8, 0.6, 0.7, is_synthetic=False)
+    # A count (epochs) is not a fraction: 76 against [1, 1] is a plain comparison.
+    assert verdict(76, 1.0, 1.0, is_synthetic=False, fraction=False) == "not reproduced (higher)"
     with pytest.raises(ValueError, match="untestable_reason"):
         verdict(0.658, float("nan"), 0.7, is_synthetic=False)
     with pytest.raises(ValueError, match="above"):

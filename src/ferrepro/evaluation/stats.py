@@ -321,7 +321,7 @@ def aggregate_seeds(values: Iterable[float]) -> dict[str, float | int]:
 
 
 def verdict(claimed: float | None, ci_low: float | None, ci_high: float | None, is_synthetic: bool,
-            untestable_reason: str | None = None) -> str:
+            untestable_reason: str | None = None, fraction: bool = True) -> str:
     """Classify a published number against our confidence interval.
 
     Precedence: a given ``untestable_reason`` wins (``"untestable"``), then runs on synthetic
@@ -332,7 +332,8 @@ def verdict(claimed: float | None, ci_low: float | None, ci_high: float | None, 
 
     ``claimed`` and the interval must be on the same scale. Papers report percentages while our
     metrics are fractions, so a claim above 1 against an interval inside [0, 1] raises instead of
-    returning a meaningless verdict.
+    returning a meaningless verdict. ``fraction=False`` marks a metric that is not a fraction (an epoch
+    count, a parameter count), where that check does not apply.
     """
     if untestable_reason:
         return "untestable"
@@ -346,7 +347,7 @@ def verdict(claimed: float | None, ci_low: float | None, ci_high: float | None, 
         )
     if ci_low > ci_high:
         raise ValueError(f"ci_low={ci_low} is above ci_high={ci_high}")
-    if claimed > 1.0 and 0.0 <= ci_low and ci_high <= 1.0:
+    if fraction and claimed > 1.0 and 0.0 <= ci_low and ci_high <= 1.0:
         raise ValueError(
             f"claimed={claimed} looks like a percentage but the interval [{ci_low}, {ci_high}] is a fraction; "
             "divide the claim by 100"

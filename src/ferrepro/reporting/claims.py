@@ -147,11 +147,14 @@ def _from_group(group: dict, metric: str, claimed: float, synthetic: bool, cut: 
         return Ours("untestable", entry["unavailable"])
     ours = Ours("", mean=entry["mean"], sd=entry["sd"], ci_low=entry["ci_low"], ci_high=entry["ci_high"],
                 seeds=seeds_label(group), digits=1 if metric == "epochs" else 4, ci_label=entry.get("interval", ""))
-    ours.verdict = verdict(claimed, entry["ci_low"], entry["ci_high"], is_synthetic=synthetic)
+    ours.verdict = verdict(claimed, entry["ci_low"], entry["ci_high"], is_synthetic=synthetic,
+                           fraction=metric != "epochs")
     parts = [entry.get("interval", "")]
-    if cut and not synthetic and metric != "epochs":
+    if cut and not synthetic:
         parts.insert(0, cut)
-        if ours.verdict == "not reproduced (higher)":
+        if metric == "epochs":
+            ours.verdict = "untestable"  # the cap, not the method, decided how long the run trained
+        elif ours.verdict == "not reproduced (higher)":
             ours.verdict = "untestable"  # more training could close the gap: no refutation from a capped run
     if group["dataset"] != group["eval_dataset"]:
         parts.append(f"trained on {group['dataset']}, tested on {group['eval_dataset']}")
