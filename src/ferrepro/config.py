@@ -127,7 +127,6 @@ def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, conf
     spec = deep_merge(defaults, exp_settings)
     profile_name = config["profile"]
     profile = config["profiles"][profile_name]
-    _check_profile_overrides(profile_name, profile)
     spec = deep_merge(spec, profile.get("overrides", {}))
     if dataset in SYNTHETIC_DATASETS:
         spec = deep_merge(spec, profile.get("synthetic_overrides", {}))
@@ -147,18 +146,11 @@ def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, conf
     return spec
 
 
-_CHECKED_OVERRIDES: set[str] = set()
-
-
 def _check_profile_overrides(profile_name: str, profile: dict) -> None:
     """A profile's overrides are run settings: they get the paper schema's checks (e.g. an integer
     max_epochs, a known optimiser), which the config schema leaves to this point."""
     for key in ("overrides", "synthetic_overrides"):
-        block = profile.get(key) or {}
-        fingerprint = json.dumps([profile_name, key, block], sort_keys=True, default=str)
-        if fingerprint not in _CHECKED_OVERRIDES:
-            validate_against_schema(block, "paper.schema.yaml", f"config profiles/{profile_name}/{key}", "spec")
-            _CHECKED_OVERRIDES.add(fingerprint)
+        validate_against_schema(profile.get(key) or {}, "paper.schema.yaml", f"config profiles/{profile_name}/{key}", "spec")
 
 
 def _setting(paper_cfg: dict, experiment: str, key: str, default=None):
@@ -244,6 +236,7 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
     if profile_name not in config["profiles"]:
         raise ConfigError(f"profile {profile_name!r} is not defined under `profiles:` (have {sorted(config['profiles'])})")
     profile = config["profiles"][profile_name]
+    _check_profile_overrides(profile_name, profile)
     availability = dataset_availability(basedir)
     only = config.get("run_datasets")
 
