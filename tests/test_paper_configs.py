@@ -36,7 +36,7 @@ PAPERS = [p.stem for p in PAPER_FILES]
 
 # Runnable experiments per paper; a change here must be deliberate (and explained in the paper's doc).
 EXPECTED_RUNNABLE = {
-    "majeed2025": 3,       # proposed (also cross-tested on CK+ and JAFFE), LeNet-5, Lu et al.
+    "majeed2025": 4,       # proposed (also cross-tested on CK+ and JAFFE), its Keras-SGD reading, LeNet-5, Lu et al.
     "afzaal2025": 20,      # 5 models x {oversample, SMOTE} x {proper, leaky}
     "nauman2025": 19,      # 4 feature variants x 3 training sizes + 5 leaky rows + RAF-DB/AffectNet + Table 5
     "gilanie2025": 20,     # Table 2 Exp. 01-09 (both channel readings), 2 channel additions, Table 3 x 4, matrix

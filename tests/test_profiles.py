@@ -24,12 +24,19 @@ GPU_TRAINER = yaml.safe_load((REPO / "profiles" / "gpu" / "overrides.yaml").read
 SLURM = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
 
 
-def dry_run(workdir, env, *args) -> str:
+def dry_run(workdir, env, *args) -> list[dict]:
+    """The planned jobs of a dry run; a train job also gets the spec its spec file holds right now
+    (the next dry run in the same workspace rewrites the spec files for its own profile)."""
     cmd = ["snakemake", "-n", "--printshellcmds", *args]
     proc = subprocess.run(cmd, check=False, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{text[-4000:]}"
-    return text
+    jobs = planned_jobs(text)
+    for job in jobs:
+        if job["rule"] == "train":
+            argv = shlex.split(job["shell"].split(">", 1)[0])
+            job["spec"] = json.loads((workdir / argv[argv.index("--spec-file") + 1]).read_text())["spec"]
+    return jobs
 
 
 def planned_jobs(text: str) -> list[dict]:
@@ -53,10 +60,9 @@ def planned_jobs(text: str) -> list[dict]:
     return jobs
 
 
-def train_spec(shell: str) -> dict:
-    """The resolved run spec passed as `--spec '<json>'` to `ferrepro train`."""
-    argv = shlex.split(shell.split(">", 1)[0])
-    return json.loads(argv[argv.index("--spec") + 1])
+def train_spec(job: dict) -> dict:
+    """The resolved run spec a train job reads from its `--spec-file`."""
+    return job["spec"]
 
 
 def jobs_of(jobs: list[dict], rule: str) -> list[dict]:
@@ -72,13 +78,13 @@ def workspace(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def default_jobs(workspace, venv_env):
-    return planned_jobs(dry_run(workspace, venv_env, "--cores", "8"))
+    return dry_run(workspace, venv_env, "--cores", "8")
 
 
 @pytest.fixture(scope="module")
 def gpu_jobs(workspace, venv_env):
     # --cores 8: on a 2-core test machine Snakemake would scale the train rule's threads down to 2.
-    return planned_jobs(dry_run(workspace, venv_env, "--workflow-profile", "profiles/gpu", "--cores", "8"))
+    return dry_run(workspace, venv_env, "--workflow-profile", "profiles/gpu", "--cores", "8")
 
 
 def needs_slurm_plugin():
@@ -90,7 +96,7 @@ def needs_slurm_plugin():
 def slurm_jobs(workspace, venv_env):
     needs_slurm_plugin()
     # A dry run executes locally, so Snakemake scales threads down to --cores; on the cluster it does not.
-    return planned_jobs(dry_run(workspace, venv_env, "--workflow-profile", "profiles/slurm", "--cores", "64"))
+    return dry_run(workspace, venv_env, "--workflow-profile", "profiles/slurm", "--cores", "64")
 
 
 @pytest.mark.parametrize("flag", ["--workflow-profile", "--profile"])
@@ -108,7 +114,7 @@ def test_gpu_profile_training_jobs_claim_the_gpu_and_get_its_trainer_settings(gp
     for job in jobs_of(gpu_jobs, "train"):
         assert job["resources"].get("gpu") == "1", job
         assert job["threads"] == GPU_TRAINER["threads"], job
-        trainer = train_spec(job["shell"])["trainer"]
+        trainer = train_spec(job)["trainer"]
         assert {k: trainer[k] for k in GPU_TRAINER} == GPU_TRAINER
         assert (trainer["accelerator"], trainer["precision"]) == ("auto", "bf16-mixed")
         # Keys the overrides leave alone keep config/config.yaml's values (a deep merge, not a replacement).
@@ -120,8 +126,8 @@ def test_gpu_profile_training_jobs_claim_the_gpu_and_get_its_trainer_settings(gp
 
 def test_gpu_profile_changes_only_trainer_settings_not_the_papers_hyperparameters(default_jobs, gpu_jobs):
     """bf16 and workers are hardware settings; batch size, epochs, optimiser... stay the paper's."""
-    cpu_specs = {s["experiment"]: s for s in (train_spec(j["shell"]) for j in jobs_of(default_jobs, "train"))}
-    gpu_specs = {s["experiment"]: s for s in (train_spec(j["shell"]) for j in jobs_of(gpu_jobs, "train"))}
+    cpu_specs = {s["experiment"]: s for s in (train_spec(j) for j in jobs_of(default_jobs, "train"))}
+    gpu_specs = {s["experiment"]: s for s in (train_spec(j) for j in jobs_of(gpu_jobs, "train"))}
     assert cpu_specs.keys() == gpu_specs.keys()
     for experiment, cpu in cpu_specs.items():
         gpu = gpu_specs[experiment]
@@ -145,7 +151,7 @@ def test_slurm_profile_sends_training_to_the_gpu_partition_and_the_rest_to_cpu(s
     for job in jobs_of(slurm_jobs, "train"):
         assert {k: job["resources"].get(k) for k in train_settings} == train_settings, job
         assert job["resources"].get("gpu") == "1", job
-        assert train_spec(job["shell"])["trainer"]["precision"] == "bf16-mixed"
+        assert train_spec(job)["trainer"]["precision"] == "bf16-mixed"
     for job in slurm_jobs:
         if job["rule"] in ("train", "all"):
             continue

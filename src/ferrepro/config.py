@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -33,6 +34,30 @@ SYNTHETIC = "synthetic"
 
 class ConfigError(ValueError):
     """A config file is invalid; the message names the file and the key."""
+
+
+def canonical_spec_json(spec: dict) -> str:
+    """The one canonical text of a resolved spec: sorted keys, no whitespace."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+def spec_digest(spec: dict) -> str:
+    """sha256 of the canonical spec: the identity of a run's settings in every file that reports on it."""
+    return hashlib.sha256(canonical_spec_json(spec).encode()).hexdigest()
+
+
+def write_spec_file(path: str | Path, spec: dict) -> bool:
+    """Write a run's spec file, only when its content changes (its mtime then tells Snakemake, and DVC
+    clones without Snakemake's metadata, exactly which runs a config edit affects). True if written."""
+    path = Path(path)
+    text = json.dumps({"spec_digest": spec_digest(spec), "spec": spec}, indent=2, sort_keys=True) + "\n"
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return True
 
 
 @dataclass(frozen=True)
@@ -67,7 +92,15 @@ class Run:
 
     @property
     def spec_json(self) -> str:
-        return json.dumps(self.spec, sort_keys=True, separators=(",", ":"))
+        return canonical_spec_json(self.spec)
+
+    @property
+    def spec_digest(self) -> str:
+        return spec_digest(self.spec)
+
+    @property
+    def spec_file(self) -> str:
+        return f"results/specs/{self.paper}/{self.experiment}/{self.dataset}/seed{self.seed}.json"
 
 
 def deep_merge(base: dict, override: dict) -> dict:

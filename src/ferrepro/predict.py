@@ -55,14 +55,15 @@ EXIT_OK, EXIT_IMAGE_ERROR, EXIT_USAGE, EXIT_NO_FACE = 0, 1, 2, 3
 
 SUPPORTED_FORMAT = 1
 PAYLOAD_KEYS = ("format", "state_dict", "spec", "classes", "in_channels")
-# Spec keys predict reads to rebuild the model and its input.
-MODEL_SPEC_KEYS = frozenset({"model", "model_kwargs", "input", "label_set"})
-# Spec keys that only steer training or name the run: they cannot change what the model sees at inference.
-TRAINING_ONLY_SPEC_KEYS = frozenset({
-    "split", "optimizer", "lr_schedule", "batch_size", "max_epochs", "early_stopping", "checkpoint_monitor",
-    "augmentation", "class_weights", "trainer", "runnable", "paper", "experiment", "dataset", "seed",
-})
+# What predict reads from a spec: everything that decides what the model *is* and what it *sees*. Every other
+# key (split, optimiser, schedule, balancing, run identity, cross-validation fold, ...) only steers training or
+# names the run, so predict never reads it, and keys added to training later cannot break predict.
+# ``model`` and ``model_kwargs`` rebuild the network (``load_trained_model``), ``input`` and ``preprocess``
+# rebuild its input (the training code path), ``features`` must be empty (predict cannot compute them).
+INFERENCE_SPEC_KEYS = ("model", "model_kwargs", "input", "preprocess", "features")
 INPUT_KEYS = frozenset({"size", "channels", "normalize"})
+# Preprocessing steps predict cannot run on a photo: they need inputs computed elsewhere in the workflow.
+UNREPRODUCIBLE_STEPS = {"landmark_emphasis": "it needs the dlib landmarks the workflow computes for its dataset"}
 
 
 class PredictError(Exception):

@@ -8,10 +8,16 @@ from pathlib import Path
 # jobs run the package through workflow/scripts/ferrepro.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from ferrepro.config import load_run_matrix  # noqa: E402
+from ferrepro.config import load_run_matrix, write_spec_file  # noqa: E402
 
 RUNS = load_run_matrix(config, workflow.basedir)
 RUNS_BY_DIR = {run.run_dir: run for run in RUNS}
+
+# Each run's resolved spec as a file, rewritten only when its content changes: a file input of the
+# train rule, so a config edit reruns exactly the runs it changes, also in a clone without Snakemake's
+# metadata (after `dvc pull`), and never a run whose settings stayed the same.
+for _run in RUNS:
+    write_spec_file(Path(workflow.basedir) / _run.spec_file, _run.spec)
 
 
 wildcard_constraints:

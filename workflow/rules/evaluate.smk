@@ -7,6 +7,7 @@ rule evaluate:
         model="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/model.pt",
         history="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/history.csv",
         summary="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/train_summary.json",
+        spec=lambda wc: run_of(wc).spec_file,
         split=lambda wc: run_of(wc).split_file,
         features=lambda wc: run_features(run_of(wc)),
         points=lambda wc: run_landmark_points(run_of(wc)),
@@ -29,6 +30,9 @@ rule evaluate:
         ),
     params:
         run_dir=lambda wc: run_of(wc).run_dir,
+        # The digest of the run's current spec: a param (a changed spec reruns the job) that the command
+        # checks against model.pt, so it can never score a model trained for another setting.
+        digest=lambda wc: run_of(wc).spec_digest,
     threads: 1
     log:
         "results/logs/evaluate/{paper}/{experiment}/{dataset}/seed{seed}.log",
@@ -37,8 +41,9 @@ rule evaluate:
     conda:
         "../../envs/train.yaml"
     shell:
-        "workflow/scripts/ferrepro evaluate --run {params.run_dir} --decoded results/decoded/{wildcards.dataset}"
-        " --split {input.split} --features {input.features} --landmarks-points {input.points} > {log} 2>&1"
+        "workflow/scripts/ferrepro evaluate --run {params.run_dir:q} --decoded results/decoded/{wildcards.dataset}"
+        " --split {input.split:q} --spec-digest {params.digest} --features {input.features:q}"
+        " --landmarks-points {input.points:q} > {log:q} 2>&1"
 
 
 # Train on A, test on B: the selected checkpoint scored on every sample of another dataset, prepared
@@ -48,6 +53,7 @@ rule evaluate_cross:
         unpack(lambda wc: decoded(cross_target_of(wc))),
         model="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/model.pt",
         summary="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/train_summary.json",
+        spec=lambda wc: run_of(wc).spec_file,
         features=lambda wc: run_features(run_of(wc), cross_target_of(wc)),
         points=lambda wc: run_landmark_points(run_of(wc), cross_target_of(wc)),
     output:
@@ -62,6 +68,9 @@ rule evaluate_cross:
         ),
     params:
         run_dir=lambda wc: run_of(wc).run_dir,
+        # The digest of the run's current spec: a param (a changed spec reruns the job) that the command
+        # checks against model.pt, so it can never score a model trained for another setting.
+        digest=lambda wc: run_of(wc).spec_digest,
     threads: 1
     log:
         "results/logs/evaluate/{paper}/{experiment}/{dataset}/seed{seed}_cross_{target}.log",
@@ -70,6 +79,6 @@ rule evaluate_cross:
     conda:
         "../../envs/train.yaml"
     shell:
-        "workflow/scripts/ferrepro evaluate --run {params.run_dir} --decoded results/decoded/{wildcards.target}"
-        " --cross {wildcards.target} --out {params.run_dir}/cross/{wildcards.target}"
-        " --features {input.features} --landmarks-points {input.points} > {log} 2>&1"
+        "workflow/scripts/ferrepro evaluate --run {params.run_dir:q} --decoded results/decoded/{wildcards.target}"
+        " --cross {wildcards.target} --out {params.run_dir:q}/cross/{wildcards.target} --spec-digest {params.digest}"
+        " --features {input.features:q} --landmarks-points {input.points:q} > {log:q} 2>&1"

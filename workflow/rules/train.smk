@@ -6,9 +6,9 @@ rule train:
     input:
         unpack(lambda wc: decoded(wc.dataset)),
         split=lambda wc: run_of(wc).split_file,
-        # The paper's config as a file input too: on a machine without Snakemake's metadata (a fresh
-        # clone after `dvc pull`), the mtime trigger still reruns this paper's runs, and only them.
-        paper_config=lambda wc: f"{config['paper_config_dir']}/{wc.paper}.yaml",
+        # The run's resolved spec (common.smk rewrites it only when it changes): the mtime trigger then
+        # reruns exactly the runs whose settings changed, with or without Snakemake's metadata.
+        spec=lambda wc: run_of(wc).spec_file,
         features=lambda wc: run_features(run_of(wc)),
         points=lambda wc: run_landmark_points(run_of(wc)),
     output:
@@ -16,7 +16,7 @@ rule train:
         history="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/history.csv",
         summary="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/train_summary.json",
     params:
-        spec=lambda wc: run_of(wc).spec_json,
+        digest=lambda wc: run_of(wc).spec_digest,
         run_dir=lambda wc: run_of(wc).run_dir,
     # The run's own torch thread count (a profile may lower it to run more small jobs side by side).
     threads: lambda wc: run_of(wc).spec["trainer"].get("threads", 2)
@@ -30,5 +30,6 @@ rule train:
     conda:
         "../../envs/train.yaml"
     shell:
-        "workflow/scripts/ferrepro train --spec {params.spec:q} --decoded results/decoded/{wildcards.dataset}"
-        " --split {input.split} --features {input.features} --landmarks-points {input.points} --out {params.run_dir} > {log} 2>&1"
+        "workflow/scripts/ferrepro train --spec-file {input.spec:q} --decoded results/decoded/{wildcards.dataset}"
+        " --split {input.split:q} --features {input.features:q} --landmarks-points {input.points:q}"
+        " --out {params.run_dir:q} > {log:q} 2>&1"

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ferrepro.labels import ALL_LABELS
+from ferrepro.provenance import file_sha256
 
 SAMPLE_COLUMNS = ["sample_id", "label", "subject_id", "source_file", "split"]
 OFFICIAL_SPLITS = {"train", "val", "test", ""}
@@ -86,8 +87,23 @@ def write_decoded(out_dir: str | Path, images: np.ndarray, samples: pd.DataFrame
         "per_split_label",
         {s or "(none)": g["label"].value_counts().sort_index().to_dict() for s, g in samples.groupby("split")},
     )
+    # Computed once here, so that every number a run reports can name the exact data it was measured on.
+    report["sha256"] = {name: file_sha256(out / name) for name in (IMAGES_FILE, SAMPLES_FILE)}
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True, default=int))
     return out
+
+
+def data_digest(folder: str | Path) -> dict[str, str]:
+    """{file: sha256} of a decoded dataset's images.npy and samples.csv, as recorded at decode time.
+
+    A folder decoded before digests were recorded is hashed now (and said so by the key ``computed``).
+    """
+    folder = Path(folder)
+    report_path = folder / REPORT_FILE
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    if report.get("sha256"):
+        return dict(report["sha256"])
+    return {**{name: file_sha256(folder / name) for name in (IMAGES_FILE, SAMPLES_FILE)}, "computed": "after decoding"}
 
 
 def load_decoded(folder: str | Path, mmap: bool = True) -> DecodedDataset:

@@ -17,15 +17,37 @@ import pandas as pd
 from ferrepro.training.run import HISTORY_FILE, MODEL_FILE, SUMMARY_FILE
 
 
-def load_trained_model(model_path: str | Path):
-    """Load model.pt safely: weights_only=True refuses pickled code (see README, predicting)."""
+class StaleRunError(ValueError):
+    """A run's outputs were made for another spec than the current one."""
+
+
+def read_model_file(model_path: str | Path) -> dict:
+    """model.pt's payload, loaded safely: weights_only=True refuses pickled code (see README, predicting)."""
+    import pickle
+
     import torch
 
+    try:
+        payload = torch.load(model_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{model_path} is not a plain ferrepro model file (it holds pickled objects, which are "
+                         "refused because loading them could run code); retrain the run with `ferrepro train` "
+                         f"or the workflow to get a safe model.pt ({str(err).splitlines()[0]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != 1:
+        raise ValueError(f"{model_path}: unsupported model file format "
+                         f"{payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r}")
+    return payload
+
+
+def load_trained_model(model_path: str | Path, expected_digest: str | None = None):
+    """(model, spec, classes) of model.pt; with ``expected_digest``, refuse a model of another spec."""
     from ferrepro.models import build_model
 
-    payload = torch.load(model_path, map_location="cpu", weights_only=True)
-    if payload.get("format") != 1:
-        raise ValueError(f"{model_path}: unsupported model file format {payload.get('format')!r}")
+    payload = read_model_file(model_path)
+    if expected_digest is not None and payload.get("spec_digest") != expected_digest:
+        raise StaleRunError(f"{model_path} was trained for spec {payload.get('spec_digest') or '(no digest)'}, "
+                            f"but the run's current spec is {expected_digest}: retrain it "
+                            f"(snakemake {Path(model_path).as_posix()})")
     spec = payload["spec"]
     model = build_model(spec["model"], num_classes=len(payload["classes"]), in_channels=payload["in_channels"],
                         input_size=spec["input"]["size"], **spec.get("model_kwargs", {}))
@@ -72,13 +94,15 @@ def _run_identity(spec: dict, summary: dict, eval_dataset: str) -> dict:
                 # False: training ran into max_epochs (a profile's budget cut, or the paper's own count).
                 stopped_early=summary.get("stopped_early"),
                 val_accuracy=summary["selection_value"] if summary["selection_metric"] == "val_acc" else None,
+                train_accuracy=summary.get("selected_train_accuracy"),
                 synthetic=any(d.startswith("synthetic") for d in (spec["dataset"], eval_dataset)),
                 leaky=bool((spec.get("balance") or {}).get("order") == "leaky"))
 
 
 def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | Path | None,
                  feature_files: list[str] | None = None, landmarks_points: str | None = None,
-                 out_dir: str | Path | None = None, eval_dataset: str | None = None) -> dict:
+                 out_dir: str | Path | None = None, eval_dataset: str | None = None,
+                 expected_digest: str | None = None) -> dict:
     """Score a trained run once: on its own test split (``split_csv``), or, for a cross-dataset
     evaluation (``split_csv=None``), on every sample of another decoded dataset (``eval_dataset``),
     with the outputs in ``out_dir``. Samples whose class the model does not know are counted, not scored."""
@@ -89,7 +113,7 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
     run = Path(run_dir)
     out = Path(out_dir) if out_dir else run
     out.mkdir(parents=True, exist_ok=True)
-    model, spec, classes = load_trained_model(run / MODEL_FILE)
+    model, spec, classes = load_trained_model(run / MODEL_FILE, expected_digest)
     eval_spec = spec if split_csv is not None else _cross_spec(spec)
     # The same code path as training builds the test split (for a leaky experiment: the same leaky pool).
     test = prepare_run_arrays(eval_spec, decoded_dir, split_csv, feature_files, landmarks_points)[0]["test"]
@@ -108,6 +132,7 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
                    # samples of classes outside the label set cannot be scored at all; both are listed or
                    # counted here rather than silently dropped from the denominator.
                    excluded_missing_features=test.excluded, excluded_labels=test.excluded_labels)
+    metrics.update(provenance=evaluation_provenance(summary, eval_dataset, decoded_dir))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
     identity = f"{spec['paper']} / {spec['experiment']} / {spec['dataset']} / seed {spec['seed']}"
@@ -119,6 +144,19 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
         history = pd.read_csv(run / HISTORY_FILE)
         plot_learning_curve(history, summary["selected_epoch"], identity, run / "learning_curve.png")
     return metrics
+
+
+def evaluation_provenance(summary: dict, eval_dataset: str, decoded_dir: str | Path) -> dict:
+    """Where this metrics file's numbers come from: the run's spec digest, the training's code, data,
+    software and machine (from train_summary.json), the data scored here, and the code that scored it."""
+    from ferrepro.data.standard import data_digest
+    from ferrepro.provenance import code_version
+
+    trained = summary.get("provenance") or {}
+    data = dict(trained.get("data") or {})
+    data.setdefault(eval_dataset, data_digest(decoded_dir))
+    return {"spec_digest": summary.get("spec_digest"), "training": {k: v for k, v in trained.items() if k != "data"},
+            "data": data, "evaluation_code": code_version(), "device": summary.get("device")}
 
 
 def _check_feature_width(model, features: np.ndarray | None, feature_files) -> None:
@@ -146,10 +184,12 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--out", help="output folder (default: the run folder)")
     p.add_argument("--features", nargs="*", default=[], help="cached feature arrays, in the spec's order")
     p.add_argument("--landmarks-points", nargs="?", help="landmarks_points.npy, for a landmark_emphasis step")
+    p.add_argument("--spec-digest", help="refuse a model.pt trained for another spec than this digest")
     a = p.parse_args(argv)
     if (a.split is None) == (a.cross is None):
         p.error("give exactly one of --split (in-domain test split) and --cross DATASET (whole other dataset)")
-    m = evaluate_run(a.run, a.decoded, a.split, a.features, a.landmarks_points, out_dir=a.out, eval_dataset=a.cross)
+    m = evaluate_run(a.run, a.decoded, a.split, a.features, a.landmarks_points, out_dir=a.out, eval_dataset=a.cross,
+                     expected_digest=a.spec_digest)
     print(f"{m['run']} on {m['eval_dataset']}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} "
           f"on {m['n']} test samples; left out by label: {m['excluded_labels']}")
     return 0

@@ -13,7 +13,7 @@ import pkgutil
 from typing import Callable
 
 MODEL_REGISTRY: dict[str, Callable] = {}
-_SKIP_MODULES = {"blocks"}
+_SKIP_MODULES = {"blocks", "init"}
 
 
 def register_model(name: str) -> Callable[[Callable], Callable]:

@@ -180,6 +180,8 @@ class DCRNet(nn.Module):
 
         weights_path = resolve_pretrained_weights(pretrained_weights, allow_random_fallback)
         self.weights_source = "random" if weights_path is None else f"imagenet:{weights_path}"
+        # A framework init scheme (ferrepro.models.init) must not overwrite the ImageNet weights.
+        self.pretrained_prefixes = () if weights_path is None else ("backbone.",)
         self.backbone = densenet121_features(in_channels, weights_path)
         self.backbone_relu = nn.ReLU(inplace=True)
         self.l2_weight_decay = float(l2_weight_decay)

@@ -31,9 +31,10 @@ Choices where the paper is silent (also in docs/papers/afzaal2025.md):
 - L2 regularisation: the paper gives no coefficient and puts it on the convolution layers ("BatchNorm,
   L2 Reg." column). We expose it as ``l2_weight_decay`` (read by the training code as optimizer
   weight decay). Default 2e-3, the weight-decay equivalent of Keras' common ``l2(0.001)``: a loss
-  term lambda*||w||^2 has gradient 2*lambda*w, i.e. weight decay 2*lambda. Differences from Keras
-  that we accept: the decay applies to every parameter (also dense layers, biases and BN), not only
-  convolution kernels. The baseline and its ablations have ``l2_weight_decay = 0.0``.
+  term lambda*||w||^2 has gradient 2*lambda*w, i.e. weight decay 2*lambda. As in Keras
+  (``kernel_regularizer`` on the Conv2D layers), it applies to the convolution kernels only
+  (``l2_parameters``; the training code puts them in their own parameter group), not to biases,
+  BatchNorm or dense layers. The baseline and its ablations have ``l2_weight_decay = 0.0``.
 
 Parameter counts are PyTorch trainable parameters; Keras' summary additionally counts the two
 non-trainable BatchNorm statistics per channel (moving mean/variance).
@@ -95,6 +96,10 @@ class AfzaalCNN(nn.Module):
         head.append(nn.Linear(width, num_classes))
         self.classifier = nn.Sequential(*head)
         self.l2_weight_decay = float(l2_weight_decay)
+
+    def l2_parameters(self) -> list[nn.Parameter]:
+        """The parameters the paper's L2 penalty is on: the convolution kernels (not their biases)."""
+        return [m.weight for m in self.features.modules() if isinstance(m, nn.Conv2d)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

@@ -53,7 +53,7 @@ from ferrepro.evaluation.stats import VERDICTS, claim_resolution, median_ci, ver
 from ferrepro.reporting.tables import fmt, interval, mean_sd, write_table
 
 EFFICIENCY_METRICS = ("params", "gflops", "latency_ms")
-FRACTION_METRICS = ("test_accuracy", "val_accuracy", "macro_f1", "macro_precision", "macro_recall", "mcc", "weighted_f1")
+FRACTION_METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "macro_f1", "macro_precision", "macro_recall", "mcc", "weighted_f1")
 COLUMNS = ["paper", "table", "row", "experiment", "variant", "dataset", "metric", "claimed", "ours (mean ± sd)",
            "95% CI", "n seeds (folds)", "verdict", "reason / note"]
 # Machine-readable companions of the text columns (for the chart and the CSV).

@@ -44,7 +44,7 @@ ALWAYS = ("test_accuracy", "macro_f1")
 # Claim metric -> metric computed from the confusion matrix of the predictions.
 PREDICTION_METRICS = {"test_accuracy": "accuracy", "macro_f1": "macro_f1", "macro_precision": "macro_precision",
                       "macro_recall": "macro_recall", "weighted_f1": "weighted_f1", "mcc": "mcc"}
-SEED_LEVEL_METRICS = ("val_accuracy", "epochs")
+SEED_LEVEL_METRICS = ("val_accuracy", "train_accuracy", "epochs")
 N_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
@@ -118,28 +118,40 @@ def _prediction_metric(metric: str, pooled: dict[int, tuple], shared: bool, n_cl
             "resampling": ci["resampling"]}
 
 
-def _val_accuracy(by_seed: dict[int, list[EvaluatedRun]]) -> dict[str, Any]:
+# Accuracies on the splits whose samples are not stored per sample: (metrics key, train_summary count key, note).
+SPLIT_ACCURACIES = {
+    "val_accuracy": ("n_val", "validation accuracy of the checkpoint selected on it: optimistically biased"),
+    "train_accuracy": ("n_train", "epoch-mean training accuracy of the selected epoch (dropout and augmentation on, "
+                                  "as Keras prints it)"),
+}
+
+
+COUNT_NAMES = {"n_val": "validation", "n_train": "training"}
+
+
+def _split_accuracy(by_seed: dict[int, list[EvaluatedRun]], metric: str) -> dict[str, Any]:
+    count_key, note = SPLIT_ACCURACIES[metric]
     counts = {}
     for seed, members in by_seed.items():
         correct = total = 0
         for run in members:
-            value = run.metrics.get("val_accuracy")
-            n_val = run.train_summary().get("n_val")
-            if value is None or not n_val:
-                return {"unavailable": f"{run.metrics_path}: no validation accuracy of the selected checkpoint "
-                                       "(the checkpoint was selected on validation loss, or n_val is missing)"}
-            correct += int(round(float(value) * int(n_val)))
-            total += int(n_val)
+            value = run.metrics.get(metric)
+            n = run.train_summary().get(count_key)
+            if value is None or not n:
+                return {"unavailable": f"{run.metrics_path}: no {metric} of the selected checkpoint "
+                                       f"(not recorded for this run, or {count_key} is missing)"}
+            correct += int(round(float(value) * int(n)))
+            total += int(n)
         counts[seed] = (correct, total)
     per_seed = {seed: c / n for seed, (c, n) in counts.items()}
     spread = stats.aggregate_seeds(per_seed.values())
-    # Validation samples are not stored per sample, so seeds cannot be paired: resampled independently.
+    # These samples are not stored per sample, so seeds cannot be paired: resampled independently.
     ci = stats.seed_mean_ci([stats.count_outcomes(c, n) for c, n in counts.values()], "accuracy", 2, False,
                             n_resamples=N_RESAMPLES, seed=BOOTSTRAP_SEED)
     return {"mean": spread["mean"], "sd": spread["sd"], "per_seed": per_seed, "ci_low": ci["ci_low"],
-            "ci_high": ci["ci_high"], "interval": f"bootstrap {ci['method']} 95% CI (from validation counts)",
-            "fallback_reason": ci["fallback_reason"], "resampling": "independent per seed (validation samples not stored)",
-            "note": "validation accuracy of the checkpoint selected on it: optimistically biased"}
+            "ci_high": ci["ci_high"], "interval": f"bootstrap {ci['method']} 95% CI (from {COUNT_NAMES[count_key]} counts)",
+            "fallback_reason": ci["fallback_reason"], "resampling": "independent per seed (samples not stored)",
+            "note": note}
 
 
 def _epochs(runs: list[EvaluatedRun]) -> dict[str, Any]:
@@ -176,8 +188,8 @@ def aggregate_group(runs: list[EvaluatedRun], metrics: tuple[str, ...] = ALWAYS)
     for metric in dict.fromkeys(ALWAYS + tuple(metrics)):
         if metric in PREDICTION_METRICS:
             out["metrics"][metric] = _prediction_metric(metric, pooled, shared, len(classes))
-        elif metric == "val_accuracy":
-            out["metrics"][metric] = _val_accuracy(by_seed)
+        elif metric in SPLIT_ACCURACIES:
+            out["metrics"][metric] = _split_accuracy(by_seed, metric)
         elif metric == "epochs":
             out["metrics"][metric] = _epochs(runs)
         # other claim metrics (params, gflops, latency_ms) come from the efficiency measurements

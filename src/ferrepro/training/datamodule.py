@@ -30,6 +30,16 @@ class FERDataModule(L.LightningDataModule):
         self.seed = int(spec["seed"])
         self.arrays: dict[str, SplitArrays] | None = None
         self.balance_report: dict = {}
+        # The shuffle order comes from its own generator seeded by the run seed, so it is reproducible
+        # and independent of how many random numbers model initialisation consumed. Its state is part
+        # of every checkpoint (state_dict), so a resumed run shuffles its next epoch as an uninterrupted one.
+        self.shuffle_generator = torch.Generator().manual_seed(self.seed)
+
+    def state_dict(self) -> dict:
+        return {"shuffle_generator": self.shuffle_generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.shuffle_generator.set_state(state["shuffle_generator"])
 
     def setup(self, stage: str | None = None) -> None:
         if self.arrays is None:
@@ -42,9 +52,7 @@ class FERDataModule(L.LightningDataModule):
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         a = self.arrays[name]
         dataset = TensorDataset(*a.tensors())
-        # The shuffle order comes from its own generator seeded by the run seed, so it is reproducible
-        # and independent of how many random numbers model initialisation consumed.
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        generator = self.shuffle_generator if shuffle else None
         # A last training batch of one sample breaks BatchNorm in training mode; drop only that case.
         drop_last = shuffle and len(a.y) % self.batch_size == 1
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import random
+
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
 
 from ferrepro.models import build_model
+from ferrepro.models.init import apply_init
 from ferrepro.training.inputs import normalize_batch
+
+
+def _numpy_state() -> list:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return [kind, keys.copy(), pos, has_gauss, cached]
 
 
 class InverseTimeDecay:
@@ -23,11 +32,28 @@ class InverseTimeDecay:
         return 1.0 / (1.0 + self.decay * step)
 
 
+def _parameter_groups(params, opt: dict, model: nn.Module):
+    """(parameters, weight decay) for the optimiser.
+
+    An explicit ``optimizer.weight_decay`` applies to every parameter. A model whose paper puts an L2
+    penalty on some layers only (Keras ``kernel_regularizer=l2(...)`` on the convolutions) exposes
+    ``l2_weight_decay`` and ``l2_parameters()``: those parameters get the decay in a group of their
+    own, the others none. With Adam, PyTorch's coupled ``weight_decay`` is exactly Keras' loss term.
+    """
+    if "weight_decay" in opt:
+        return params, opt["weight_decay"]
+    decay = float(getattr(model, "l2_weight_decay", 0.0))
+    if decay == 0.0 or not hasattr(model, "l2_parameters"):
+        return params, decay
+    penalised = {id(p) for p in model.l2_parameters()}
+    params = list(params)
+    return [{"params": [p for p in params if id(p) in penalised], "weight_decay": decay},
+            {"params": [p for p in params if id(p) not in penalised], "weight_decay": 0.0}], 0.0
+
+
 def build_optimizer(params, spec: dict, model: nn.Module) -> torch.optim.Optimizer:
     opt = spec["optimizer"]
-    # Papers that put an L2 penalty on layers (Keras kernel_regularizer) expose it on the model;
-    # we apply it as weight decay, which is the same thing for plain SGD and documented for Adam.
-    weight_decay = opt.get("weight_decay", getattr(model, "l2_weight_decay", 0.0))
+    params, weight_decay = _parameter_groups(params, opt, model)
     if opt["name"] == "sgd":
         return torch.optim.SGD(params, lr=opt["lr"], momentum=opt.get("momentum", 0.0),
                                nesterov=opt.get("nesterov", False), weight_decay=weight_decay)
@@ -63,6 +89,8 @@ class FERClassifier(L.LightningModule):
         self.spec = spec
         self.model = build_model(spec["model"], num_classes=num_classes, in_channels=in_channels,
                                  input_size=spec["input"]["size"], **spec.get("model_kwargs", {}))
+        # The paper's framework defaults (Keras/MATLAB Glorot...), drawn after Lightning's seeding.
+        apply_init(self.model, spec.get("init", "torch_default"))
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.loss = nn.CrossEntropyLoss(weight=weight)
         self.normalize = spec["input"].get("normalize", "unit")
@@ -100,6 +128,26 @@ class FERClassifier(L.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")
+
+    # Lightning restores weights, optimiser, schedule and callbacks from a checkpoint, but not the random
+    # generators: without these two hooks a resumed run would draw other dropout masks and augmentations.
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["ferrepro_rng"] = {
+            "torch": torch.get_rng_state(), "augment": self.augment_generator.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": _numpy_state(), "python": random.getstate(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        rng = checkpoint.get("ferrepro_rng")
+        if rng is None:
+            return
+        torch.set_rng_state(rng["torch"])
+        self.augment_generator.set_state(rng["augment"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        np.random.set_state(tuple(rng["numpy"]))
+        random.setstate(rng["python"])
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.parameters(), self.spec, self.model)

@@ -9,6 +9,11 @@ Outputs, in the run folder:
 
 Model selection uses the validation split only (``checkpoint_monitor``); early stopping watches
 ``early_stopping.monitor``. The test split is never touched here: the evaluate rule scores it once.
+
+Resume: the working folder ``.training/`` keeps Lightning's ``last.ckpt`` after every epoch, next to
+the digest of the spec that wrote it. A rerun after a kill resumes from it when the digest matches
+(model, optimiser, schedule, early-stopping state and every random generator are restored, so the
+result equals an uninterrupted run's); when the spec changed it starts afresh and says so.
 """
 
 from __future__ import annotations
@@ -36,6 +41,20 @@ def _set_threads(spec: dict) -> None:
 
 
 WORK_DIR = ".training"
+DIGEST_FILE = "spec_digest.txt"
+LAST_CHECKPOINT = "last.ckpt"
+
+
+def resume_checkpoint(work: Path, digest: str) -> tuple[Path | None, str]:
+    """The checkpoint to resume from (or None) and a sentence saying why, for the train log."""
+    last = work / "checkpoints" / LAST_CHECKPOINT
+    recorded = (work / DIGEST_FILE).read_text().strip() if (work / DIGEST_FILE).exists() else None
+    if not last.exists():
+        return None, "no checkpoint of an interrupted training: starting from epoch 1"
+    if recorded != digest:
+        return None, (f"the interrupted training in {work} was for spec {recorded or '(unknown)'}, this run's spec "
+                      f"is {digest}: starting afresh from epoch 1")
+    return last, f"resuming the interrupted training from {last} (same spec {digest})"
 
 
 def _is_rank_zero() -> bool:
@@ -89,7 +108,8 @@ def with_feature_dim(spec: dict, feature_dim: int) -> dict:
 
 
 def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_dir: str | Path,
-              feature_files: list[str] | None = None, landmarks_points: str | None = None) -> dict:
+              feature_files: list[str] | None = None, landmarks_points: str | None = None,
+              extra_callbacks: list | None = None) -> dict:
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -98,8 +118,11 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     from ferrepro.training.datamodule import FERDataModule
     from ferrepro.training.module import FERClassifier
 
+    from ferrepro.config import spec_digest
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    digest = spec_digest(spec)
     _set_threads(spec)
     L.seed_everything(spec["seed"], workers=True)
 
@@ -119,19 +142,37 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     # One working folder for every process: with several devices (DDP) Lightning re-launches this
     # command once per rank, and all ranks must agree on where the checkpoint and the log live.
     work = out / WORK_DIR
+    resume_from, why = resume_checkpoint(work, digest)
     if _is_rank_zero():
-        shutil.rmtree(work, ignore_errors=True)
+        print(f"ferrepro train: {why}", flush=True)
+        if resume_from is None:
+            shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
+    (work / DIGEST_FILE).write_text(digest + "\n")
     checkpoint = ModelCheckpoint(dirpath=work / "checkpoints", filename="best", monitor=monitor,
                                  mode="max" if monitor.endswith("acc") else "min", save_top_k=1)
-    callbacks = [checkpoint]
+    # The resume point, rewritten after every epoch (save_last on the selection checkpoint would only be
+    # written when the monitored value improves).
+    latest = ModelCheckpoint(dirpath=work / "checkpoints", filename=LAST_CHECKPOINT.removesuffix(".ckpt"),
+                             monitor=None, save_top_k=1, enable_version_counter=False)
+    callbacks = [checkpoint, latest, *(extra_callbacks or [])]
     if es.get("patience") is not None:
         callbacks.append(EarlyStopping(monitor=es_monitor, patience=es["patience"],
                                        mode="max" if es_monitor.endswith("acc") else "min"))
-    logger = CSVLogger(save_dir=work, name="log", version=0)
+    # Flushed at every log call, so that a killed training leaves the history of its finished epochs on
+    # disk and a resumed one appends to it.
+    logger = CSVLogger(save_dir=work, name="log", version=0, flush_logs_every_n_steps=1)
     trainer = build_trainer(spec, work, callbacks, logger)
+    # Lightning's CSV logger starts its file afresh on a resume: keep the interrupted epochs' rows.
+    metrics_csv = Path(logger.log_dir) / "metrics.csv"
+    earlier = pd.read_csv(metrics_csv) if resume_from is not None and metrics_csv.exists() else None
     start = time.perf_counter()
-    trainer.fit(module, datamodule=dm)
+    # weights_only=False: the checkpoint is our own, written by this training (it holds the spec and
+    # generator states, which the safe loader refuses); model.pt, which users share, stays plain.
+    # Epochs already done (1-based count) by the interrupted training; read before fit overwrites last.ckpt.
+    resumed_from_epoch = int(torch.load(resume_from, map_location="cpu", weights_only=False)["epoch"]) + 1 \
+        if resume_from is not None else None
+    trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=False)
     seconds = time.perf_counter() - start
     if not trainer.is_global_zero:
         return {}  # rank 0 alone writes the run's outputs
@@ -139,20 +180,23 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
     best_epoch = int(best["epoch"])
     state = {k.removeprefix("model."): v for k, v in best["state_dict"].items() if k.startswith("model.")}
-    history = _epoch_history(Path(logger.log_dir) / "metrics.csv")
+    history = _epoch_history(metrics_csv, earlier)
     shutil.rmtree(work, ignore_errors=True)
 
-    torch.save({"format": 1, "state_dict": state, "spec": spec, "classes": list(dm.classes),
+    torch.save({"format": 1, "state_dict": state, "spec": spec, "spec_digest": digest, "classes": list(dm.classes),
                 "in_channels": dm.in_channels}, out / MODEL_FILE)
     history.to_csv(out / HISTORY_FILE, index=False)
     epochs_run = int(trainer.current_epoch)
     n_train = len(dm.arrays["train"].y)
     summary = {
         "run": f"{spec['paper']}/{spec['experiment']}/{spec['dataset']}/seed{spec['seed']}",
+        "spec_digest": digest,
         "model": spec["model"],
         "selected_epoch": best_epoch,
         "selection_metric": monitor,
         "selection_value": float(checkpoint.best_model_score),
+        "selected_train_accuracy": _selected(history, best_epoch, "train_acc"),
+        "resumed_from_epoch": resumed_from_epoch,
         "epochs_run": epochs_run,
         "stopped_early": epochs_run < spec["max_epochs"],
         "train_seconds": round(seconds, 2),
@@ -166,9 +210,24 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
         "device": str(trainer.strategy.root_device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__, "lightning": L.__version__,
+        "provenance": training_provenance(spec, decoded_dir),
     }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def training_provenance(spec: dict, decoded_dir: str | Path) -> dict:
+    """What the trained weights depend on besides the spec: code, data, software and machine."""
+    from ferrepro.data.standard import data_digest
+    from ferrepro.provenance import code_version, machine, software_versions
+
+    return {"code": code_version(), "data": {spec["dataset"]: data_digest(decoded_dir)}, "seed": spec["seed"],
+            "software": software_versions(), "machine": machine()}
+
+
+def _selected(history: pd.DataFrame, epoch: int, column: str) -> float | None:
+    rows = history.loc[history["epoch"] == epoch, column] if column in history.columns else []
+    return float(rows.iloc[0]) if len(rows) and pd.notna(rows.iloc[0]) else None
 
 
 def _check_feature_files(spec: dict, feature_files: list[str] | None) -> list[str]:
@@ -181,24 +240,42 @@ def _check_feature_files(spec: dict, feature_files: list[str] | None) -> list[st
     return files
 
 
-def _epoch_history(metrics_csv: Path) -> pd.DataFrame:
-    """CSVLogger writes train and val metrics on separate rows; merge them into one row per epoch."""
-    raw = pd.read_csv(metrics_csv)
+def _epoch_history(metrics_csv: Path, earlier: pd.DataFrame | None = None) -> pd.DataFrame:
+    """CSVLogger writes train and val metrics on separate rows; merge them into one row per epoch.
+
+    An epoch logged by a training that was killed before its checkpoint, then logged again after the
+    resume, appears twice: the later rows (those of the resumed training) win.
+    """
+    raw = pd.concat([earlier, pd.read_csv(metrics_csv)], ignore_index=True) if earlier is not None \
+        else pd.read_csv(metrics_csv)
     cols = [c for c in ("train_loss", "train_acc", "val_loss", "val_acc") if c in raw.columns]
-    return raw.groupby("epoch", as_index=False)[cols].first()
+    return raw.groupby("epoch", as_index=False)[cols].last()
+
+
+def load_spec_file(path: str | Path) -> dict:
+    """A spec file written by the workflow (``ferrepro.config.write_spec_file``): {"spec": ..., "spec_digest": ...}."""
+    from ferrepro.config import spec_digest
+
+    data = json.loads(Path(path).read_text())
+    if spec_digest(data["spec"]) != data.get("spec_digest"):
+        raise ValueError(f"{path}: its spec_digest does not match its spec (edited by hand?); rerun snakemake, "
+                         "which rewrites it from the configs")
+    return data["spec"]
 
 
 def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ferrepro train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--spec", required=True, help="resolved run spec as JSON (Snakemake passes it as params)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--spec-file", help="the run's resolved spec, a JSON file (results/specs/...)")
+    source.add_argument("--spec", help="the run's resolved spec as a JSON string")
     p.add_argument("--decoded", required=True, help="decoded dataset folder")
     p.add_argument("--split", required=True, help="split list CSV")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--features", nargs="*", default=[], help="cached feature arrays, in the spec's order")
     p.add_argument("--landmarks-points", nargs="?", help="landmarks_points.npy, for a landmark_emphasis step")
     a = p.parse_args(argv)
-    spec = json.loads(a.spec)
+    spec = load_spec_file(a.spec_file) if a.spec_file else json.loads(a.spec)
     summary = train_run(spec, a.decoded, a.split, a.out, a.features, a.landmarks_points)
     if summary:
         print(json.dumps(summary, indent=2))
