@@ -24,17 +24,5 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        "results/summary.md",
-        "results/summary.csv",
-        all_features(),
-        all_audits(),
-        all_cross_metrics(),
-        "results/experiments.md",
-        "results/claims.md",
-        "results/claims.csv",
-        "results/claims.png",
-        "results/comparisons.md",
-        "results/efficiency.md",
-        "results/robustness.md",
-        "results/plots",
+        final_outputs(),
     default_target: True

@@ -181,17 +181,51 @@ def write_jaffe(root: Path, posers=("KA", "KL", "KM"), as_zip: bool = False, see
     return root
 
 
+JAFFE_FOLDERS = {"AN": "angry", "DI": "disgust", "FE": "fear", "HA": "happy", "NE": "neutral", "SA": "sad",
+                 "SU": "surprise"}
+
+
+def write_jaffe_converted(root: Path, suffix: str = ".tiff.png", per_class: bool = False, wrapper: str = "jaffe",
+                          size=(200, 180), posers=("KA", "KL"), seed: int = 0) -> Path:
+    """JAFFE as copies circulate: converted (KA.AN1.1.tiff.png), at another size, flat or in
+    per-expression folders, under a wrapper folder; returns the raw folder (holding the wrapper)."""
+    rng = np.random.default_rng(seed)
+    number = 1
+    for poser in posers:
+        for code in JAFFE_CODES:
+            folder = root / wrapper / (JAFFE_FOLDERS[code] if per_class else "")
+            write_image(folder / f"{poser}.{code}1.{number}{suffix}", noise(rng, *size))
+            number += 1
+    return root
+
+
+def zip_folder(folder: Path, archive: Path) -> Path:
+    """Zip everything under ``folder`` (paths relative to it) and remove the folder's content."""
+    import shutil
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in files:
+            zf.write(path, path.relative_to(folder).as_posix())
+    for child in folder.iterdir():
+        if child != archive:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    return archive
+
+
 KDEF_CODES = ["AF", "AN", "DI", "HA", "NE", "SA", "SU"]
 
 
-def write_kdef(root: Path, people=("F01", "M02"), sessions=("A", "B"), angles=("S", "HL"), seed: int = 0) -> Path:
+def write_kdef(root: Path, people=("F01", "M02"), sessions=("A", "B"), angles=("S", "HL"), seed: int = 0,
+               flat: bool = False, suffix: str = ".JPG") -> Path:
+    """KDEF/<person>/ folders as released, or (``flat``) one folder of converted copies (``suffix``)."""
     rng = np.random.default_rng(seed)
     for session in sessions:
         for person in people:
-            folder = root / "KDEF" / f"{session}{person}"
+            folder = root / "KDEF" / ("" if flat else f"{session}{person}")
             for code in KDEF_CODES:
                 for angle in angles:
-                    write_image(folder / f"{session}{person}{code}{angle}.JPG", noise(rng, 38, 28, 3))
+                    write_image(folder / f"{session}{person}{code}{angle}{suffix}", noise(rng, 38, 28, 3))
     return root
 
 
@@ -240,11 +274,25 @@ def write_rafdb(root: Path, per_class: int = 1, wrap: bool = True, variant: str 
     return root
 
 
+def write_rafdb_class_folders(root: Path, per_class: int = 1, seed: int = 0) -> Path:
+    """The re-packaged RAF-DB copy: train/<1..7>/train_00001_aligned.jpg, test/<1..7>/..."""
+    rng = np.random.default_rng(seed)
+    for split in ("train", "test"):
+        n = 0
+        for label in range(1, 8):
+            for _ in range(per_class):
+                n += 1
+                write_image(root / split / str(label) / f"{split}_{n:05d}_aligned.jpg", noise(rng, 100, 100, 3))
+    (root / "train_labels.csv").write_text("image,label\n")
+    return root
+
+
 FERG_EXPRESSIONS = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
 
 
-def write_ferg(root: Path, characters=("aia", "bonnie", "ray"), per_class: int = 1, seed: int = 0) -> Path:
-    """RGBA renders with a transparent border, as FERG ships them."""
+def write_ferg(root: Path, characters=("aia", "bonnie", "ray"), per_class: int = 1, seed: int = 0,
+               suffix: str = ".png") -> Path:
+    """RGBA renders with a transparent border, as FERG ships them (``suffix``: a converted copy)."""
     rng = np.random.default_rng(seed)
     for character in characters:
         for expr in FERG_EXPRESSIONS:
@@ -252,7 +300,9 @@ def write_ferg(root: Path, characters=("aia", "bonnie", "ray"), per_class: int =
                 img = noise(rng, 32, 32, 4)
                 img[:4, :, 3] = 0  # transparent top rows
                 img[4:, :, 3] = 255
-                write_image(root / character / f"{character}_{expr}" / f"{character}_{expr}_{n}.png", img)
+                if suffix.endswith((".jpg", ".jpeg")):
+                    img = img[:, :, :3]  # JPEG has no alpha
+                write_image(root / character / f"{character}_{expr}" / f"{character}_{expr}_{n}{suffix}", img)
     return root
 
 

@@ -163,3 +163,58 @@ def test_acquire_cli_check(tmp_path, capsys):
     fx.write_jaffe(tmp_path / "jaffe")
     assert cli(["check", "--dataset", "jaffe", "--raw-dir", str(tmp_path / "jaffe")]) == 0
     assert "jaffe_files" in capsys.readouterr().out
+
+
+# -- issue 14: decode options, raw manifest, data status -------------------------------------------
+
+
+def test_decode_options_fall_back_to_defaults_and_become_arguments():
+    from ferrepro.data.options import DecodeOptionError, decode_arguments, decode_options
+
+    config = {"decode": {"jaffe": {"size": [128, 128], "resize": True, "quarantine": True},
+                         "gilanie": {"label_set": ["happy", "sad"]}}}
+    assert decode_arguments(decode_options(config, "jaffe")) == \
+        "--label-set basic7+contempt --size 128 128 --resize --quarantine"
+    assert decode_arguments(decode_options(config, "gilanie")) == "--label-set happy,sad"
+    assert decode_arguments(decode_options({}, "ckplus")) == "--label-set basic7+contempt"
+    assert "--no-resize" in decode_arguments(decode_options({"decode": {"kdef": {"resize": False}}}, "kdef"))
+    with pytest.raises(DecodeOptionError, match=r"decode.jaffe: unknown keys \['resise'\]"):
+        decode_options({"decode": {"jaffe": {"resise": True}}}, "jaffe")
+
+
+def test_raw_manifest_changes_when_raw_data_is_replaced(tmp_path):
+    import json
+
+    from ferrepro.data.options import write_raw_manifest
+
+    raw, manifest = fx.write_jaffe(tmp_path / "raw", as_zip=True), tmp_path / "manifests" / "jaffe.json"
+    assert write_raw_manifest(raw, manifest)
+    content = json.loads(manifest.read_text())
+    assert content["present"] and set(content["archives"]) == {"jaffe.zip"}
+    assert len(content["archives"]["jaffe.zip"]) == 64  # its sha256
+    assert not write_raw_manifest(raw, manifest)  # unchanged raw data: not rewritten, so no re-decode
+    fx.write_jaffe(tmp_path / "raw", as_zip=True, seed=1)  # same names and sizes, other bytes: a new download
+    assert write_raw_manifest(raw, manifest)
+    assert json.loads(manifest.read_text())["archives"] != content["archives"]
+    (raw / "extra.tiff").write_bytes(b"x")
+    assert write_raw_manifest(raw, manifest)
+    assert write_raw_manifest(tmp_path / "absent", tmp_path / "m.json")
+    assert json.loads((tmp_path / "m.json").read_text())["present"] is False
+
+
+def test_data_status_says_missing_present_decoded_and_next_step(tmp_path, capsys):
+    from ferrepro.data.decode import decode_dataset
+    from ferrepro.data.status import cli as status_cli
+
+    raw_root, decoded = tmp_path / "raw", tmp_path / "decoded"
+    fx.write_jaffe(raw_root / "jaffe")
+    fx.write_ckplus48(raw_root / "ckplus")
+    decode_dataset("ckplus", raw_root / "ckplus", decoded / "ckplus", check_counts=False)
+    assert status_cli(["status", "--raw-dir", str(raw_root), "--decoded-dir", str(decoded), "--json"]) == 0
+    import json
+
+    rows = {r["dataset"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["ckplus"]["state"] == "decoded" and rows["ckplus"]["counts"]["per_label"]["contempt"] == 9
+    assert rows["jaffe"]["state"] == "present" and "snakemake --cores all" in rows["jaffe"]["next"]
+    assert rows["kdef"]["state"] == "missing" and "https://kdef.se/" in rows["kdef"]["next"]
+    assert rows["utkface"]["state"] == "not usable"

@@ -305,7 +305,9 @@ def test_ckplus_original_counts_are_per_sequence(tmp_path):
     one_each = {c: 1 for c in ["angry", "contempt", "disgust", "fear", "happy", "sad", "surprise"]}
     reg = fx.registry_with({"ckplus": {"layouts": {"ckplus_original": {"official_counts": {"all": one_each}}}}})
     ds = decode("ckplus", raw, tmp_path, registry=reg, check_counts=True, size=(10, 10))
-    assert ds.report["count_check"]["status"] == "ok" and ds.n == 6 * 3
+    # decoding keeps every label, contempt included (issue 14: it was dropped under the old basic7 default)
+    assert ds.report["count_check"]["status"] == "ok" and ds.n == 7 * 3
+    assert "contempt" in set(ds.samples["label"]) and ds.report["n_dropped"] == 0
 
 
 @pytest.mark.parametrize(
@@ -545,6 +547,11 @@ def test_datasets_section_is_generated_from_the_registry():
         assert f"(`{name}`)" in text and spec.obtain_url in text and f"resources/raw/{name}/" in text
     assert "{'train': 28709, 'val': 3589, 'test': 3589}" in text
     assert "Not decodable for expression recognition" in text  # UTKFace
+    assert "- Accepted: conversions to any common image format" in text and "`resize: true`" in text
+    from pathlib import Path
+
+    readme = Path("README.md").read_text()
+    assert text.rstrip("\n") in readme, "README's Datasets section is stale: regenerate it from datasets_markdown"
 
 
 def test_large_arrays_go_through_a_memory_mapped_scratch_file(tmp_path, monkeypatch):
@@ -558,3 +565,166 @@ def test_large_arrays_go_through_a_memory_mapped_scratch_file(tmp_path, monkeypa
     ds = decode("fer2013", raw, tmp_path, quarantine=True)
     assert ds.n == 20 and not (tmp_path / "out" / ".decode-scratch").exists()
     np.testing.assert_array_equal(np.asarray(ds.images), np.asarray(reference.images))
+
+
+# -- issue 14: the forms real copies circulate in ------------------------------------------------
+
+
+def _zip_raw(raw):
+    """The raw folder's content, zipped as downloaded (a zip of the same form)."""
+    fx.zip_folder(raw, raw / "download.zip")
+    return raw
+
+
+@pytest.mark.parametrize("suffix", [".tiff.png", ".tiff.jpg", ".png", ".bmp"])
+@pytest.mark.parametrize("per_class", [False, True], ids=["flat", "per-class"])
+@pytest.mark.parametrize("zipped", [False, True], ids=["folder", "zip"])
+def test_jaffe_converted_copies_decode_with_resize(tmp_path, suffix, per_class, zipped):
+    raw = fx.write_jaffe_converted(tmp_path / "raw", suffix=suffix, per_class=per_class)
+    if zipped:
+        _zip_raw(raw)
+    ds = decode("jaffe", raw, tmp_path, resize=True)
+    assert ds.n == 14 and ds.images.shape[1:] == (256, 256, 1) and ds.report["n_resized"] == 14
+    assert set(ds.samples["subject_id"]) == {"KA", "KL"}
+    row = ds.samples.set_index("sample_id").loc["KA.AN1.1"]  # no .tiff left in the sample id
+    assert row["label"] == "angry" and row["expression_code"] == "AN1"
+
+
+def test_jaffe_size_mismatch_names_the_resize_option(tmp_path):
+    raw = fx.write_jaffe_converted(tmp_path / "raw", suffix=".tiff.png", per_class=True)
+    with pytest.raises(DecodeError) as err:
+        decode("jaffe", raw, tmp_path)
+    message = str(err.value)
+    assert "image is 200x180, expected 256x256" in message
+    assert "decode: {jaffe: {resize: true}}" in message and "config/config.yaml" in message and "--resize" in message
+
+
+def test_jaffe_bad_converted_name_and_duplicate_conversion_are_problems(tmp_path):
+    raw = fx.write_jaffe_converted(tmp_path / "raw", suffix=".tiff.png", size=(256, 256))
+    folder = raw / "jaffe"
+    (folder / "KA.AN1.1.tiff.png").rename(folder / "KA_AN1.tiff.png")
+    (folder / "KA.DI1.2.tiff.jpg").write_bytes((folder / "KA.DI1.2.tiff.png").read_bytes())  # two copies of one
+    with pytest.raises(DecodeError) as err:
+        decode("jaffe", raw, tmp_path)
+    assert "'KA_AN1.tiff.png' is not <poser>" in str(err.value)
+    with pytest.raises(DecodeError, match="sample id 'KA.DI1.2' also comes from"):
+        (folder / "KA_AN1.tiff.png").unlink()
+        decode("jaffe", raw, tmp_path, out="dup")
+
+
+def test_jaffe_folder_without_a_layout_names_the_raw_folder(tmp_path):
+    raw = tmp_path / "raw"
+    fx.write_image(raw / "wrap" / "photo.png", np.zeros((4, 4), np.uint8))
+    fx.zip_folder(raw, raw / "jaffe.zip")
+    with pytest.raises(MissingDatasetError) as err:
+        decode("jaffe", raw, tmp_path)
+    assert f"{raw} does not hold any accepted layout" in str(err.value)
+
+
+@pytest.mark.parametrize("zipped", [False, True], ids=["folder", "zip"])
+def test_ckplus48_keeps_contempt_by_default_under_wrappers_and_other_spellings(tmp_path, zipped):
+    raw = tmp_path / "raw"
+    fx.write_ckplus48(raw / "archive" / "CK+48")  # two wrapper folders
+    base = raw / "archive" / "CK+48"
+    (base / "anger").rename(base / "angry")
+    (base / "sadness").rename(base / "sad")
+    for path in sorted((base / "happy").glob("*.png")):  # a converted class folder
+        path.rename(path.with_name(path.name + ".jpg"))
+    if zipped:
+        _zip_raw(raw)
+    ds = decode("ckplus", raw, tmp_path)
+    assert ds.n == 7 * 3 * 3 and ds.report["n_dropped"] == 0
+    ckplus7 = ["angry", "contempt", "disgust", "fear", "happy", "sad", "surprise"]
+    assert ds.samples["label"].value_counts().to_dict() == {c: 9 for c in ckplus7}
+    assert set(ds.samples["subject_id"]) == {"S005", "S010", "S011"}
+    assert ds.report["label_set"] == "basic7+contempt"
+
+
+def test_ckplus48_other_size_needs_resize(tmp_path):
+    raw = tmp_path / "raw"
+    fx.write_image(raw / "anger" / "S005_001_00000011.png", np.zeros((64, 64), np.uint8))
+    fx.write_image(raw / "happy" / "S005_002_00000011.png", np.zeros((64, 64), np.uint8))
+    with pytest.raises(DecodeError, match=r"decode: \{ckplus: \{resize: true\}\}"):
+        decode("ckplus", raw, tmp_path)
+    assert decode("ckplus", raw, tmp_path, out="ok", resize=True).images.shape[1:] == (48, 48, 1)
+
+
+@pytest.mark.parametrize("zipped", [False, True], ids=["folder", "zip"])
+def test_kdef_flat_converted_copy(tmp_path, zipped):
+    raw = fx.write_kdef(tmp_path / "raw" / "wrapper", flat=True, suffix=".JPG.png").parent
+    if zipped:
+        _zip_raw(raw)
+    ds = decode("kdef", raw, tmp_path, size=(19, 14))
+    assert ds.n == 2 * 2 * 7 * 2
+    row = ds.samples.set_index("sample_id").loc["BM02AFHL"]
+    assert (row["label"], row["subject_id"]) == ("fear", "M02")
+
+
+@pytest.mark.parametrize("zipped", [False, True], ids=["folder", "zip"])
+def test_ferg_converted_copy_under_a_wrapper(tmp_path, zipped):
+    raw = tmp_path / "raw"
+    fx.write_ferg(raw / "FERG_DB_256", suffix=".png.jpg")
+    if zipped:
+        _zip_raw(raw)
+    ds = decode("ferg", raw, tmp_path, size=(16, 16))
+    assert ds.n == 3 * 7 and set(ds.samples["subject_id"]) == {"aia", "bonnie", "ray"}
+    assert "aia_joy_1" in set(ds.samples["sample_id"])
+
+
+@pytest.mark.parametrize("zipped", [False, True], ids=["folder", "zip"])
+def test_rafdb_class_folders_copy(tmp_path, zipped):
+    raw = tmp_path / "raw"
+    fx.write_rafdb_class_folders(raw / "DATASET")
+    if zipped:
+        _zip_raw(raw)
+    ds = decode("rafdb", raw, tmp_path)
+    assert ds.report["layout"] == "rafdb_class_folders"
+    assert ds.samples.groupby("split").size().to_dict() == {"train": 7, "test": 7}
+    assert ds.samples.set_index("sample_id").loc["train_00001", "label"] == "surprise"  # RAF code 1
+    assert any("train_labels.csv" in f for f in ds.report["ignored_files"])
+
+
+def test_rafdb_list_finds_converted_images(tmp_path):
+    raw = fx.write_rafdb(tmp_path / "raw")
+    for path in sorted((raw / "basic" / "Image" / "aligned").glob("*.jpg")):
+        path.rename(path.with_suffix(".png"))
+    ds = decode("rafdb", raw, tmp_path)
+    assert ds.n == 14 and ds.samples["source_file"].str.endswith("_aligned.png").all()
+
+
+@pytest.mark.parametrize("zipped", [False, True], ids=["folder", "zip"])
+def test_affectnet_under_a_wrapper(tmp_path, zipped):
+    raw = tmp_path / "raw"
+    fx.write_affectnet(raw / "AffectNet")
+    if zipped:
+        _zip_raw(raw)
+    ds = decode("affectnet", raw, tmp_path, size=(16, 16))
+    # every label kept by default: contempt (code 7) is a sample, codes 8-10 are dropped with counts
+    assert ds.samples.groupby("split").size().to_dict() == {"train": 8, "test": 8}
+    assert (ds.samples["label"] == "contempt").sum() == 2
+
+
+def test_decoders_are_found_by_the_registry():
+    from ferrepro.data.decoders import available_decoders, decoder_module, register_decoder
+
+    assert {"jaffe", "ckplus", "kdef", "ferg", "rafdb", "affectnet", "fer2013_csv"} <= set(available_decoders())
+    assert "common" not in available_decoders()
+    with pytest.raises(ValueError, match="unknown decoder 'nope'"):
+        decoder_module("nope")
+    with pytest.raises(ValueError, match="registered twice"):
+        register_decoder("jaffe", detect=lambda root, layout: False)(lambda ctx: None)
+
+
+def test_decode_cli_takes_label_list_and_resize(tmp_path, capsys):
+    raw = fx.write_jaffe_converted(tmp_path / "raw", suffix=".png")
+    reg = tmp_path / "registry.yaml"
+    import shutil
+
+    shutil.copy(fx.default_registry_path(), reg)
+    rc = decode_cli(["--dataset", "jaffe", "--raw-dir", str(raw), "--out", str(tmp_path / "out"),
+                     "--registry", str(reg), "--label-set", "happy,sad", "--resize", "--no-count-check"])
+    assert rc == 0
+    ds = load_decoded(tmp_path / "out")
+    assert set(ds.samples["label"]) == {"happy", "sad"} and ds.report["n_dropped"] == 10
+    with pytest.raises(SystemExit):
+        decode_cli(["--dataset", "jaffe", "--out", str(tmp_path / "x"), "--label-set", "happy,joy"])

@@ -82,6 +82,17 @@ def test_push_clone_pull_schedules_nothing_and_edits_stay_local(tmp_path, env):
     # Training and evaluation rerun for that one run only; the tables that read it or the paper config are
     # rebuilt; the efficiency measurement (its networks did not change) is not.
     assert scheduled_jobs(dry) == {"train": 1, "evaluate": 1, "summary": 1, "experiments": 1, "claims": 1,
-                                   "comparisons": 1, "efficiency_table": 1, "plot_data": 1, "all": 1}
+                                   "comparisons": 1, "per_class": 1, "efficiency_table": 1, "plot_data": 1,
+                                   "all": 1}
     trained = [line for line in dry.stdout.splitlines() if "ferrepro train " in line]
     assert len(trained) == 1 and "results/runs/majeed2025/lenet5/" in trained[0]
+
+    # Issue 13: a config edit in the pulled clone (no Snakemake metadata there) must retrain what it
+    # changes. Before spec files were train inputs, this scheduled 0 jobs and kept models of epochs 2.
+    path.write_text(yaml.safe_dump(yaml.safe_load((a / "config" / "papers" / "majeed2025.yaml").read_text())))
+    config_path = b / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["profiles"]["quick"]["overrides"]["max_epochs"] = 3
+    config_path.write_text(yaml.safe_dump(config))
+    jobs = scheduled_jobs(run(["snakemake", "-n"], b, env))
+    assert jobs.get("train") == 2 and jobs.get("evaluate") == 2, jobs

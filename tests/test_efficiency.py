@@ -152,7 +152,7 @@ def test_models_are_measured_at_the_full_profile_size_whatever_the_active_profil
     assert full["input_shape"] == [3, 224, 224] and full["num_classes"] == 7 and full["claimed"]
     assert full["model_kwargs"]["pretrained_weights"] is None  # timing needs no ImageNet checkpoint
     ckplus = [e for e in entries if any(x.startswith("full_ckplus") for x in e["experiments"])]
-    assert ckplus and all(e["num_classes"] == 8 for e in ckplus)  # basic7+contempt
+    assert ckplus and all(e["num_classes"] == 7 for e in ckplus)  # CK+'s own 7 classes (contempt, no neutral)
 
 
 def test_input_channels_and_fused_feature_width_follow_the_run(main_config, registry):

@@ -111,6 +111,10 @@ def test_table_output_through_the_ferrepro_command(astronaut_png, gray_model, ca
     code = ferrepro_main(["predict", str(astronaut_png), "--checkpoint", str(gray_model)])
     out = capsys.readouterr().out.splitlines()
     assert code == 0
+    # The hand-built spec is a quick-profile run: synthetic data, 2 of the paper's 150 epochs.
+    notes = [line for line in out if line.startswith("note: ")]
+    assert len(notes) == 2 and "synthetic" in notes[0] and "capped at 2" in notes[1] and "150" in notes[1]
+    out = out[len(notes):]
     assert out[0].split() == ["image", "face", "left", "top", "width", "height", "score", "label", *BASIC7]
     assert len(out) == 2 and out[1].split()[0] == str(astronaut_png)
     assert out[1].split()[7] in BASIC7
@@ -146,6 +150,91 @@ def test_large_photo_is_shrunk_for_detection_and_boxes_map_back(astronaut_png, g
     small_box, large_box = small["images"][0]["faces"][0]["box"], large["images"][0]["faces"][0]["box"]
     for key in ("left", "top", "width", "height"):
         assert large_box[key] == pytest.approx(2 * small_box[key], abs=3)
+
+
+# ----------------------------------------------------------------------------- workflow-trained models
+
+
+def _quick_matrix():
+    from ferrepro.config import load_config, load_run_matrix
+
+    repo = Path(__file__).resolve().parents[1]
+    return load_run_matrix(load_config(repo / "config" / "config.yaml"), repo)
+
+
+def test_predicts_from_a_model_trained_by_ferrepro_train(tiny_synthetic, astronaut_png, tmp_path, capsys):
+    """The real path: a run's spec from the workflow's run matrix, its spec file, `ferrepro train`, then predict.
+
+    Before the fix predict refused every such model ("the model's spec has ['fold', 'group']...").
+    """
+    from ferrepro.config import write_spec_file
+    from ferrepro.data.splits import make_split
+    from ferrepro.data.standard import load_decoded
+
+    (run,) = [r for r in _quick_matrix() if (r.paper, r.experiment) == ("majeed2025", "lenet5")]
+    spec = dict(run.spec, max_epochs=1, trainer=dict(run.spec["trainer"], accelerator="cpu", threads=1))
+    spec_file = tmp_path / "spec.json"
+    write_spec_file(spec_file, spec)
+    split = tmp_path / "split.csv"
+    make_split(load_decoded(tiny_synthetic).samples, spec["split"], spec["seed"]).to_csv(split, index=False)
+    run_dir = tmp_path / "runs" / "majeed2025" / "lenet5" / "synthetic" / "seed0"
+    assert ferrepro_main(["train", "--spec-file", str(spec_file), "--decoded", str(tiny_synthetic),
+                          "--split", str(split), "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+
+    out = tmp_path / "annotated.png"
+    code, result, err = _predict_json(capsys, astronaut_png, "--run", run_dir, "--annotate", out)
+    assert code == 0, err
+    (face,) = result["images"][0]["faces"]
+    assert sum(face["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert result["model"]["run"] == "majeed2025/lenet5/synthetic/seed0"
+    caveats = result["model"]["caveats"]
+    assert len(caveats) == 2 and "synthetic" in caveats[0]
+    assert "1 epoch(s) under a profile capped at 1" in caveats[1] and "150" in caveats[1]
+    assert "warning: this model was trained on synthetic faces" in err
+    assert tuple(cv2.imread(str(out))[-3, 5]) == (0, 0, 200)  # the warning band on the picture
+
+
+def _matrix_inputs():
+    """One spec per distinct (model, input, preprocess) of the quick run matrix."""
+    seen = {}
+    for run in _quick_matrix():
+        s = run.spec
+        key = json.dumps([s["model"], s["input"], s.get("preprocess"), bool(s.get("features"))], sort_keys=True)
+        seen.setdefault(key, s)
+    return list(seen.values())
+
+
+@pytest.mark.parametrize("spec", _matrix_inputs(), ids=lambda s: f"{s['paper']}-{s['experiment']}")
+def test_every_workflow_spec_is_predicted_or_refused_for_a_stated_reason(spec, astronaut_png, tmp_path, capsys):
+    """Every input set-up the workflow trains: predict runs it (preprocessing included) or names why it cannot."""
+    from ferrepro.predict import PredictError, check_spec_reproducible, model_input
+
+    if spec.get("features") or any(step["op"] == "landmark_emphasis" for step in spec.get("preprocess") or []):
+        with pytest.raises(PredictError, match=r"\['features'\]|'landmark_emphasis' step"):
+            check_spec_reproducible(spec, Path("model.pt"))
+        return
+    in_channels = model_input(spec, [np.zeros((8, 8, 3), np.uint8)]).shape[1]
+    size = spec["input"]["size"]
+    model = build_model(spec["model"], num_classes=len(BASIC7), in_channels=in_channels, input_size=size,
+                        **spec.get("model_kwargs", {}))
+    path = _save({"format": 1, "state_dict": model.state_dict(), "spec": spec, "classes": list(BASIC7),
+                  "in_channels": in_channels}, tmp_path / "model.pt")
+    code, result, err = _predict_json(capsys, astronaut_png, "--checkpoint", path)
+    assert code == 0, err
+    assert result["model"]["preprocess"] == (spec.get("preprocess") or [])
+
+
+def test_preprocessing_steps_reach_the_model_input():
+    """The run's preprocess list is applied: min-max stretching changes a low-contrast face crop."""
+    from ferrepro.predict import model_input
+
+    crop = np.random.default_rng(0).integers(100, 140, (96, 96, 3), dtype=np.uint8)
+    plain = {"input": {"size": 48, "channels": "gray", "normalize": "unit"}}
+    stretched = dict(plain, preprocess=[{"op": "minmax"}])
+    a, b = model_input(plain, [crop]), model_input(stretched, [crop])
+    assert a.shape == b.shape == (1, 1, 48, 48)
+    assert a.max() < 0.6 and b.min() == pytest.approx(0.0) and b.max() == pytest.approx(1.0)
 
 
 # ----------------------------------------------------------------------------- bad images
@@ -187,7 +276,10 @@ def test_annotate_one_image_writes_png_of_the_input_size(astronaut_png, gray_mod
     box = result["images"][0]["faces"][0]["box"]
     # The box outline is drawn in green on the face's left edge; pixels far from the face are untouched.
     assert tuple(drawn[box["top"] + box["height"] // 2, box["left"]]) == (0, 200, 0)
-    assert np.array_equal(drawn[400:, 400:], original[400:, 400:])
+    assert np.array_equal(drawn[300:450, 400:], original[300:450, 400:])
+    # The synthetic, capped model gets a red warning band along the bottom edge, and only there.
+    assert tuple(drawn[-3, 5]) == (0, 0, 200) and tuple(drawn[-3, -5]) == (0, 0, 200)
+    assert not np.array_equal(drawn[480:], original[480:])
 
 
 def test_annotate_folder_for_several_images(astronaut_png, gray_model, tmp_path, capsys):

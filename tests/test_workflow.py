@@ -48,6 +48,10 @@ def workspace(tmp_path_factory, venv_env):
     config["features"]["datasets"] = ["synthetic"]
     config["trainer"]["threads"] = 1
     # A second paper (a one-experiment copy of majeed2025) to prove that changes stay within one paper.
+    majeed = yaml.safe_load((work / "config" / "papers" / "majeed2025.yaml").read_text())
+    # Its Keras-SGD reading equals `proposed` on synthetic data (the quick profile sets the optimiser): not rerun.
+    majeed["experiments"].pop("proposed_keras_sgd")
+    (work / "config" / "papers" / "majeed2025.yaml").write_text(yaml.safe_dump(majeed, sort_keys=False))
     other = yaml.safe_load((work / "config" / "papers" / "majeed2025.yaml").read_text())
     other["paper"] = "other2025"
     # Two experiments that fuse the same cached HoG features (a tiny IA-FEN): the cache must be built once.
@@ -140,17 +144,41 @@ def test_hyperparameter_change_reruns_only_that_papers_jobs(workspace, venv_env)
     path = workspace / "config" / "papers" / "majeed2025.yaml"
     original = path.read_text()
     data = yaml.safe_load(original)
-    data["experiments"]["lenet5"]["optimizer"] = {"name": "sgd", "lr": 0.05}
+    # (Not the optimiser: the quick profile's synthetic_overrides replace it, so editing it changes no spec.)
+    data["experiments"]["lenet5"]["class_weights"] = True
     try:
         path.write_text(yaml.safe_dump(data))
         jobs = scheduled_jobs(snakemake(workspace, venv_env, "-n"))
-        # The file changed, so both majeed2025 runs are out of date; other2025 and the data are not.
+        # Only lenet5's spec changed: its run alone is out of date; the paper's other runs, other2025's
+        # lenet5 (same settings, another paper) and the data are not.
         assert {k: v for k, v in jobs.items() if k in ("train", "evaluate", "evaluate_cross", "summary")} == \
-            {"train": 3, "evaluate": 3, "evaluate_cross": 1, "summary": 1}
+            {"train": 1, "evaluate": 1, "summary": 1}
         assert not {"make_synthetic", "split", "features_hog", "features_landmarks"} & set(jobs)
         text = snakemake(workspace, venv_env, "-n", "--printshellcmds").stdout
         commands = [line for line in text.splitlines() if re.search(r"ferrepro (train|evaluate) ", line)]
-        assert len(commands) == 7 and all("--out results/runs/majeed2025/" in c or "--run results/runs/majeed2025/" in c
-                                          for c in commands), commands
+        assert len(commands) == 2 and all("results/runs/majeed2025/lenet5/" in c for c in commands), commands
     finally:
         path.write_text(original)
+    # Reverting the edit brings back the spec the outputs were trained for: nothing to redo.
+    assert scheduled_jobs(snakemake(workspace, venv_env, "-n")) == {}
+
+
+@pytest.mark.parametrize("removed", [("metrics.json",), ("model.pt", "history.csv", "train_summary.json")],
+                         ids=["deleted-metrics", "killed-training"])
+def test_a_missing_run_file_is_rebuilt_not_left_stale(workspace, venv_env, removed):
+    """A deleted metrics.json, or the outputs Snakemake removes after a killed training, must be rebuilt:
+    the old numbers must never stay in the tables (issue 13)."""
+    import shutil
+
+    run = workspace / "results" / "runs" / "majeed2025" / "lenet5" / "synthetic" / "seed0"
+    aside = workspace / "aside"
+    aside.mkdir(exist_ok=True)
+    for name in removed:
+        shutil.move(run / name, aside / name)
+    try:
+        jobs = scheduled_jobs(snakemake(workspace, venv_env, "-n"))
+        assert jobs.get("evaluate") == 1 and jobs.get("summary") == 1, jobs
+        assert jobs.get("train", 0) == (1 if "model.pt" in removed else 0), jobs
+    finally:
+        for name in removed:
+            shutil.move(aside / name, run / name)

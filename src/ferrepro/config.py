@@ -22,6 +22,7 @@ import argparse
 import copy
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,17 +47,27 @@ def spec_digest(spec: dict) -> str:
     return hashlib.sha256(canonical_spec_json(spec).encode()).hexdigest()
 
 
-def write_spec_file(path: str | Path, spec: dict) -> bool:
+def write_spec_file(path: str | Path, spec: dict, trained: str | Path | None = None) -> bool:
     """Write a run's spec file, only when its content changes (its mtime then tells Snakemake, and DVC
-    clones without Snakemake's metadata, exactly which runs a config edit affects). True if written."""
+    clones without Snakemake's metadata, exactly which runs a config edit affects). True if written.
+
+    ``trained`` is the run's train_summary.json. When a config edit is reverted, the spec file returns to
+    the spec the run's outputs were trained for (the digests agree): its mtime is then set back to just
+    before that training, so the revert does not retrain a run whose outputs are current.
+    """
     path = Path(path)
-    text = json.dumps({"spec_digest": spec_digest(spec), "spec": spec}, indent=2, sort_keys=True) + "\n"
+    digest = spec_digest(spec)
+    text = json.dumps({"spec_digest": digest, "spec": spec}, indent=2, sort_keys=True) + "\n"
     if path.exists() and path.read_text() == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+    trained = Path(trained) if trained else None
+    if trained is not None and trained.exists() and json.loads(trained.read_text()).get("spec_digest") == digest:
+        before = trained.stat().st_mtime - 1
+        os.utime(path, (before, before))
     return True
 
 
@@ -124,13 +135,40 @@ def validate_against_schema(data: dict, schema_name: str, where: str, definition
     if definition is not None:
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = list(validator.iter_errors(data))
     if errors:
-        lines = []
-        for err in errors[:10]:
-            path = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-            lines.append(f"  at {path}: {err.message}")
-        raise ConfigError(f"{where} is invalid:\n" + "\n".join(lines))
+        err = _real_cause(errors)
+        path = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        more = f"\n  ({len(errors) - 1} more error(s) follow from the same file; fix this one first)" if len(errors) > 1 else ""
+        raise ConfigError(f"{where} is invalid:\n  at {path}: {err.message}{more}")
+
+
+def _real_cause(errors: list):
+    """The one error to show. A wrong type inside an ``allOf`` also makes ``unevaluatedProperties`` list
+    every valid sibling key as "unexpected"; that cascade is never the cause while another error exists."""
+    from jsonschema.exceptions import best_match
+
+    causes = [e for e in errors if e.validator != "unevaluatedProperties"] or errors
+    return best_match(causes)
+
+
+def spec_keys() -> list[str]:
+    """Every run-setting key the paper schema knows (``$defs/spec``)."""
+    schema = yaml.safe_load((SCHEMA_DIR / "paper.schema.yaml").read_text())
+    return sorted(schema["$defs"]["spec"]["properties"])
+
+
+def check_override_keys(overrides: dict, where: str) -> None:
+    """Overrides replace run settings, so an unknown key (a typo) would change nothing but the spec: refuse it,
+    naming the closest valid key."""
+    import difflib
+
+    known = spec_keys()
+    for key in overrides or {}:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(known)}"
+            raise ConfigError(f"{where}: unknown run setting `{key}` ({hint})")
 
 
 def load_paper_config(path: str | Path) -> dict:
@@ -139,6 +177,8 @@ def load_paper_config(path: str | Path) -> dict:
         raise ConfigError(f"paper config {path} does not exist; papers are listed under `papers:` in config/config.yaml")
     data = yaml.safe_load(path.read_text())
     validate_against_schema(data, "paper.schema.yaml", str(path))
+    for profile_name, overrides in (data.get("profile_overrides") or {}).items():
+        check_override_keys(overrides, f"{path} profile_overrides/{profile_name}")
     if data["paper"] != path.stem:
         raise ConfigError(f"{path}: `paper: {data['paper']}` must match the file name ({path.stem})")
     return data
@@ -179,11 +219,20 @@ def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, conf
     return spec
 
 
+def write_spec_files(runs: list[Run], basedir: str | Path = ".") -> int:
+    """Every run's spec file (``write_spec_file``); returns how many were (re)written."""
+    basedir = Path(basedir)
+    return sum(write_spec_file(basedir / run.spec_file, run.spec, basedir / run.run_dir / "train_summary.json")
+               for run in runs)
+
+
 def _check_profile_overrides(profile_name: str, profile: dict) -> None:
     """A profile's overrides are run settings: they get the paper schema's checks (e.g. an integer
     max_epochs, a known optimiser), which the config schema leaves to this point."""
     for key in ("overrides", "synthetic_overrides"):
-        validate_against_schema(profile.get(key) or {}, "paper.schema.yaml", f"config profiles/{profile_name}/{key}", "spec")
+        where = f"config/config.yaml profiles/{profile_name}/{key}"
+        check_override_keys(profile.get(key) or {}, where)
+        validate_against_schema(profile.get(key) or {}, "paper.schema.yaml", where, "spec")
 
 
 def _setting(paper_cfg: dict, experiment: str, key: str, default=None):
@@ -257,6 +306,33 @@ def cross_targets(paper_cfg: dict, experiment: str, dataset: str, datasets: list
     return tuple(t for t in dict.fromkeys(targets) if t != dataset)
 
 
+def data_on_disk(dataset: str, config: dict, basedir: str | Path = ".") -> bool:
+    """Whether a dataset's raw folder holds something, or it has been decoded already."""
+    raw = Path(basedir) / config.get("raw_dir", "resources/raw") / dataset
+    decoded = Path(basedir) / "results" / "decoded" / dataset / "samples.csv"
+    has_raw = raw.is_dir() and any(not p.name.startswith(".") for p in raw.iterdir())
+    return has_raw or decoded.exists()
+
+
+def skipped_cross_targets(config: dict, runs: list[Run], basedir: str | Path = ".") -> dict[str, str]:
+    """{dataset: why it was not cross-tested} over the cross targets the papers ask for but no run got."""
+    profile = config["profiles"][config["profile"]]
+    if profile.get("cross_datasets") is not None:
+        return {}
+    availability = dataset_availability(basedir)
+    papers = {paper: load_paper_config(Path(basedir) / config["paper_config_dir"] / f"{paper}.yaml")
+              for paper in {run.paper for run in runs}}
+    skipped: set[str] = set()
+    for run in runs:
+        paper_cfg = papers[run.paper]
+        own = _setting(paper_cfg, run.group or run.experiment, "datasets", [])
+        skipped.update(set(cross_targets(paper_cfg, run.group or run.experiment, run.dataset, own, profile))
+                       - set(run.cross_targets))
+    raw_dir = config.get("raw_dir", "resources/raw")
+    return {t: unavailable_reason(t, availability) or f"no data on disk ({raw_dir}/{t}/ is missing or empty)"
+            for t in sorted(skipped)}
+
+
 def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
     """Expand config + paper configs into every run of the active profile.
 
@@ -276,6 +352,12 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
     def usable(dataset: str) -> bool:
         return unavailable_reason(dataset, availability) is None and (not only or dataset in only)
 
+    def usable_cross_target(dataset: str) -> bool:
+        """`run_datasets` names the datasets to train on; a cross-test target whose data is on disk is
+        tested too (e.g. `run_datasets=[fer2013]` still cross-tests on CK+ and JAFFE when they are there)."""
+        return usable(dataset) or (unavailable_reason(dataset, availability) is None
+                                   and data_on_disk(dataset, config, basedir))
+
     runs = []
     for paper in config["papers"]:
         paper_cfg = load_paper_config(basedir / config["paper_config_dir"] / f"{paper}.yaml")
@@ -286,7 +368,8 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
             datasets = [d for d in (profile.get("datasets") or own) if usable(d)]
             folds = fold_splits(paper_cfg, experiment, profile)
             for dataset in datasets:
-                targets = tuple(t for t in cross_targets(paper_cfg, experiment, dataset, own, profile) if usable(t))
+                targets = tuple(t for t in cross_targets(paper_cfg, experiment, dataset, own, profile)
+                                if usable_cross_target(t))
                 for fold, split in folds:
                     name = experiment if fold is None else f"{experiment}-fold{fold}"
                     for seed in profile["seeds"]:

@@ -13,6 +13,9 @@ WITH_CONTEMPT: tuple[str, ...] = BASIC7 + ("contempt",)
 BASIC6: tuple[str, ...] = BASIC7[:-1]
 ALL_LABELS = frozenset(WITH_CONTEMPT)
 NAMED_SETS = {"basic7": BASIC7, "basic7+contempt": WITH_CONTEMPT, "basic6": BASIC6}
+# Decoding keeps every label a dataset has (CK+'s contempt included); each run's label set then selects
+# its classes and counts the samples it leaves out.
+DECODE_LABEL_SET = "basic7+contempt"
 
 
 def label_set(name) -> tuple[str, ...]:

@@ -5,11 +5,14 @@ face with a margin, preprocess the crop exactly as the run's model saw its train
 report the predicted expression and every class probability.
 
 "Exactly as in training" is guaranteed by reusing the training code paths, driven by the model
-file's own ``spec``: ``training.inputs.to_model_input`` (resize, gray/RGB conversion, [0, 1] range)
-and ``evaluation.evaluate.predict_probabilities`` (the run's normalisation, softmax). A spec key
-that could change what the model sees and that predict does not know how to reproduce (e.g. a
-``features`` or ``preprocess`` key, or a model that fuses handcrafted features) is refused with a
-message naming it, never ignored.
+file's own ``spec``: ``training.arrays._images_for_model`` (the run's ``preprocess`` steps, then
+``training.inputs.to_model_input``: resize, gray/RGB conversion, [0, 1] range) and
+``evaluation.evaluate.predict_probabilities`` (the run's normalisation, softmax). Predict reads only the
+spec keys that decide what the model is and sees (``INFERENCE_SPEC_KEYS``); all others only steer
+training, so new training keys never break it. What it cannot reproduce on a photo (fused handcrafted
+``features``, a ``landmark_emphasis`` step, an unknown ``input`` key) is refused with a message naming
+it, never ignored. A model trained on synthetic faces, or under a profile's epoch cap, is flagged in
+every output (table, JSON, annotated pictures): its labels on real photos mean little.
 
 Choices made here (no paper describes inference on new photos):
 
@@ -95,6 +98,59 @@ class LoadedModel:
             return f"{self.spec['paper']}/{self.spec['experiment']}/{self.spec['dataset']}/seed{self.spec['seed']}"
         return None
 
+    @property
+    def caveats(self) -> list[str]:
+        return training_caveats(self.spec, self.path)
+
+
+def training_caveats(spec: dict, model_path: Path) -> list[str]:
+    """Plain sentences on why this model's predictions on real photos mean little (empty when none applies).
+
+    Synthetic: the spec's dataset is one of the embedded synthetic datasets. Capped: the run stopped at a
+    profile's epoch cap below the paper's own ``max_epochs`` (read from the paper config when this checkout
+    has it), or, failing that, ran out of epochs without early stopping while the train summary says so.
+    """
+    from ferrepro.config import SYNTHETIC_DATASETS
+
+    notes = []
+    dataset = spec.get("dataset")
+    if dataset in SYNTHETIC_DATASETS:
+        notes.append(f"trained on synthetic faces (dataset {dataset!r}), never on real photos: its predictions "
+                     "on real faces mean nothing; it only shows that the pipeline runs")
+    epochs, paper_epochs = spec.get("max_epochs"), _paper_max_epochs(spec)
+    if isinstance(epochs, int) and isinstance(paper_epochs, int) and epochs < paper_epochs:
+        run = _train_summary(model_path)
+        ran = run.get("epochs_run", epochs) if isinstance(run.get("epochs_run"), int) else epochs
+        notes.append(f"trained for {ran} epoch(s) under a profile capped at {epochs}, where the paper trains "
+                     f"up to {paper_epochs}: an under-trained model")
+    return notes
+
+
+def _paper_max_epochs(spec: dict) -> int | None:
+    """The paper's own max_epochs for the run's experiment, from config/papers/<paper>.yaml, if readable."""
+    import yaml
+
+    from ferrepro.config import SCHEMA_DIR
+
+    path = SCHEMA_DIR.parents[1] / "config" / "papers" / f"{spec.get('paper')}.yaml"
+    try:
+        paper = yaml.safe_load(path.read_text())
+        experiment = paper["experiments"].get(spec.get("group") or spec.get("experiment"), {})
+        value = experiment.get("max_epochs", paper.get("defaults", {}).get("max_epochs"))
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return None  # not a checkout with the paper configs (or a model of another ferrepro): say nothing
+    return value if isinstance(value, int) else None
+
+
+def _train_summary(model_path: Path) -> dict:
+    from ferrepro.training.run import SUMMARY_FILE
+
+    try:
+        data = json.loads((model_path.parent / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
 
 def model_file_for(run: str | None, checkpoint: str | None) -> Path:
     """The model.pt named by ``--run`` (a run folder) or ``--checkpoint`` (the file itself)."""
@@ -153,7 +209,7 @@ def _first_line(message: str) -> str:
 def check_payload(payload: Any, path: Path) -> None:
     """The layout ``training.run.train_run`` writes; anything else is refused with the reason."""
     from ferrepro.models import available_models
-    from ferrepro.training.inputs import CHANNELS, NORMALISATIONS, n_channels
+    from ferrepro.training.inputs import CHANNELS, KEEP, NORMALISATIONS
 
     if not isinstance(payload, dict):
         raise PredictError(f"{path}: expected a ferrepro model file (a dict with keys {list(PAYLOAD_KEYS)}), "
@@ -177,28 +233,92 @@ def check_payload(payload: Any, path: Path) -> None:
         raise PredictError(f"{path}: spec input {inp} lacks `size` or `channels`")
     if not isinstance(inp["size"], int) or inp["size"] < 1:
         raise PredictError(f"{path}: spec input size must be a positive integer, got {inp['size']!r}")
-    if inp["channels"] not in CHANNELS:
-        raise PredictError(f"{path}: spec input channels {inp['channels']!r} unknown; expected one of {sorted(CHANNELS)}")
+    if inp["channels"] not in (*CHANNELS, KEEP):
+        raise PredictError(f"{path}: spec input channels {inp['channels']!r} unknown; expected one of "
+                           f"{sorted(CHANNELS) + [KEEP]}")
     if inp.get("normalize", "unit") not in NORMALISATIONS:
-        raise PredictError(f"{path}: spec input normalize {inp['normalize']!r} unknown; expected one of {list(NORMALISATIONS)}")
-    if payload["in_channels"] != n_channels(inp["channels"]):
+        raise PredictError(f"{path}: spec input normalize {inp['normalize']!r} unknown; "
+                           f"expected one of {list(NORMALISATIONS)}")
+    produced = _input_channels(spec, path)
+    if payload["in_channels"] != produced:
         raise PredictError(f"{path}: in_channels {payload['in_channels']!r} contradicts spec input channels "
-                           f"{inp['channels']!r}; the file is inconsistent, retrain the run")
+                           f"{inp['channels']!r} (which give {produced}); the file is inconsistent, retrain the run")
     if spec["model"] not in available_models():
         raise PredictError(f"{path}: model {spec['model']!r} is not registered in this ferrepro "
                            f"(registered: {available_models()}); use the ferrepro version that trained it")
 
 
 def check_spec_reproducible(spec: dict, path: Path) -> None:
-    """Refuse spec keys that could change the model's input but that predict does not reproduce."""
-    unknown = sorted(set(spec) - MODEL_SPEC_KEYS - TRAINING_ONLY_SPEC_KEYS)
-    unknown += [f"input.{k}" for k in sorted(set(spec["input"]) - INPUT_KEYS)]
+    """Refuse what decides the model's input but that predict cannot reproduce on a photo.
+
+    Only the keys of ``INFERENCE_SPEC_KEYS`` are read; the others steer training alone (see there).
+    """
+    unknown = [f"input.{k}" for k in sorted(set(spec["input"]) - INPUT_KEYS)]
+    if spec.get("features"):
+        unknown.insert(0, "features")
     if unknown:
         raise PredictError(
             f"{path}: the model's spec has {unknown}, which `ferrepro predict` does not know how to reproduce "
-            f"(it applies only input {sorted(INPUT_KEYS)}); predicting without them would feed the model inputs "
-            "unlike its training data. Predict supports models trained on images alone."
+            f"(it applies input {sorted(INPUT_KEYS)} and the preprocessing steps); predicting without them would "
+            "feed the model inputs unlike its training data. Predict supports models trained on images alone."
         )
+    _pipeline(spec, path)
+
+
+def _pipeline(spec: dict, path: Path):
+    """The run's preprocessing pipeline (training's ``preprocess`` list), checked for what a photo allows."""
+    from ferrepro.features.preprocess import PreprocessError, build_pipeline
+
+    try:
+        pipeline = build_pipeline(spec.get("preprocess") or [])
+    except PreprocessError as exc:
+        raise PredictError(f"{path}: the model's spec has an invalid `preprocess` list ({exc}); "
+                           "the file is inconsistent, retrain the run") from None
+    for step in pipeline.steps:
+        if step.op in UNREPRODUCIBLE_STEPS:
+            raise PredictError(f"{path}: the model's preprocessing has a {step.op!r} step, which `ferrepro predict` "
+                               f"cannot run on a photo ({UNREPRODUCIBLE_STEPS[step.op]}); predict supports models "
+                               f"whose preprocessing uses only {sorted(_photo_ops())}")
+    return pipeline
+
+
+def _photo_ops() -> set[str]:
+    from ferrepro.features.preprocess import OPS
+
+    return set(OPS) - set(UNREPRODUCIBLE_STEPS)
+
+
+def _input_channels(spec: dict, path: Path) -> int:
+    """Channels the model receives: run one blank crop through the same code path as a real one."""
+    try:
+        return int(model_input(spec, [np.zeros((8, 8, 3), np.uint8)]).shape[1])
+    except ValueError as exc:
+        raise PredictError(f"{path}: the model's input settings cannot be applied to a photo "
+                           f"({_first_line(str(exc))}); the file is inconsistent, retrain the run") from None
+
+
+def model_input(spec: dict, crops: list[np.ndarray]) -> np.ndarray:
+    """N x C x size x size float32 model input of RGB uint8 face crops, as training built it from decoded images.
+
+    Training runs the ``preprocess`` steps on the decoded images, then ``to_model_input`` (resize, channels,
+    [0, 1]); the same function runs here. A decoded training image is a face at about the model's input size
+    (gray when the model takes gray), so each crop is first brought to that size and, for a gray model, to gray:
+    a step such as a Gaussian blur of sigma 1 then acts on the same scale as in training.
+    """
+    import cv2
+
+    from ferrepro.training.arrays import _images_for_model
+
+    inp = spec["input"]
+    size = inp["size"]
+    faces = []
+    for crop in crops:
+        interp = cv2.INTER_AREA if min(crop.shape[:2]) > size else cv2.INTER_LINEAR
+        face = cv2.resize(crop, (size, size), interpolation=interp)
+        if inp["channels"] == "gray":
+            face = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)[..., None]  # BT.601, as to_model_input
+        faces.append(face)
+    return _images_for_model(np.stack(faces), inp, spec.get("preprocess") or None, None)
 
 
 def load_model(path: Path) -> LoadedModel:
@@ -315,13 +435,11 @@ def crop_face(image: np.ndarray, detection: Detection, margin: float) -> np.ndar
 
 
 def face_probabilities(loaded: LoadedModel, crops: list[np.ndarray]) -> np.ndarray:
-    """N x classes probabilities, through the same input conversion and normalisation as training."""
+    """N x classes probabilities, through the same preprocessing, input conversion and normalisation as training."""
     from ferrepro.evaluation.evaluate import predict_probabilities
-    from ferrepro.training.inputs import to_model_input
 
-    inp = loaded.input_spec
-    x = to_model_input(crops, inp["size"], inp["channels"])
-    return predict_probabilities(loaded.model, x, inp.get("normalize", "unit"))
+    x = model_input(loaded.spec, crops)
+    return predict_probabilities(loaded.model, x, loaded.input_spec.get("normalize", "unit"))
 
 
 # ----------------------------------------------------------------------------- per image
@@ -390,8 +508,9 @@ def annotation_paths(images: list[Path], target: str | None) -> list[Path | None
     return paths
 
 
-def draw_annotations(image: np.ndarray, result: ImageResult) -> np.ndarray:
-    """BGR copy of ``image`` with each face's box, index, label and probability."""
+def draw_annotations(image: np.ndarray, result: ImageResult, caveats: list[str] | tuple = ()) -> np.ndarray:
+    """BGR copy of ``image`` with each face's box, index, label and probability, and a warning band at the
+    bottom when the model's predictions mean little (``training_caveats``)."""
     import cv2
 
     canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -406,7 +525,37 @@ def draw_annotations(image: np.ndarray, result: ImageResult) -> np.ndarray:
         cv2.rectangle(canvas, (d.left, d.top), (d.left + d.width - 1, d.top + d.height - 1), colour, thickness)
         text = f"#{face.index} {face.label} {face.probabilities[face.label]:.2f}"
         _label(canvas, text, (d.left, d.top), colour, text_colour, font_scale, max(1, thickness // 2))
+    if caveats:
+        _warning_band(canvas, caveat_headline(caveats), font_scale, max(1, thickness // 2))
     return canvas
+
+
+def caveat_headline(caveats: list[str] | tuple) -> str:
+    """One short line for a picture: 'WARNING: model trained on synthetic data, 2 epochs (profile cap)'."""
+    parts = []
+    for note in caveats:
+        if note.startswith("trained on synthetic"):
+            parts.append("trained on synthetic data only")
+        elif "capped at" in note:
+            parts.append(f"{note.split()[2]} epoch(s), capped profile")
+        else:
+            parts.append(note.split(":")[0])
+    return "WARNING: model " + ", ".join(parts) + ": not meaningful on real faces"
+
+
+def _warning_band(canvas, text, font_scale, thickness) -> None:
+    """``text`` in white on a red band along the bottom edge, shrunk to fit the image width."""
+    import cv2
+
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (tw, th), baseline = cv2.getTextSize(text, font, font_scale, thickness)
+    pad = max(2, th // 3)
+    scale = min(font_scale, font_scale * (canvas.shape[1] - 2 * pad) / max(tw, 1))
+    (tw, th), baseline = cv2.getTextSize(text, font, scale, thickness)
+    h = canvas.shape[0]
+    top = max(0, h - th - baseline - 2 * pad)
+    cv2.rectangle(canvas, (0, top), (canvas.shape[1] - 1, h - 1), (0, 0, 200), cv2.FILLED)
+    cv2.putText(canvas, text, (pad, h - baseline - pad), font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
 
 def _label(canvas, text, corner, background, foreground, font_scale, thickness) -> None:
@@ -421,12 +570,12 @@ def _label(canvas, text, corner, background, foreground, font_scale, thickness) 
     cv2.putText(canvas, text, (x, y + th), font, font_scale, foreground, thickness, cv2.LINE_AA)
 
 
-def write_annotation(image: np.ndarray, result: ImageResult, out: Path) -> None:
+def write_annotation(image: np.ndarray, result: ImageResult, out: Path, caveats: list[str] | tuple = ()) -> None:
     import cv2
 
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        ok = cv2.imwrite(str(out), draw_annotations(image, result))
+        ok = cv2.imwrite(str(out), draw_annotations(image, result, caveats))
     except cv2.error as exc:
         ok, reason = False, _first_line(str(exc))
     else:
@@ -442,7 +591,9 @@ def write_annotation(image: np.ndarray, result: ImageResult, out: Path) -> None:
 def results_json(results: list[ImageResult], loaded: LoadedModel, detector: FaceDetector, margin: float) -> dict:
     return {
         "model": {"file": str(loaded.path), "run": loaded.run_name, "name": loaded.spec["model"],
-                  "input": loaded.input_spec, "classes": loaded.classes},
+                  "input": loaded.input_spec, "preprocess": loaded.spec.get("preprocess") or [],
+                  "classes": loaded.classes, "dataset": loaded.spec.get("dataset"),
+                  "max_epochs": loaded.spec.get("max_epochs"), "caveats": loaded.caveats},
         "settings": {"upsample": detector.upsample, "threshold": detector.threshold, "margin": margin,
                      "detect_max_side": detector.max_side},
         "images": [_image_json(r) for r in results],
@@ -486,13 +637,30 @@ def exit_status(results: list[ImageResult]) -> int:
 # ----------------------------------------------------------------------------- command line
 
 
+DESCRIPTION = """\
+Classify the expression of every face in your own photos with a trained run.
+
+Each photo is read as RGB; every face is found with dlib's frontal face detector, cropped as a square
+with a margin, prepared exactly as the run's training images were (same preprocessing steps, size,
+colour and normalisation), and given the predicted expression and every class probability. Faces are
+numbered left to right. A model trained on synthetic faces, or for a capped number of epochs, is
+flagged in the output and on annotated pictures: its labels on real photos mean little.
+
+Models that fuse handcrafted features or use dlib landmark emphasis cannot be run on photos and are
+refused with the reason. The model file is loaded in PyTorch's weights-only mode, so it cannot run code.
+
+Exit status: 0 every image had at least one face; 1 some image could not be read or annotated;
+2 bad arguments or model file (nothing processed); 3 all images read but some had no face.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ferrepro predict", description=__doc__,
+    p = argparse.ArgumentParser(prog="ferrepro predict", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="IMG", help="photos (jpg, png, ...); every face in each is classified")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run folder results/runs/<paper>/<experiment>/<dataset>/seed<k> (uses its model.pt)")
-    src.add_argument("--checkpoint", help="a model.pt written by `ferrepro train`")
+    src.add_argument("--checkpoint", help="a model.pt written by ferrepro train")
     p.add_argument("--json", action="store_true", help="print JSON (every image, with status) instead of a table")
     p.add_argument("--annotate", metavar="OUT", help="write a copy with boxes and labels: OUT.png for one image, "
                                                      "a folder (OUT/, or a name without extension) for several")
@@ -524,7 +692,7 @@ def run_predict(image_paths: list[Path], loaded: LoadedModel, detector: FaceDete
         result, image = predict_image(path, loaded, detector, margin)
         if target is not None and image is not None:
             try:
-                write_annotation(image, result, target)
+                write_annotation(image, result, target, loaded.caveats)
             except ImageReadError as exc:
                 result.status, result.message = "error", str(exc)
         results.append(result)
@@ -546,6 +714,8 @@ def cli(argv: list[str]) -> int:
     inp = loaded.input_spec
     print(f"ferrepro predict: model {loaded.spec['model']} ({loaded.run_name or loaded.path}), input "
           f"{inp['size']}x{inp['size']} {inp['channels']}, normalize {inp.get('normalize', 'unit')}", file=sys.stderr)
+    for note in loaded.caveats:
+        print(f"ferrepro predict: warning: this model was {note}", file=sys.stderr)
     results = run_predict(images, loaded, detector, a.margin, a.annotate)
 
     for r in results:
@@ -554,6 +724,8 @@ def cli(argv: list[str]) -> int:
     if a.json:
         print(json.dumps(results_json(results, loaded, detector, a.margin), indent=2))
     else:
+        for note in loaded.caveats:
+            print(f"note: this model was {note}")
         print(results_table(results, loaded.classes))
     n_faces = sum(len(r.faces) for r in results)
     n_bad = sum(r.status != "ok" for r in results)

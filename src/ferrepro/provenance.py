@@ -47,8 +47,11 @@ def software_versions() -> dict:
     return out
 
 
-def machine() -> dict:
-    """The host in words: CPU model and core count (and the GPU, when torch sees one)."""
+def machine(gpu: str | None = None) -> dict:
+    """The host in words: CPU model and core count, and ``gpu`` (the caller's torch device name, if any).
+
+    No torch import here: the data rules record provenance too, and their environment has no torch.
+    """
     import os
 
     cpu = platform.processor() or platform.machine()
@@ -59,15 +62,7 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    out = {"cpu": cpu, "cores": os.cpu_count(), "gpu": None}
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            out["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    return out
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu}
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:

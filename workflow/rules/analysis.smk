@@ -22,6 +22,10 @@ rule efficiency:
     # Latency is wall-clock time: the job takes the cores it times on, so no other job competes with it.
     # Snakemake lowers it to --cores where fewer are available; the JSON records the threads used.
     threads: 4
+    # Below every other job (default 0): the efficiency jobs need nothing but the registry, so they would
+    # otherwise run first and hold every core for minutes before the first training starts. (When only
+    # they are left, Snakemake's scheduler falls back to running them in priority order.)
+    priority: -1
     log:
         "results/logs/analysis/efficiency_{paper}.log",
     benchmark:
@@ -40,11 +44,13 @@ rule robustness:
         metrics="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/metrics.json",
         predictions="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/predictions.parquet",
         split=lambda wc: run_of(wc).split_file,
+        spec=lambda wc: run_of(wc).spec_file,
         points=lambda wc: run_landmark_points(run_of(wc)),
     output:
         "results/runs/{paper}/{experiment}/{dataset}/seed{seed}/robustness.json",
     params:
         run_dir=lambda wc: run_of(wc).run_dir,
+        digest=lambda wc: run_of(wc).spec_digest,
     threads: 1
     log:
         "results/logs/analysis/robustness/{paper}/{experiment}/{dataset}/seed{seed}.log",
@@ -53,5 +59,6 @@ rule robustness:
     conda:
         "../../envs/train.yaml"
     shell:
-        "workflow/scripts/ferrepro robustness --run {params.run_dir} --decoded results/decoded/{wildcards.dataset}"
-        " --split {input.split} --landmarks-points {input.points} --threads {threads} > {log} 2>&1"
+        "workflow/scripts/ferrepro robustness --run {params.run_dir:q} --decoded results/decoded/{wildcards.dataset}"
+        " --split {input.split:q} --landmarks-points {input.points:q} --threads {threads} --spec-digest {params.digest}"
+        " > {log:q} 2>&1"

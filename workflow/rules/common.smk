@@ -8,7 +8,8 @@ from pathlib import Path
 # jobs run the package through workflow/scripts/ferrepro.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from ferrepro.config import load_run_matrix, write_spec_file  # noqa: E402
+from ferrepro.cli import shell_flags  # noqa: E402
+from ferrepro.config import load_run_matrix, write_spec_files  # noqa: E402
 
 RUNS = load_run_matrix(config, workflow.basedir)
 RUNS_BY_DIR = {run.run_dir: run for run in RUNS}
@@ -16,8 +17,7 @@ RUNS_BY_DIR = {run.run_dir: run for run in RUNS}
 # Each run's resolved spec as a file, rewritten only when its content changes: a file input of the
 # train rule, so a config edit reruns exactly the runs it changes, also in a clone without Snakemake's
 # metadata (after `dvc pull`), and never a run whose settings stayed the same.
-for _run in RUNS:
-    write_spec_file(Path(workflow.basedir) / _run.spec_file, _run.spec)
+write_spec_files(RUNS, workflow.basedir)
 
 
 wildcard_constraints:
@@ -118,3 +118,24 @@ def all_robustness():
     """robustness.json of every run whose experiment sets `robustness: true` (a matrix key, not a training
     setting: switching it on adds robustness jobs without retraining)."""
     return [f"{run.run_dir}/robustness.json" for run in RUNS if run.robustness]
+
+
+RUN_FILES = ("model.pt", "history.csv", "train_summary.json", "metrics.json", "predictions.parquet",
+             "confusion_matrix.png", "learning_curve.png")
+CROSS_FILES = ("metrics.json", "predictions.parquet", "confusion_matrix.png")
+TABLES = ("results/summary.md", "results/summary.csv", "results/experiments.md", "results/claims.md",
+          "results/claims.csv", "results/claims.png", "results/comparisons.md", "results/leaky_vs_proper.png",
+          "results/per_class.md", "results/efficiency.md",
+          "results/robustness.md", "results/plots")
+
+
+def final_outputs():
+    """The default target's inputs: EVERY file of every run, not only the tables built from them.
+
+    Snakemake does not rebuild a missing intermediate file when the files after it look up to date, so
+    a training killed after a config change (its outputs removed) or a deleted metrics.json would
+    otherwise leave the old run's numbers in the tables. Asking for each file closes that hole.
+    """
+    files = [f"{run.run_dir}/{name}" for run in RUNS for name in RUN_FILES]
+    files += [f"{run.run_dir}/cross/{t}/{name}" for run in RUNS for t in run.cross_targets for name in CROSS_FILES]
+    return files + all_robustness() + all_features() + all_audits() + list(TABLES)

@@ -30,6 +30,7 @@ rule evaluate:
         ),
     params:
         run_dir=lambda wc: run_of(wc).run_dir,
+        flags=lambda wc, input: shell_flags(features=input.features, landmarks_points=input.points),
         # The digest of the run's current spec: a param (a changed spec reruns the job) that the command
         # checks against model.pt, so it can never score a model trained for another setting.
         digest=lambda wc: run_of(wc).spec_digest,
@@ -42,8 +43,8 @@ rule evaluate:
         "../../envs/train.yaml"
     shell:
         "workflow/scripts/ferrepro evaluate --run {params.run_dir:q} --decoded results/decoded/{wildcards.dataset}"
-        " --split {input.split:q} --spec-digest {params.digest} --features {input.features:q}"
-        " --landmarks-points {input.points:q} > {log:q} 2>&1"
+        " --split {input.split:q} --spec-digest {params.digest}"
+        " {params.flags} > {log:q} 2>&1"
 
 
 # Train on A, test on B: the selected checkpoint scored on every sample of another dataset, prepared
@@ -68,6 +69,7 @@ rule evaluate_cross:
         ),
     params:
         run_dir=lambda wc: run_of(wc).run_dir,
+        flags=lambda wc, input: shell_flags(features=input.features, landmarks_points=input.points),
         # The digest of the run's current spec: a param (a changed spec reruns the job) that the command
         # checks against model.pt, so it can never score a model trained for another setting.
         digest=lambda wc: run_of(wc).spec_digest,
@@ -81,4 +83,4 @@ rule evaluate_cross:
     shell:
         "workflow/scripts/ferrepro evaluate --run {params.run_dir:q} --decoded results/decoded/{wildcards.target}"
         " --cross {wildcards.target} --out {params.run_dir:q}/cross/{wildcards.target} --spec-digest {params.digest}"
-        " --features {input.features:q} --landmarks-points {input.points:q} > {log:q} 2>&1"
+        " {params.flags} > {log:q} 2>&1"

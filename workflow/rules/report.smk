@@ -19,12 +19,19 @@ rule summary:
         md=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
         csv="results/summary.csv",
         metrics="results/metrics.json",
+        # One flat file per run: `dvc metrics show` prints one row per run (dvc.yaml `metrics:`). Named one by
+        # one, not as a directory(), whose .snakemake_timestamp file DVC would show as a metrics file.
+        per_run=[f"results/metrics/{run.paper}/{run.experiment}/{run.dataset}/seed{run.seed}.json" for run in RUNS],
+    params:
+        # results/metrics: results/metrics/<paper>/<experiment>/<dataset>/seed<k>.json, four levels up
+        metrics_dir=lambda wc, output: str(Path(output.per_run[0]).parents[3]),
     log:
         "results/logs/report/summary.log",
     conda:
         "../../envs/report.yaml"
     shell:
-        "workflow/scripts/ferrepro summary --metrics {input} --out-csv {output.csv} --out-md {output.md} --out-json {output.metrics} > {log} 2>&1"
+        "workflow/scripts/ferrepro summary --metrics {input} --out-csv {output.csv} --out-md {output.md} --out-json {output.metrics}"
+        " --metrics-dir {params.metrics_dir} --current-specs results/specs > {log} 2>&1"
 
 
 rule experiments:
@@ -47,8 +54,8 @@ rule experiments:
     conda:
         "../../envs/report.yaml"
     shell:
-        "workflow/scripts/ferrepro experiments --metrics {input.metrics} --paper-config-dir {params.paper_dir}"
-        " --out-json {output.json} --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
+        "workflow/scripts/ferrepro experiments --metrics {input.metrics:q} --paper-config-dir {params.paper_dir:q}"
+        " --current-specs results/specs --out-json {output.json} --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
 
 
 rule claims:
@@ -65,14 +72,15 @@ rule claims:
     params:
         paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
         profile=config["profile"],
-        papers=" ".join(config["papers"]),
+        papers=config["papers"],
     log:
         "results/logs/report/claims.log",
     conda:
         "../../envs/report.yaml"
     shell:
-        "workflow/scripts/ferrepro claims --paper-config-dir {params.paper_dir} --experiments {input.experiments}"
-        " --efficiency {input.efficiency} --registry {input.registry} --profile {params.profile} --papers {params.papers}"
+        "workflow/scripts/ferrepro claims --paper-config-dir {params.paper_dir:q} --experiments {input.experiments:q}"
+        " --efficiency {input.efficiency:q} --registry {input.registry:q} --profile {params.profile:q}"
+        " --papers {params.papers:q} --current-specs results/specs"
         " --out-csv {output.csv} --out-md {output.md} --out-html {output.html} --out-png {output.png} > {log} 2>&1"
 
 
@@ -85,9 +93,11 @@ rule comparisons:
         csv="results/comparisons.csv",
         md="results/comparisons.md",
         html=report("results/comparisons.html", caption="../report/comparisons.rst", category="1. Claims and statistics"),
+        png=report("results/leaky_vs_proper.png", caption="../report/leaky_vs_proper.rst",
+                   category="1. Claims and statistics"),
     params:
         paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
-        papers=" ".join(config["papers"]),
+        papers=config["papers"],
     log:
         "results/logs/report/comparisons.log",
     benchmark:
@@ -95,8 +105,25 @@ rule comparisons:
     conda:
         "../../envs/report.yaml"
     shell:
-        "workflow/scripts/ferrepro comparisons --metrics {input.metrics} --paper-config-dir {params.paper_dir}"
-        " --papers {params.papers} --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
+        "workflow/scripts/ferrepro comparisons --metrics {input.metrics:q} --paper-config-dir {params.paper_dir:q}"
+        " --papers {params.papers:q} --current-specs results/specs --out-csv {output.csv} --out-md {output.md}"
+        " --out-html {output.html} --out-png {output.png:q} > {log} 2>&1"
+
+
+rule per_class:
+    input:
+        metrics=evaluated(),
+    output:
+        csv="results/per_class.csv",
+        md="results/per_class.md",
+        html=report("results/per_class.html", caption="../report/per_class.rst", category="1. Claims and statistics"),
+    log:
+        "results/logs/report/per_class.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "workflow/scripts/ferrepro per-class --metrics {input.metrics:q} --current-specs results/specs"
+        " --out-csv {output.csv:q} --out-md {output.md:q} --out-html {output.html:q} > {log} 2>&1"
 
 
 rule efficiency_table:
@@ -114,7 +141,7 @@ rule efficiency_table:
     conda:
         "../../envs/report.yaml"
     shell:
-        "workflow/scripts/ferrepro efficiency-table --reports {input.reports} --paper-config-dir {params.paper_dir}"
+        "workflow/scripts/ferrepro efficiency-table --reports {input.reports} --paper-config-dir {params.paper_dir:q}"
         " --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
 
 
@@ -137,16 +164,17 @@ rule robustness_table:
 # dvc.yaml's `plots:` read these folders (one plot per run), so they never name a run themselves.
 rule plot_data:
     input:
-        histories=[f"{run.run_dir}/history.csv" for run in RUNS],
-        predictions=[f"{run.run_dir}/predictions.parquet" for run in RUNS],
+        curves=[f"{run.run_dir}/learning_curve.png" for run in RUNS],
         figures=[f"{run.run_dir}/confusion_matrix.png" for run in RUNS],
+        # read for their spec digests: a stale run's figures are refused
+        metrics=[f"{run.run_dir}/metrics.json" for run in RUNS],
     output:
         directory("results/plots"),
     params:
-        runs=" ".join(run.run_dir for run in RUNS),
+        runs=[run.run_dir for run in RUNS],
     log:
         "results/logs/report/plot_data.log",
     conda:
         "../../envs/report.yaml"
     shell:
-        "workflow/scripts/ferrepro plot-data --runs {params.runs} --out {output} > {log} 2>&1"
+        "workflow/scripts/ferrepro plot-data --runs {params.runs:q} --current-specs results/specs --out {output:q} > {log} 2>&1"

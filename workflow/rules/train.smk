@@ -17,6 +17,8 @@ rule train:
         summary="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/train_summary.json",
     params:
         digest=lambda wc: run_of(wc).spec_digest,
+        # Only the flags that have values: no bare `--features  --landmarks-points` on printed commands.
+        flags=lambda wc, input: shell_flags(features=input.features, landmarks_points=input.points),
         run_dir=lambda wc: run_of(wc).run_dir,
     # The run's own torch thread count (a profile may lower it to run more small jobs side by side).
     threads: lambda wc: run_of(wc).spec["trainer"].get("threads", 2)
@@ -31,5 +33,5 @@ rule train:
         "../../envs/train.yaml"
     shell:
         "workflow/scripts/ferrepro train --spec-file {input.spec:q} --decoded results/decoded/{wildcards.dataset}"
-        " --split {input.split:q} --features {input.features:q} --landmarks-points {input.points:q}"
+        " --split {input.split:q} {params.flags}"
         " --out {params.run_dir:q} > {log:q} 2>&1"

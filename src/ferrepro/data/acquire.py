@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import hashlib
+import lzma
 import re
 import stat
 import sys
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
@@ -156,7 +159,13 @@ def safe_extract(archive: str | Path, dest: str | Path) -> list[Path]:
     if zipfile.is_zipfile(archive):
         return _extract_zip(archive, dest)
     if tarfile.is_tarfile(archive):
-        return _extract_tar(archive, dest)
+        try:
+            return _extract_tar(archive, dest)
+        except (EOFError, tarfile.ReadError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as err:
+            # A truncated download: the header reads, the rest does not.
+            raise UnsafeArchiveError(f"{archive}: the archive is truncated or corrupt ({type(err).__name__}: {err}); "
+                                     "nothing was decoded from it. Download it again (compare its sha256 with "
+                                     "config/datasets.yaml) and put it back in the same folder.") from None
     raise UnsafeArchiveError(f"{archive}: not a zip or tar archive (or it is corrupt)")
 
 
@@ -220,7 +229,8 @@ def _matches(layout: LayoutSpec, root: Path) -> bool:
     return bool(decoder_module(layout.decoder).detect(root, layout))
 
 
-def find_layout(spec: DatasetSpec, root: Path, forced: str | None = None, max_depth: int = 2) -> tuple[LayoutSpec, Path] | None:
+def find_layout(spec: DatasetSpec, root: Path, forced: str | None = None,
+                max_depth: int = 4) -> tuple[LayoutSpec, Path] | None:
     """(layout, folder) of the first accepted layout in root, descending through single wrapper folders."""
     candidates = [spec.layout(forced)] if forced else list(spec.layouts)
     folder = root
@@ -324,11 +334,16 @@ def cli(argv: list[str]) -> int:
     download.add_argument("--file", required=True, help="file name listed under downloads, e.g. fer2013new.csv")
     download.add_argument("--url", help="override the registry URL (a mirror); the checksum still applies")
     a = p.parse_args(argv)
-    registry = load_registry(a.registry)
-    if a.action == "check":
-        print(check_dataset(a.dataset, a.raw_dir, registry))
-    else:
-        print(download_public_file(a.dataset, a.file, a.raw_dir, registry, url=a.url))
+    try:
+        registry = load_registry(a.registry)
+        if a.action == "check":
+            print(check_dataset(a.dataset, a.raw_dir, registry))
+        else:
+            print(download_public_file(a.dataset, a.file, a.raw_dir, registry, url=a.url))
+    except (MissingDatasetError, ChecksumMismatchError, UnsafeArchiveError) as err:
+        # Expected outcomes (no data yet, a bad download): the message says what to do; no traceback.
+        print(f"ferrepro {a.action} {a.dataset}: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

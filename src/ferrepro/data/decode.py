@@ -37,6 +37,7 @@ from ferrepro.data.decoders.common import (
 )
 from ferrepro.data.registry import LayoutSpec, Registry, RegistryError, load_registry, official_count_table
 from ferrepro.data.standard import write_decoded
+from ferrepro.labels import DECODE_LABEL_SET
 from ferrepro.labels import label_set as resolve_label_set
 
 QUARANTINE_FILE = "quarantine.csv"
@@ -52,18 +53,21 @@ def decode_dataset(
     out_dir: str | Path,
     registry: Registry | str | Path | None = None,
     quarantine: bool = False,
-    label_set: str = "basic7",
+    label_set: str | list[str] = DECODE_LABEL_SET,
     *,
     layout: str | None = None,
     size: tuple[int, int] | None = None,
+    resize: bool | None = None,
     check_counts: bool = True,
     workers: int | None = None,
 ) -> Path:
     """Decode dataset ``name`` from ``raw_dir`` into ``out_dir``; returns ``out_dir``.
 
+    ``label_set`` keeps every canonical label by default (runs select their classes later);
     ``layout`` forces one of the dataset's layouts (default: detected); ``size`` (H, W) overrides
-    the registry's decode size; ``check_counts=False`` skips the official-count check (for a
-    deliberate subset), and says so in the report.
+    the registry's decode size; ``resize`` accepts (True) or refuses (False) images of another size
+    (default: the registry's, or True with ``size``); ``check_counts=False`` skips the
+    official-count check (for a deliberate subset), and says so in the report.
     """
     started = time.perf_counter()
     registry = registry if isinstance(registry, Registry) else load_registry(registry)
@@ -80,8 +84,8 @@ def decode_dataset(
             lay, folder = acquire.detect_layout(spec, root, forced=layout, shown_as=Path(raw_dir))
             ctx = DecodeContext(
                 spec=spec, layout=lay, root=folder, classes=classes, label_set=label_set,
-                quarantine=quarantine, size_override=tuple(size) if size else None, scratch_dir=scratch,
-                registry=registry, raw_dir=Path(raw_dir),
+                quarantine=quarantine, size_override=tuple(size) if size else None, resize_override=resize,
+                scratch_dir=scratch, registry=registry, raw_dir=Path(raw_dir),
             )
             if workers:
                 ctx.workers = workers
@@ -197,6 +201,16 @@ def _write_quarantine(path: Path, problems: list[Problem], count_check: dict) ->
 # -- CLI --------------------------------------------------------------------------------------
 
 
+def _label_set_arg(text: str) -> str | list[str]:
+    """A named label set, or comma-separated labels (``angry,contempt,...``), checked at parse time."""
+    value: str | list[str] = [t.strip() for t in text.split(",")] if "," in text else text
+    try:
+        resolve_label_set(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ferrepro decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, help="dataset name in the registry (fer2013, ferplus, ckplus, ...)")
@@ -204,9 +218,13 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--out", required=True, help="output folder (standard decoded format)")
     p.add_argument("--registry", default=None, help="dataset registry (default config/datasets.yaml)")
     p.add_argument("--quarantine", action="store_true", help="leave bad rows/images out and list them instead of failing")
-    p.add_argument("--label-set", default="basic7", choices=["basic7", "basic7+contempt"])
+    p.add_argument("--label-set", default=DECODE_LABEL_SET, type=_label_set_arg,
+                   help="labels to keep: a named set or comma-separated labels (default: every label)")
     p.add_argument("--layout", default=None, help="force one of the dataset's layouts (default: detected)")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="decode size, overriding the registry")
+    p.add_argument("--resize", dest="resize", action="store_true", default=None,
+                   help="resize images of another size to the decode size (config: decode.<dataset>.resize)")
+    p.add_argument("--no-resize", dest="resize", action="store_false", help="refuse images of another size")
     p.add_argument("--no-count-check", action="store_true", help="skip the official-count check (deliberate subsets)")
     p.add_argument("--workers", type=int, default=None, help="image-decoding threads (default min(4, cores))")
     a = p.parse_args(argv)
@@ -215,7 +233,8 @@ def cli(argv: list[str]) -> int:
         raw = a.raw_dir or acquire.raw_dir(a.dataset, registry=registry)
         out = decode_dataset(
             a.dataset, raw, a.out, registry, quarantine=a.quarantine, label_set=a.label_set,
-            layout=a.layout, size=tuple(a.size) if a.size else None, check_counts=not a.no_count_check, workers=a.workers,
+            layout=a.layout, size=tuple(a.size) if a.size else None, resize=a.resize,
+            check_counts=not a.no_count_check, workers=a.workers,
         )
     except (DecodeError, RegistryError, acquire.MissingDatasetError, acquire.ChecksumMismatchError, acquire.UnsafeArchiveError) as exc:
         # expected, user-fixable failures: the message is the whole story, a traceback would bury it

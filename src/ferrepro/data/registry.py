@@ -28,7 +28,7 @@ COLORS = {"gray": 1, "rgb": 3}
 DEFAULT_REGISTRY = Path("config/datasets.yaml")
 DATASET_KEYS = frozenset(
     "title licence obtain expression_labels no_labels_reason color size resize archives checksums "
-    "downloads splits subject layouts".split()
+    "downloads splits subject forms layouts".split()
 )
 LAYOUT_KEYS = frozenset("name decoder description markers label_map drop official_counts count_unit options".split())
 
@@ -84,6 +84,7 @@ class DatasetSpec:
     subject: SubjectRule
     layouts: tuple[LayoutSpec, ...]
     no_labels_reason: str = ""
+    forms: tuple[str, ...] = ()  # the accepted forms of the data, in words (README "Datasets")
 
     @property
     def channels(self) -> int:
@@ -184,17 +185,19 @@ def _dataset(name: str, body: Mapping[str, Any], where: str) -> DatasetSpec:
         subject=_subject(body["subject"] or {}, ctx),
         layouts=layouts,
         no_labels_reason=str(body.get("no_labels_reason", "")),
+        forms=tuple(str(f) for f in body.get("forms") or ()),
     )
 
 
 def _layout(dataset: str, index: int, body: Mapping[str, Any], ctx: str) -> LayoutSpec:
-    from ferrepro.data.decoders import DECODERS  # imported here: decoders import this module
+    from ferrepro.data.decoders import available_decoders  # imported here: decoders import this module
 
     lctx = f"{ctx} layout #{index} ({body.get('name', '?')})"
     _require(body, ("name", "decoder", "label_map"), lctx)
     _no_unknown_keys(body, LAYOUT_KEYS, lctx)
-    if body["decoder"] not in DECODERS:
-        raise RegistryError(f"{lctx}: unknown decoder {body['decoder']!r}; available: {sorted(DECODERS)}")
+    decoders = available_decoders()
+    if body["decoder"] not in decoders:
+        raise RegistryError(f"{lctx}: unknown decoder {body['decoder']!r}; available: {decoders}")
     label_map = {str(k): str(v) for k, v in (body["label_map"] or {}).items()}
     unknown = sorted(set(label_map.values()) - ALL_LABELS)
     if unknown:
@@ -297,7 +300,20 @@ def datasets_markdown(registry: Registry) -> str:
         "every known sha256, and after decoding compares the counts with the official table below; a mismatch, "
         "a malformed row, an unknown label, a corrupt image or an unexpected name stops the run naming the file "
         "(and line), unless `--quarantine` is given (then they are left out, counted and listed in "
-        "`quarantine.csv`). Check a folder without decoding: `python -m ferrepro.data.acquire check --dataset NAME`.",
+        "`quarantine.csv`). Check a folder without decoding: `python -m ferrepro.data.acquire check --dataset NAME`; "
+        "see every dataset's state (missing, present, decoded), counts and next step: `ferrepro data status`.",
+        "",
+        "Decoding keeps every label a dataset has (CK+'s and AffectNet's contempt included); each run's `label_set` "
+        "then selects its classes and counts the samples it leaves out. Decode options per dataset go under "
+        "`decode:` in `config/config.yaml` and reach the decode rule: `size: [H, W]` and `resize: true|false` "
+        "(default: the registry's size below; fixed-size datasets refuse other sizes unless `resize: true`, and a "
+        "size mismatch names this option), `label_set` (default `basic7+contempt`, every label) and "
+        "`quarantine: true|false`; `ferrepro decode` takes the same as `--size H W`, `--resize`/`--no-resize`, "
+        "`--label-set NAME|a,b,c` and `--quarantine`. Everywhere, archives (zip, tar) may be dropped in as "
+        "downloaded and single wrapper folders are descended; images may be in any common format (png, jpg, "
+        "tiff, bmp, webp, pgm/ppm), also converted with the original suffix kept (`KA.AN1.39.tiff.png`). "
+        "The decode rule depends on a manifest of the raw folder (`results/raw_manifests/<dataset>.json`: file "
+        "names and sizes, archive sha256), so replacing raw data re-decodes.",
         "",
     ]
     for name in registry.names:
@@ -307,6 +323,9 @@ def datasets_markdown(registry: Registry) -> str:
         if not spec.expression_labels:
             lines += [f"- Not decodable for expression recognition: {spec.no_labels_reason}", ""]
             continue
+        fit = " (every image resized to it)" if spec.resize else " (other sizes refused unless `resize: true`)"
+        lines.append(f"- Decode size: {spec.size[0]}x{spec.size[1]} {spec.color}{fit}")
+        lines += [f"- Accepted: {form}" for form in spec.forms]
         for layout in spec.layouts:
             counts = official_count_table(layout)
             total = {k: (sum(v.values()) if isinstance(v, dict) else v) for k, v in counts.items()}

@@ -106,7 +106,7 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
     """Score a trained run once: on its own test split (``split_csv``), or, for a cross-dataset
     evaluation (``split_csv=None``), on every sample of another decoded dataset (``eval_dataset``),
     with the outputs in ``out_dir``. Samples whose class the model does not know are counted, not scored."""
-    from ferrepro.evaluation.metrics import classification_metrics
+    from ferrepro.evaluation.metrics import classification_metrics, shared_classes
     from ferrepro.evaluation.plots import plot_confusion_matrix, plot_learning_curve
     from ferrepro.training.arrays import prepare_run_arrays
 
@@ -124,9 +124,15 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
     probs = predict_probabilities(model, test.x, spec["input"].get("normalize", "unit"), features=test.features)
     y_pred = _write_predictions(out / "predictions.parquet", test.sample_ids, test.y, probs, classes)
 
-    metrics = classification_metrics(test.y, y_pred, list(classes))
     summary = json.loads((run / SUMMARY_FILE).read_text())
     eval_dataset = eval_dataset or spec["dataset"]
+    # In-domain, averages run over the run's label set; across datasets, over the classes the model and
+    # the target share (target classes the model lacks are excluded and counted below, in excluded_labels).
+    cross = split_csv is None
+    scored = shared_classes(list(classes), test.y) if cross else list(classes)
+    metrics = classification_metrics(test.y, y_pred, list(classes), scored=scored)
+    if cross:
+        metrics["unscored_reason"] = f"the model's classes {metrics['unscored_classes']} do not occur in {eval_dataset}"
     metrics.update(_run_identity(spec, summary, eval_dataset),
                    # Test samples without a complete feature row cannot be scored by a fusion model, and
                    # samples of classes outside the label set cannot be scored at all; both are listed or

@@ -303,7 +303,8 @@ def robustness_outcomes(model, spec: dict, images: np.ndarray, landmarks: np.nda
 
 
 def run_robustness(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | Path,
-                   landmarks_points: str | Path | None = None, seed: int = 0, batch_size: int = 64) -> dict[str, Any]:
+                   landmarks_points: str | Path | None = None, seed: int = 0, batch_size: int = 64,
+                   expected_digest: str | None = None) -> dict[str, Any]:
     """robustness.json of one evaluated run: accuracy and drop (with a paired bootstrap CI) per condition.
 
     What is held fixed, and why: the landmark points of ``landmark_emphasis`` come from the clean
@@ -317,7 +318,7 @@ def run_robustness(run_dir: str | Path, decoded_dir: str | Path, split_csv: str 
     from ferrepro.evaluation.stats import paired_bootstrap_diff_ci
 
     run = Path(run_dir)
-    model, spec, classes = load_trained_model(run / "model.pt")
+    model, spec, classes = load_trained_model(run / "model.pt", expected_digest)
     check_supported(spec, str(run))
     metrics = json.loads((run / "metrics.json").read_text())
     decoded = load_decoded(decoded_dir)
@@ -376,10 +377,13 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--landmarks-points", nargs="?", help="landmarks_points.npy, for a landmark_emphasis step")
     parser.add_argument("--seed", type=int, default=0, help="perturbation randomness (patch positions, noise, signs)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--spec-digest", help="refuse a model.pt trained for another spec than this digest")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run_robustness(args.run, args.decoded, args.split, args.landmarks_points, seed=args.seed)
+    result = run_robustness(args.run, args.decoded, args.split, args.landmarks_points, seed=args.seed,
+                            expected_digest=args.spec_digest)
+    result["spec_digest"] = json.loads((Path(args.run) / "metrics.json").read_text())["provenance"]["spec_digest"]
     (Path(args.run) / ROBUSTNESS_FILE).write_text(json.dumps(result, indent=1))
     worst = max(result["conditions"], key=lambda r: r["drop_pp"])
     print(f"{result['run']}: clean {result['clean_accuracy']:.4f}; largest drop {worst['drop_pp']:.1f} pp "

@@ -365,6 +365,8 @@ def verdict(claimed: float | None, ci_low: float | None, ci_high: float | None, 
 
 # Metrics that are a function of the confusion matrix alone, so one encoding covers all of them.
 CONFUSION_METRICS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "weighted_f1", "mcc")
+# Metrics of one class (``class_index``), from the same confusion matrix.
+CLASS_METRICS = ("precision", "recall", "f1")
 
 
 def encode_outcomes(y_true: Any, y_pred: Any, n_classes: int) -> np.ndarray:
@@ -394,17 +396,33 @@ def confusion_from_codes(codes: np.ndarray, n_classes: int) -> np.ndarray:
     return counts.reshape(*lead, n_classes, n_classes)
 
 
-def metric_from_confusion(confusion: np.ndarray, metric: str) -> np.ndarray:
-    """A metric over the full label set from confusion matrices (..., K, K), as sklearn computes it.
+def _check_metric_args(metric: str, n_classes: int, scored: Sequence[int] | None, class_index: int | None) -> None:
+    if metric not in CONFUSION_METRICS + CLASS_METRICS:
+        raise ValueError(f"metric must be one of {CONFUSION_METRICS + CLASS_METRICS}, got {metric!r}")
+    if (metric in CLASS_METRICS) != (class_index is not None):
+        raise ValueError(f"class_index is needed by the per-class metrics {CLASS_METRICS} and by them only; "
+                         f"got metric={metric!r}, class_index={class_index!r}")
+    indices = list(scored or []) + ([] if class_index is None else [class_index])
+    if scored is not None and not len(scored):
+        raise ValueError("scored must name at least one class index")
+    if any(not 0 <= int(i) < n_classes for i in indices):
+        raise ValueError(f"class indices must lie in 0..{n_classes - 1}, got scored={scored}, class_index={class_index}")
+
+
+def metric_from_confusion(confusion: np.ndarray, metric: str, scored: Sequence[int] | None = None,
+                          class_index: int | None = None) -> np.ndarray:
+    """A metric from confusion matrices (..., K, K), as sklearn computes it.
 
     Equal to sklearn's ``accuracy_score``, ``f1_score`` / ``precision_score`` / ``recall_score``
-    with ``labels=range(K)``, ``zero_division=0`` (macro or weighted) and ``matthews_corrcoef``,
-    which is how ferrepro.evaluation.metrics fills metrics.json (tests check the equality). A class
-    absent from a resample contributes 0 to a macro average, exactly as in the point estimate.
+    with ``labels=scored``, ``zero_division=0`` (macro or weighted) and ``matthews_corrcoef``,
+    which is how ferrepro.evaluation.metrics fills metrics.json (tests check the equality).
+    ``scored``: the class indices macro and weighted averages run over (metrics.json's
+    ``scored_classes``; default all K), so a class a cross-test target lacks does not enter as a 0.
+    A scored class absent from a resample contributes 0 to a macro average, as in the point estimate.
+    ``precision`` / ``recall`` / ``f1`` (:data:`CLASS_METRICS`) are of the one class ``class_index``.
     """
-    if metric not in CONFUSION_METRICS:
-        raise ValueError(f"metric must be one of {CONFUSION_METRICS}, got {metric!r}")
     cm = np.asarray(confusion, dtype=np.float64)
+    _check_metric_args(metric, cm.shape[-1], scored, class_index)
     true_pos = np.diagonal(cm, axis1=-2, axis2=-1)
     support = cm.sum(axis=-1)      # true count per class
     predicted = cm.sum(axis=-2)    # predicted count per class
@@ -423,17 +441,24 @@ def metric_from_confusion(confusion: np.ndarray, metric: str) -> np.ndarray:
         recall = np.where(support > 0, true_pos / np.maximum(support, 1), 0.0)
         f1_denominator = precision + recall
         f1 = np.where(f1_denominator > 0, 2 * precision * recall / np.where(f1_denominator > 0, f1_denominator, 1.0), 0.0)
+        if metric in CLASS_METRICS:
+            return {"precision": precision, "recall": recall, "f1": f1}[metric][..., class_index]
+        keep = np.arange(cm.shape[-1]) if scored is None else np.asarray(scored, dtype=np.int64)
+        precision, recall, f1, support = precision[..., keep], recall[..., keep], f1[..., keep], support[..., keep]
         if metric == "macro_precision":
             return precision.mean(axis=-1)
         if metric == "macro_recall":
             return recall.mean(axis=-1)
         if metric == "macro_f1":
             return f1.mean(axis=-1)
-        return np.where(total > 0, np.sum(f1 * support, axis=-1) / np.where(total > 0, total, 1.0), 0.0)
+        scored_total = support.sum(axis=-1)
+        return np.where(scored_total > 0, np.sum(f1 * support, axis=-1) / np.where(scored_total > 0, scored_total, 1.0),
+                        0.0)
 
 
-def metric_from_codes(codes: np.ndarray, n_classes: int, metric: str) -> np.ndarray:
-    return metric_from_confusion(confusion_from_codes(codes, n_classes), metric)
+def metric_from_codes(codes: np.ndarray, n_classes: int, metric: str, scored: Sequence[int] | None = None,
+                      class_index: int | None = None) -> np.ndarray:
+    return metric_from_confusion(confusion_from_codes(codes, n_classes), metric, scored, class_index)
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,7 +485,7 @@ def _check_shared(codes: list[np.ndarray], shared: bool, name: str) -> None:
 
 def seed_mean_ci(per_seed: Sequence[SeedOutcomes], metric: str, n_classes: int, shared_test_set: bool,
                  n_resamples: int = 2000, confidence: float = 0.95, method: str = "BCa",
-                 seed: int = 0) -> dict[str, Any]:
+                 seed: int = 0, scored: Sequence[int] | None = None, class_index: int | None = None) -> dict[str, Any]:
     """Bootstrap CI of the mean over seeds of a test-set metric, resampling test samples.
 
     The statistic is ``mean_s metric(seed s on the resampled samples)``: the models are fixed, the
@@ -474,12 +499,15 @@ def seed_mean_ci(per_seed: Sequence[SeedOutcomes], metric: str, n_classes: int, 
     between seeds (they err on the same hard faces); resampling them independently would make the
     interval about sqrt(seeds) too narrow. Otherwise (seed-dependent splits) each seed's test set
     is its own sample and is resampled independently (scipy's multi-sample bootstrap).
+    ``scored`` and ``class_index`` as in :func:`metric_from_confusion`.
     """
     codes = _seed_codes(per_seed, n_classes, "seed_mean_ci")
     _check_shared(codes, shared_test_set, "seed_mean_ci")
+    _check_metric_args(metric, n_classes, scored, class_index)
 
     def statistic(*arrays, axis=-1):
-        return np.mean([metric_from_codes(np.moveaxis(a, axis, -1), n_classes, metric) for a in arrays], axis=0)
+        return np.mean([metric_from_codes(np.moveaxis(a, axis, -1), n_classes, metric, scored, class_index)
+                        for a in arrays], axis=0)
 
     estimate = float(statistic(*codes))
     result = _bootstrap_with_fallback(tuple(codes), statistic, paired=shared_test_set, n_resamples=n_resamples,

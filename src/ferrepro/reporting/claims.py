@@ -41,19 +41,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ferrepro.evaluation.stats import VERDICTS, claim_resolution, median_ci, verdict
-from ferrepro.reporting.tables import fmt, interval, mean_sd, write_table
+from ferrepro.reporting.experiments import PROVENANCE_COLUMNS, claim_key, parse_skipped
+from ferrepro.reporting.tables import Section, fmt, interval, mean_sd, synthetic_title, write_sections
 
 EFFICIENCY_METRICS = ("params", "gflops", "latency_ms")
-FRACTION_METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "macro_f1", "macro_precision", "macro_recall", "mcc", "weighted_f1")
+FRACTION_METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "macro_f1", "macro_precision", "macro_recall",
+                    "mcc", "weighted_f1", "precision", "recall", "f1")
 COLUMNS = ["paper", "table", "row", "experiment", "variant", "dataset", "metric", "claimed", "ours (mean ± sd)",
            "95% CI", "n seeds (folds)", "verdict", "reason / note"]
 # Machine-readable companions of the text columns (for the chart and the CSV).
@@ -67,6 +68,14 @@ class Workspace:
 
     profile: str
     papers: tuple[str, ...]
+    # Cross-test targets the papers ask for but missing on disk: {dataset: why} (config.skipped_cross_targets).
+    skipped_cross: dict = field(default_factory=dict)
+    raw_dir: str = "resources/raw"
+
+
+def skipped_reason(dataset: str, workspace: Workspace) -> str:
+    return (f"cross-test target {dataset} skipped, not on disk: put it under {workspace.raw_dir}/{dataset}/ "
+            f"(`ferrepro data status` says how) and rerun; {workspace.skipped_cross[dataset]}")
 
 
 @dataclass
@@ -82,6 +91,7 @@ class Ours:
     seeds: str = ""
     digits: int = 4
     ci_label: str = ""
+    provenance: dict = field(default_factory=dict)
 
 
 def is_leaky(name: str, experiment: dict) -> bool:
@@ -146,7 +156,8 @@ def _from_group(group: dict, metric: str, claimed: float, synthetic: bool, cut: 
     if "unavailable" in entry:
         return Ours("untestable", entry["unavailable"])
     ours = Ours("", mean=entry["mean"], sd=entry["sd"], ci_low=entry["ci_low"], ci_high=entry["ci_high"],
-                seeds=seeds_label(group), digits=1 if metric == "epochs" else 4, ci_label=entry.get("interval", ""))
+                seeds=seeds_label(group), digits=1 if metric == "epochs" else 4, ci_label=entry.get("interval", ""),
+                provenance=group.get("provenance") or {})
     ours.verdict = verdict(claimed, entry["ci_low"], entry["ci_high"], is_synthetic=synthetic,
                            fraction=metric != "epochs")
     parts = [entry.get("interval", "")]
@@ -174,12 +185,14 @@ def classification_rows(paper: str, name: str, claim: dict, dataset: str, groups
     if real:
         # In-domain first; one row per training dataset when a claim is answered by several.
         real.sort(key=lambda g: (g["dataset"] != g["eval_dataset"], g["dataset"]))
-        return [_from_group(g, claim["metric"], claim["value"], synthetic=False, cut=budget_cut(g, paper_budget))
+        return [_from_group(g, claim_key(claim), claim["value"], synthetic=False, cut=budget_cut(g, paper_budget))
                 for g in real]
+    if dataset in workspace.skipped_cross:
+        return [Ours("untestable", skipped_reason(dataset, workspace))]
     synthetic = [g for g in mine if g["synthetic"]]
     if synthetic:
         group = dict(synthetic[0], claim_dataset=dataset)
-        return [_from_group(group, claim["metric"], claim["value"], synthetic=True)]
+        return [_from_group(group, claim_key(claim), claim["value"], synthetic=True)]
     if paper not in workspace.papers:
         return [Ours("untestable", f"{paper} is not in `papers:` of the main config, so it was not run in this workspace")]
     return [Ours("untestable", f"no run of {name} was tested on {dataset} in this workspace (profile {workspace.profile})")]
@@ -267,7 +280,7 @@ def claim_rows(papers: list[dict], groups: list[dict], efficiency: dict, registr
                 for ours in results:
                     records.append(_record(paper, name, claim, dataset, leaky, ours)
                                    | {"_order": (paper_index, first_index[base_name(name)], claim_index, leaky, name)})
-    table = pd.DataFrame(records, columns=COLUMNS + list(NUMERIC) + ["_order"])
+    table = pd.DataFrame(records, columns=COLUMNS + list(NUMERIC) + PROVENANCE_COLUMNS + ["_order"])
     if not table.empty:
         table = table.sort_values("_order", kind="stable")
     return table.drop(columns="_order").reset_index(drop=True)
@@ -297,11 +310,19 @@ def _record(paper: dict, name: str, claim: dict, dataset: str | None, leaky: boo
     ours_text, ci_text = _ours_text(claim["metric"], ours)
     note = "; ".join(p for p in (ours.reason, f"paper: {claim['note']}" if claim.get("note") else "") if p)
     return {"paper": paper["paper"], "table": claim["table"], "row": claim["row"], "experiment": name,
-            "variant": "LEAKY" if leaky else "", "dataset": dataset or "", "metric": claim["metric"],
+            "variant": "LEAKY" if leaky else "", "dataset": dataset_text(dataset, ours), "metric": claim_key(claim),
             "claimed": _claimed_text(claim["metric"], float(claim["value"])), "ours (mean ± sd)": ours_text,
             "95% CI": ci_text, "n seeds (folds)": ours.seeds, "verdict": ours.verdict, "reason / note": note,
             # machine-readable copies for the chart and tests
-            "_claimed": float(claim["value"]), "_mean": ours.mean, "_low": ours.ci_low, "_high": ours.ci_high}
+            "_claimed": float(claim["value"]), "_mean": ours.mean, "_low": ours.ci_low, "_high": ours.ci_high,
+            **{column: ours.provenance.get(column, "") for column in PROVENANCE_COLUMNS}}
+
+
+def dataset_text(dataset: str | None, ours: Ours) -> str:
+    """The claim's dataset, and what ours was measured on when that is another one: ``affectnet (ours: synthetic)``."""
+    if ours.verdict == "synthetic only":
+        return f"{dataset or '?'} (ours: synthetic)"
+    return dataset or ""
 
 
 def verdict_counts(table: pd.DataFrame) -> str:
@@ -312,51 +333,12 @@ def verdict_counts(table: pd.DataFrame) -> str:
 # ------------------------------------------------------------------------------------------------ chart
 
 
-def plot_claims(table: pd.DataFrame, path: str | Path, metric: str = "test_accuracy") -> None:
-    """Claimed vs ours with the CI, one panel per paper, for one metric (test accuracy by default)."""
-    import matplotlib
+def plot_claims(table: pd.DataFrame, path: str | Path, metric: str = "test_accuracy",
+                profile: str | None = None) -> None:
+    """results/claims.png; drawn by ``evaluation.plots.plot_claims`` with the other figures."""
+    from ferrepro.evaluation.plots import plot_claims as draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = table[table["metric"] == metric]
-    papers = list(dict.fromkeys(rows["paper"]))
-    heights = [max(1.5, 0.28 * (rows["paper"] == p).sum() + 0.8) for p in papers] or [1.5]
-    fig, axes = plt.subplots(len(heights), 1, figsize=(10, sum(heights) + 0.8), squeeze=False,
-                             gridspec_kw={"height_ratios": heights})
-    if not papers:
-        axes[0, 0].text(0.5, 0.5, f"no {metric} claims", ha="center", va="center")
-        axes[0, 0].set_axis_off()
-    colours = {"reproduced": "tab:green", "not reproduced (higher)": "tab:red", "not reproduced (lower)": "tab:red",
-               "synthetic only": "tab:gray", "untestable": "lightgray"}
-    for ax, paper in zip(axes[:, 0], papers):
-        part = rows[rows["paper"] == paper].reset_index(drop=True)
-        y = range(len(part))[::-1]
-        labels = [f"{r.experiment}{' (LEAKY)' if r.variant else ''} · {r.dataset} · {r.table[:24]}"
-                  + (" (untestable)" if r.verdict == "untestable" else "") for r in part.itertuples()]
-        ax.scatter(part["_claimed"], list(y), marker="x", color="black", zorder=3, label="claimed")
-        for yi, (_, r) in zip(y, part.iterrows()):
-            mean, low, high = r["_mean"], r["_low"], r["_high"]
-            if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-                continue
-            colour = colours[r["verdict"]]
-            hollow = r["verdict"] == "synthetic only"
-            ax.errorbar([mean], [yi], xerr=[[mean - low], [high - mean]], fmt="o", color=colour,
-                        mfc="white" if hollow else colour, capsize=3, zorder=2)
-        ax.set_yticks(list(y), labels, fontsize=7)
-        ax.set_ylim(-0.6, len(part) - 0.4)
-        ax.set_xlim(0, 1)
-        ax.set_title(paper, fontsize=9, loc="left")
-        ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Line2D([], [], marker="x", ls="", color="black", label="claimed"),
-               plt.Line2D([], [], marker="o", ls="-", color="tab:green", label="ours, reproduced (95% CI)"),
-               plt.Line2D([], [], marker="o", ls="-", color="tab:red", label="ours, not reproduced"),
-               plt.Line2D([], [], marker="o", ls="-", color="tab:gray", mfc="white", label="ours on synthetic (not comparable)")]
-    fig.legend(handles=handles, loc="upper right", fontsize=7, ncol=2)
-    fig.suptitle(f"Claimed vs reproduced {metric.replace('_', ' ')} (95% CI)", fontsize=10, x=0.02, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    draw(table, path, metric, profile)
 
 
 # -------------------------------------------------------------------------------------------------- CLI
@@ -382,6 +364,14 @@ def build_table(paper_config_dir: str | Path, experiments_json: str | Path, effi
     return claim_rows(papers, groups, load_efficiency(efficiency_files), load_registry(registry_path), workspace)
 
 
+def check_groups_current(experiments_json: str | Path, current_specs: str | Path) -> None:
+    """Every run behind experiments.json must carry its current spec digest (ferrepro.reporting.runs)."""
+    from ferrepro.reporting.runs import load_runs
+
+    groups = json.loads(Path(experiments_json).read_text())["groups"]
+    load_runs([run for group in groups for run in group["runs"]], current_specs)
+
+
 def notes(table: pd.DataFrame) -> list[str]:
     return [
         f"{len(table)} claims: {verdict_counts(table)}.",
@@ -389,6 +379,44 @@ def notes(table: pd.DataFrame) -> list[str]:
         "(results/experiments.md says how); params/GFLOPs exact; epochs: range over runs.",
         "Runs on the synthetic dataset check the pipeline; they are never compared with a claim (verdict 'synthetic only').",
     ]
+
+
+COMPACT_COLUMNS = ["claim", "claimed", "ours", "95% CI", "verdict"]
+TITLE = "Claims against reproduced numbers"
+
+
+def claim_text(row) -> str:
+    """One claim in a few words: where the paper states it, the experiment, the dataset, the metric."""
+    leaky = " LEAKY" if row["variant"] else ""
+    return f"{row['table']}, {row['row']} ({row['experiment']}{leaky}): {row['metric']} on {row['dataset']}"
+
+
+def compact_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """claim, claimed, ours, CI, verdict: the narrow per-paper table the report opens on (no reason column)."""
+    return pd.DataFrame({"claim": [claim_text(r) for _, r in rows.iterrows()], "claimed": rows["claimed"].tolist(),
+                         "ours": rows["ours (mean ± sd)"].tolist(), "95% CI": rows["95% CI"].tolist(),
+                         "verdict": rows["verdict"].tolist()}, columns=COMPACT_COLUMNS)
+
+
+def claim_sections(table: pd.DataFrame) -> list[Section]:
+    """One compact table per paper (its verdict counts first), then the full table with reasons."""
+    synthetic = bool((table["verdict"] == "synthetic only").any())
+    sections = []
+    for paper, rows in table.groupby("paper", sort=False):
+        sections.append(Section(synthetic_title(str(paper), bool((rows["verdict"] == "synthetic only").any())),
+                                compact_table(rows), [f"{len(rows)} claims: {verdict_counts(rows)}."],
+                                table_id=f"claims-{paper}", verdict_column="verdict"))
+    shown = table[[c for c in COLUMNS + ["run folders"] if c in table.columns]]
+    sections.append(Section(synthetic_title(f"{TITLE}: the full table, with reasons", synthetic), shown, notes(table),
+                            table_id="claims", verdict_column="verdict"))
+    return sections
+
+
+def write_claims(table: pd.DataFrame, md: str | Path, html_path: str | Path | None = None) -> None:
+    """claims.md/.html: the verdict counts on top, one compact table per paper, then the full table."""
+    synthetic = bool((table["verdict"] == "synthetic only").any())
+    write_sections(synthetic_title(TITLE, synthetic), notes(table)[0], claim_sections(table), md, html_path,
+                   page_id="claims-overview")
 
 
 def cli(argv: list[str]) -> int:
@@ -399,19 +427,23 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--registry", default="config/datasets.yaml")
     parser.add_argument("--profile", required=True, help="the active profile (named in untestable reasons)")
     parser.add_argument("--papers", nargs="*", default=[], help="the papers this workspace runs")
+    parser.add_argument("--current-specs", help="folder of the current run specs (results/specs): refuse stale runs")
+    parser.add_argument("--skipped-cross", default="{}", type=parse_skipped,
+                        help="JSON {dataset: reason}: cross-test targets missing on disk (config.skipped_cross_targets)")
+    parser.add_argument("--raw-dir", default="resources/raw", help="where raw datasets go (named in skipped reasons)")
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-html")
     parser.add_argument("--out-png")
     args = parser.parse_args(argv)
+    if args.current_specs:
+        check_groups_current(args.experiments, args.current_specs)
     table = build_table(args.paper_config_dir, args.experiments, args.efficiency, args.registry,
-                        Workspace(args.profile, tuple(args.papers)))
-    shown = table[COLUMNS]
-    write_table(shown, "Claims against reproduced numbers", None, args.out_md, args.out_html, notes(table),
-                table_id="claims", verdict_column="verdict")
+                        Workspace(args.profile, tuple(args.papers), args.skipped_cross, args.raw_dir))
+    write_claims(table, args.out_md, args.out_html)
     table.rename(columns={"_claimed": "claimed_value", "_mean": "ours_mean", "_low": "ci_low", "_high": "ci_high"}).to_csv(
         args.out_csv, index=False)
     if args.out_png:
-        plot_claims(table, args.out_png)
+        plot_claims(table, args.out_png, profile=args.profile)
     print(notes(table)[0])
     return 0

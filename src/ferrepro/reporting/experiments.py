@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ ALWAYS = ("test_accuracy", "macro_f1")
 PREDICTION_METRICS = {"test_accuracy": "accuracy", "macro_f1": "macro_f1", "macro_precision": "macro_precision",
                       "macro_recall": "macro_recall", "weighted_f1": "weighted_f1", "mcc": "mcc"}
 SEED_LEVEL_METRICS = ("val_accuracy", "train_accuracy", "epochs")
+# A per-class claim (``metric: f1, class: happy``) is kept under the key ``f1[happy]``.
+CLASS_KEY = re.compile(r"^(?P<metric>" + "|".join(stats.CLASS_METRICS) + r")\[(?P<cls>[a-z_]+)\]$")
 N_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
@@ -106,13 +109,50 @@ def _check_same_classes(runs: list[EvaluatedRun]) -> list[str]:
     return classes
 
 
-def _prediction_metric(metric: str, pooled: dict[int, tuple], shared: bool, n_classes: int) -> dict[str, Any]:
-    name = PREDICTION_METRICS[metric]
-    per_seed = {seed: float(stats.metric_from_codes(stats.encode_outcomes(t, p, n_classes), n_classes, name))
+def claim_key(claim: dict) -> str:
+    """The experiments.json metric key of a claim: its metric, or ``<metric>[<class>]`` for a per-class claim."""
+    return f"{claim['metric']}[{claim['class']}]" if claim.get("class") else str(claim["metric"])
+
+
+def is_prediction_metric(key: str) -> bool:
+    return key in PREDICTION_METRICS or CLASS_KEY.match(key) is not None
+
+
+def scored_indices(runs: list[EvaluatedRun], classes: list[str]) -> list[int]:
+    """Indices of the classes the runs' macro averages cover (metrics.json ``scored_classes``; union over runs)."""
+    scored = set()
+    for run in runs:
+        scored.update(run.metrics.get("scored_classes") or classes)
+    unknown = sorted(scored - set(classes))
+    if unknown:
+        raise RunFileError(f"scored_classes {unknown} are not among the classes {classes} of {runs[0].metrics_path}")
+    return [i for i, c in enumerate(classes) if c in scored]
+
+
+def _metric_args(key: str, classes: list[str]) -> tuple[str, int | None] | str:
+    """(stats metric, class index) of a prediction-metric key, or why it cannot be computed."""
+    match = CLASS_KEY.match(key)
+    if match is None:
+        return PREDICTION_METRICS[key], None
+    if match["cls"] not in classes:
+        return f"class {match['cls']!r} is not in this experiment's label set {classes}"
+    return match["metric"], classes.index(match["cls"])
+
+
+def _prediction_metric(metric: str, pooled: dict[int, tuple], shared: bool, classes: list[str],
+                       scored: list[int] | None = None) -> dict[str, Any]:
+    n_classes = len(classes)
+    args = _metric_args(metric, classes)
+    if isinstance(args, str):
+        return {"unavailable": args}
+    name, index = args
+    scored = None if index is not None else scored
+    per_seed = {seed: float(stats.metric_from_codes(stats.encode_outcomes(t, p, n_classes), n_classes, name,
+                                                    scored, index))
                 for seed, (_, t, p) in pooled.items()}
     spread = stats.aggregate_seeds(per_seed.values())
     ci = stats.seed_mean_ci([(t, p) for _, t, p in pooled.values()], name, n_classes, shared,
-                            n_resamples=N_RESAMPLES, seed=BOOTSTRAP_SEED)
+                            n_resamples=N_RESAMPLES, seed=BOOTSTRAP_SEED, scored=scored, class_index=index)
     return {"mean": spread["mean"], "sd": spread["sd"], "per_seed": per_seed, "ci_low": ci["ci_low"],
             "ci_high": ci["ci_high"], "interval": f"bootstrap {ci['method']} 95% CI", "fallback_reason": ci["fallback_reason"],
             "resampling": ci["resampling"]}
@@ -165,9 +205,37 @@ def _epochs(runs: list[EvaluatedRun]) -> dict[str, Any]:
             "note": "selected epoch, 1-based: epochs trained up to the checkpoint evaluated on test"}
 
 
+PROVENANCE_COLUMNS = ["spec digests", "commits", "dirty", "data sha256", "seeds", "torch", "lightning", "device",
+                      "reproduce with", "run folders"]
+
+
+def _distinct(values) -> str:
+    return ";".join(str(v) for v in dict.fromkeys(values) if v not in (None, ""))
+
+
+def group_provenance(runs: list[EvaluatedRun]) -> dict[str, str]:
+    """Where a group's numbers come from, as flat text cells (one value per distinct entry, ';'-joined)."""
+    prov = [r.metrics.get("provenance") or {} for r in runs]
+    training = [p.get("training") or {} for p in prov]
+    return {
+        "spec digests": _distinct(p.get("spec_digest") for p in prov),
+        "commits": _distinct((t.get("code") or {}).get("commit") for t in training),
+        "dirty": _distinct((t.get("code") or {}).get("dirty") for t in training),
+        "data sha256": _distinct(f"{name}/{file}:{sha}" for p in prov for name, files in (p.get("data") or {}).items()
+                                 for file, sha in files.items() if file != "computed"),
+        "seeds": _distinct(sorted({r.seed for r in runs})),
+        "torch": _distinct((t.get("software") or {}).get("torch") for t in training),
+        "lightning": _distinct((t.get("software") or {}).get("lightning") for t in training),
+        "device": _distinct(p.get("device") for p in prov),
+        "reproduce with": "snakemake " + " ".join(sorted(r.metrics_path.as_posix() for r in runs)),
+        "run folders": _distinct(sorted(r.folder.as_posix() for r in runs)),
+    }
+
+
 def aggregate_group(runs: list[EvaluatedRun], metrics: tuple[str, ...] = ALWAYS) -> dict[str, Any]:
     """Mean ± sd over seeds and the CI of every requested metric for one group of runs."""
     classes = _check_same_classes(runs)
+    scored = scored_indices(runs, classes)
     by_seed = _by_seed(runs)
     pooled, shared = align_seeds({seed: pooled_outcomes(members) for seed, members in by_seed.items()})
     leaky = {r.leaky for r in runs}
@@ -179,15 +247,17 @@ def aggregate_group(runs: list[EvaluatedRun], metrics: tuple[str, ...] = ALWAYS)
         "paper": first.paper, "experiment": first.group, "dataset": first.dataset, "eval_dataset": first.eval_dataset,
         "synthetic": any(r.synthetic for r in runs), "leaky": leaky.pop(), "seeds": sorted(by_seed),
         "n_seeds": len(by_seed), "folds": folds, "n_folds": len(folds), "n_test": {s: int(len(v[0])) for s, v in pooled.items()},
-        "shared_test_set": shared, "classes": classes, "runs": sorted(str(r.metrics_path) for r in runs), "metrics": {},
+        "shared_test_set": shared, "classes": classes, "scored_classes": [classes[i] for i in scored],
+        "runs": sorted(str(r.metrics_path) for r in runs), "metrics": {},
         # The epoch budget the runs had, and how many used all of it (did not stop early): the claims table
         # compares this with the paper's own budget to flag runs a profile cut short.
         "max_epochs": max((int(r.metrics["max_epochs"]) for r in runs if r.metrics.get("max_epochs")), default=None),
         "runs_at_epoch_limit": sum(1 for r in runs if r.metrics.get("stopped_early") is False),
     }
+    out["provenance"] = group_provenance(runs)
     for metric in dict.fromkeys(ALWAYS + tuple(metrics)):
-        if metric in PREDICTION_METRICS:
-            out["metrics"][metric] = _prediction_metric(metric, pooled, shared, len(classes))
+        if is_prediction_metric(metric):
+            out["metrics"][metric] = _prediction_metric(metric, pooled, shared, classes, scored)
         elif metric in SPLIT_ACCURACIES:
             out["metrics"][metric] = _split_accuracy(by_seed, metric)
         elif metric == "epochs":
@@ -205,15 +275,17 @@ def claimed_metrics(paper_config_dir: str | Path) -> dict[tuple[str, str], set[s
         paper = load_paper_config(path)
         for name, experiment in paper["experiments"].items():
             for claim in experiment.get("claims") or []:
-                wanted[(paper["paper"], name)].add(claim["metric"])
+                wanted[(paper["paper"], name)].add(claim_key(claim))
     return wanted
 
 
-def aggregate(metrics_files: list[str | Path], paper_config_dir: str | Path | None = None) -> list[dict[str, Any]]:
+def aggregate(metrics_files: list[str | Path], paper_config_dir: str | Path | None = None,
+              current_specs: str | Path | None = None) -> list[dict[str, Any]]:
     wanted = claimed_metrics(paper_config_dir) if paper_config_dir else {}
     rows = []
-    for (paper, group, _, _), runs in group_runs(load_runs(metrics_files)).items():
-        extra = tuple(sorted(m for m in wanted.get((paper, group), ()) if m in PREDICTION_METRICS or m in SEED_LEVEL_METRICS))
+    for (paper, group, _, _), runs in group_runs(load_runs(metrics_files, current_specs)).items():
+        extra = tuple(sorted(m for m in wanted.get((paper, group), ())
+                             if is_prediction_metric(m) or m in SEED_LEVEL_METRICS))
         rows.append(aggregate_group(runs, extra))
     return rows
 
@@ -238,8 +310,8 @@ def to_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
             m = row["metrics"][metric]
             record[f"{label} (mean ± sd)"] = mean_sd(m["mean"], m["sd"])
             record[f"{label} 95% CI"] = interval(m["ci_low"], m["ci_high"])
-        records.append(record)
-    return pd.DataFrame(records, columns=TABLE_COLUMNS)
+        records.append(record | row.get("provenance", {}))
+    return pd.DataFrame(records, columns=TABLE_COLUMNS + PROVENANCE_COLUMNS)
 
 
 NOTES = (
@@ -250,23 +322,43 @@ NOTES = (
 )
 
 
+def skipped_notes(skipped: dict[str, str]) -> tuple[str, ...]:
+    """One note per cross-test target the papers ask for that is missing on disk (no group, so no row)."""
+    return tuple(f"Cross-test on {dataset} skipped: {reason}." for dataset, reason in sorted(skipped.items()))
+
+
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return json.loads(json.dumps(rows, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def parse_skipped(text: str) -> dict[str, str]:
+    """--skipped-cross: a JSON object {dataset: reason}."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"--skipped-cross must be a JSON object {{dataset: reason}}: {error}")
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise argparse.ArgumentTypeError(f"--skipped-cross must be a JSON object {{dataset: reason}}, got {text!r}")
+    return value
 
 
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro experiments", description=__doc__.split("\n\n")[0])
     parser.add_argument("--metrics", nargs="*", default=[], help="metrics.json files (in-domain and cross-dataset)")
     parser.add_argument("--paper-config-dir", default="config/papers", help="claimed metrics are added per experiment")
+    parser.add_argument("--current-specs", help="folder of the current run specs (results/specs): refuse stale files")
+    parser.add_argument("--skipped-cross", default="{}", type=parse_skipped,
+                        help="JSON {dataset: reason}: cross-test targets missing on disk (config.skipped_cross_targets)")
     parser.add_argument("--out-json", required=True)
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-html")
     args = parser.parse_args(argv)
-    rows = aggregate(args.metrics, args.paper_config_dir)
+    rows = aggregate(args.metrics, args.paper_config_dir, args.current_specs)
     Path(args.out_json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out_json).write_text(json.dumps({"method": __doc__, "groups": _jsonable(rows)}, indent=1))
-    write_table(to_table(rows), "Experiments over seeds and folds", args.out_csv, args.out_md, args.out_html, NOTES,
-                table_id="experiments")
+    Path(args.out_json).write_text(json.dumps({"method": __doc__, "groups": _jsonable(rows),
+                                               "skipped_cross_targets": args.skipped_cross}, indent=1))
+    write_table(to_table(rows), "Experiments over seeds and folds", args.out_csv, args.out_md, args.out_html,
+                NOTES + skipped_notes(args.skipped_cross), table_id="experiments")
     print(f"{len(rows)} experiment groups from {len(args.metrics)} evaluations")
     return 0

@@ -1,14 +1,14 @@
-"""results/plots/: every run's learning curve, predictions and confusion-matrix image, laid out for ``dvc plots``.
+"""results/plots/: every run's learning curve and confusion matrix, as PNG images, laid out for ``dvc plots``.
 
-dvc.yaml's top-level ``plots:`` name these three folders; DVC expands a folder into one plot per
+dvc.yaml's top-level ``plots:`` name these two folders; DVC expands a folder into one plot per
 file, so every run of every paper is plotted without dvc.yaml naming a single run:
 
-* ``learning_curves/<paper>/<experiment>/<dataset>/seed<k>.csv``: the run's history.csv
-  (epoch, train/val loss and accuracy; ``template: linear``);
-* ``predictions/<paper>/<experiment>/<dataset>/seed<k>.csv``: true and predicted label per test
-  sample (``template: confusion``, which DVC draws as a confusion matrix);
-* ``confusion_matrices/<paper>/<experiment>/<dataset>/seed<k>.png``: the run's own figure (counts
-  and row-normalised).
+* ``learning_curves/<paper>/<experiment>/<dataset>/seed<k>.png``: the run's learning_curve.png;
+* ``confusion_matrices/<paper>/<experiment>/<dataset>/seed<k>.png``: the run's confusion_matrix.png
+  (counts and row-normalised).
+
+Only images: DVC draws CSV data with Vega-Lite, whose scripts its HTML page loads from a CDN, so those
+plots were blank offline; an image is embedded in the page and renders anywhere.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import argparse
 import shutil
 from pathlib import Path
 
-import pandas as pd
-
-FOLDERS = ("learning_curves", "predictions", "confusion_matrices")
+# folder under results/plots -> the run's figure copied into it
+FIGURES = {"learning_curves": "learning_curve.png", "confusion_matrices": "confusion_matrix.png"}
+FOLDERS = tuple(FIGURES)
 
 
 def run_key(run_dir: Path) -> Path:
@@ -40,17 +40,22 @@ def write_plot_data(run_dirs: list[str | Path], out: str | Path) -> int:
         key = run_key(run_dir)
         for folder in FOLDERS:
             (out / folder / key).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run_dir / "history.csv", out / "learning_curves" / key.with_suffix(".csv"))
-        predictions = pd.read_parquet(run_dir / "predictions.parquet", columns=["sample_id", "true_label", "predicted_label"])
-        predictions.to_csv(out / "predictions" / key.with_suffix(".csv"), index=False)
-        shutil.copyfile(run_dir / "confusion_matrix.png", out / "confusion_matrices" / key.with_suffix(".png"))
+        for folder, figure in FIGURES.items():
+            shutil.copyfile(run_dir / figure, out / folder / key.with_suffix(".png"))
     return len(run_dirs)
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="ferrepro plot-data", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="ferrepro plot-data",
+                                     description="Copy every run's learning curve and confusion matrix into "
+                                                 "results/plots/, where dvc plots finds them.")
     parser.add_argument("--runs", nargs="*", default=[], help="run folders")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--current-specs", help="folder of the current run specs (results/specs): refuse stale runs")
     args = parser.parse_args(argv)
+    if args.current_specs:
+        from ferrepro.reporting.runs import load_runs
+
+        load_runs([Path(run) / "metrics.json" for run in args.runs], args.current_specs)
     print(f"plot data of {write_plot_data(args.runs, args.out)} runs in {args.out}")
     return 0

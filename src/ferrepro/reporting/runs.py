@@ -138,8 +138,32 @@ def load_run(path: str | Path) -> EvaluatedRun:
     return EvaluatedRun(path, metrics)
 
 
-def load_runs(paths: list[str | Path]) -> list[EvaluatedRun]:
+def check_current(run: EvaluatedRun, current_specs: str | Path) -> None:
+    """Refuse a run's files unless they carry the digest of the run's current spec (results/specs/...).
+
+    This is what keeps a table from reporting a number of an old setting: a training killed after a
+    config change, a metrics file left from an earlier spec, a pulled workspace whose config moved on.
+    """
+    key = f"{run.paper}/{run.experiment}/{run.dataset}/seed{run.seed}"
+    spec_file = Path(current_specs) / f"{key}.json"
+    rebuild = f"rebuild it with `snakemake {run.metrics_path.as_posix()}`"
+    if not spec_file.exists():
+        raise RunFileError(f"{run.metrics_path}: run {key} is not in the current run matrix (no {spec_file}); "
+                           "remove the file or name the config that makes this run")
+    current = json.loads(spec_file.read_text())["spec_digest"]
+    recorded = (run.metrics.get("provenance") or {}).get("spec_digest")
+    trained = run.train_summary().get("spec_digest")
+    if recorded != current or trained != current:
+        raise RunFileError(f"{run.metrics_path}: stale: made for spec {recorded or '(none recorded)'} (trained for "
+                           f"{trained or '(none recorded)'}), but run {key}'s current spec is {current}; {rebuild}")
+
+
+def load_runs(paths: list[str | Path], current_specs: str | Path | None = None) -> list[EvaluatedRun]:
+    """Read metrics files; with ``current_specs`` (the workflow's results/specs) refuse any stale one."""
     runs = [load_run(p) for p in paths]
+    if current_specs is not None:
+        for run in runs:
+            check_current(run, current_specs)
     seen: dict[tuple, Path] = {}
     for run in runs:
         key = (run.paper, run.experiment, run.dataset, run.eval_dataset, run.seed)

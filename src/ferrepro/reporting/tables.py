@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -41,11 +42,11 @@ def cell(value) -> str:
     return str(value)
 
 
-def to_markdown(table: pd.DataFrame, title: str, notes: Iterable[str] = ()) -> str:
+def to_markdown(table: pd.DataFrame, title: str, notes: Iterable[str] = (), level: int = 1) -> str:
     def escape(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    lines = [f"# {title}", ""]
+    lines = [f"{'#' * level} {title}", ""]
     lines.append("| " + " | ".join(escape(str(c)) for c in table.columns) + " |")
     lines.append("|" + "---|" * len(table.columns))
     for row in table.itertuples(index=False):
@@ -100,6 +101,43 @@ def write_table(table: pd.DataFrame, title: str, csv: str | Path | None = None, 
         Path(md).write_text(to_markdown(table, title, notes))
     if html_path:
         Path(html_path).write_text(to_html(table, title, notes, table_id, verdict_column))
+
+
+def synthetic_title(title: str, synthetic: bool) -> str:
+    """``title``, saying "synthetic" when the numbers under it come from the synthetic dataset."""
+    return f"{title} (SYNTHETIC data: a pipeline check, never a paper's number)" if synthetic else title
+
+
+@dataclass
+class Section:
+    """One table of a multi-table page (see :func:`write_sections`)."""
+
+    title: str
+    table: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    table_id: str = "ferrepro-table"
+    verdict_column: str | None = None
+
+
+def write_sections(title: str, lead: str, sections: list[Section], md: str | Path | None = None,
+                   html_path: str | Path | None = None, page_id: str = "ferrepro-page") -> None:
+    """Several tables on one page, ``lead`` (e.g. the verdict counts) on top: Markdown and an HTML fragment.
+
+    The Markdown opens with ``# title`` and the lead, each table under its own ``##`` heading; the HTML
+    starts with a ``ferrepro-table`` block holding the title and the lead, then one fragment per table.
+    """
+    for path in (md, html_path):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if md:
+        parts = [f"# {title}\n\n**{lead}**\n"]
+        parts += [to_markdown(s.table, s.title, s.notes, level=2) for s in sections]
+        Path(md).write_text("\n".join(parts))
+    if html_path:
+        head = (f'<div class="ferrepro-table" id="{html.escape(page_id)}">{STYLE}<h2>{html.escape(title)}</h2>'
+                f"<p><b>{html.escape(lead)}</b></p></div>\n")
+        Path(html_path).write_text(head + "".join(to_html(s.table, s.title, s.notes, s.table_id, s.verdict_column)
+                                                  for s in sections))
 
 
 def fmt(value, digits: int = 4) -> str:

@@ -102,17 +102,18 @@ class FERClassifier(L.LightningModule):
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         return self.model(x) if features is None else self.model(x, features)
 
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+    def _on_device(self, batch):
         # Runs on the training device: augmentation (training batches only, on [0, 1] images), then
         # the input normalisation every split gets. Handcrafted features (if any) pass through untouched:
-        # they were computed once, on the un-augmented image, and cached.
+        # they were computed once, on the un-augmented image, and cached. Called by the steps rather than
+        # as Lightning's on_after_batch_transfer hook, which with a LightningDataModule warns in every run.
         x, *rest = batch
         if self.augment is not None and self.trainer is not None and self.trainer.training:
             x = self.augment(x, generator=self.augment_generator)
         return (normalize_batch(x, self.normalize), *rest)
 
     def _step(self, batch, stage: str):
-        *inputs, y = batch
+        *inputs, y = self._on_device(batch)
         logits = self(*inputs)
         loss = self.loss(logits, y)
         acc = (logits.argmax(1) == y).float().mean()

@@ -82,6 +82,10 @@ def _augmentation(spec: dict):
 def build_trainer(spec: dict, workdir: Path, callbacks: list, logger, max_epochs: int | None = None):
     import lightning as L
 
+    from ferrepro.training.progress import quiet_lightning, show_progress_bar
+
+    quiet_lightning()  # Lightning's repeated tips and a deprecation in its own code (training.progress)
+
     t = spec.get("trainer", {})
     return L.Trainer(
         max_epochs=max_epochs or spec["max_epochs"],
@@ -93,7 +97,7 @@ def build_trainer(spec: dict, workdir: Path, callbacks: list, logger, max_epochs
         callbacks=callbacks,
         logger=logger,
         default_root_dir=str(workdir),
-        enable_progress_bar=False,
+        enable_progress_bar=show_progress_bar(),  # Lightning's bar on a terminal only (training.progress)
         enable_model_summary=False,
         log_every_n_steps=1,
         num_sanity_val_steps=0,
@@ -117,6 +121,7 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
 
     from ferrepro.training.datamodule import FERDataModule
     from ferrepro.training.module import FERClassifier
+    from ferrepro.training.progress import LOG_DIR, EpochProgress, extra_loggers
 
     from ferrepro.config import spec_digest
 
@@ -155,20 +160,22 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     # written when the monitored value improves).
     latest = ModelCheckpoint(dirpath=work / "checkpoints", filename=LAST_CHECKPOINT.removesuffix(".ckpt"),
                              monitor=None, save_top_k=1, enable_version_counter=False)
-    callbacks = [checkpoint, latest, *(extra_callbacks or [])]
+    callbacks = [checkpoint, latest, EpochProgress(), *(extra_callbacks or [])]
     if es.get("patience") is not None:
         callbacks.append(EarlyStopping(monitor=es_monitor, patience=es["patience"],
                                        mode="max" if es_monitor.endswith("acc") else "min"))
     # Flushed at every log call, so that a killed training leaves the history of its finished epochs on
     # disk and a resumed one appends to it.
     logger = CSVLogger(save_dir=work, name="log", version=0, flush_logs_every_n_steps=1)
-    trainer = build_trainer(spec, work, callbacks, logger)
+    trainer = build_trainer(spec, work, callbacks, [logger, *extra_loggers(work, "log", 0)])
     # Lightning's CSV logger starts its file afresh on a resume: keep the interrupted epochs' rows.
     metrics_csv = Path(logger.log_dir) / "metrics.csv"
     earlier = pd.read_csv(metrics_csv) if resume_from is not None and metrics_csv.exists() else None
     start = time.perf_counter()
     # weights_only=False: the checkpoint is our own, written by this training (it holds the spec and
     # generator states, which the safe loader refuses); model.pt, which users share, stays plain.
+    # Recorded before training: the code and data that the weights come from, even if files change meanwhile.
+    provenance = training_provenance(spec, decoded_dir)
     # Epochs already done (1-based count) by the interrupted training; read before fit overwrites last.ckpt.
     resumed_from_epoch = int(torch.load(resume_from, map_location="cpu", weights_only=False)["epoch"]) + 1 \
         if resume_from is not None else None
@@ -181,6 +188,7 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     best_epoch = int(best["epoch"])
     state = {k.removeprefix("model."): v for k, v in best["state_dict"].items() if k.startswith("model.")}
     history = _epoch_history(metrics_csv, earlier)
+    shutil.copytree(logger.log_dir, out / LOG_DIR, dirs_exist_ok=True)  # Lightning's CSV (+ TensorBoard) log
     shutil.rmtree(work, ignore_errors=True)
 
     torch.save({"format": 1, "state_dict": state, "spec": spec, "spec_digest": digest, "classes": list(dm.classes),
@@ -210,7 +218,7 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
         "device": str(trainer.strategy.root_device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__, "lightning": L.__version__,
-        "provenance": training_provenance(spec, decoded_dir),
+        "provenance": provenance,
     }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     return summary
@@ -221,8 +229,11 @@ def training_provenance(spec: dict, decoded_dir: str | Path) -> dict:
     from ferrepro.data.standard import data_digest
     from ferrepro.provenance import code_version, machine, software_versions
 
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"code": code_version(), "data": {spec["dataset"]: data_digest(decoded_dir)}, "seed": spec["seed"],
-            "software": software_versions(), "machine": machine()}
+            "software": software_versions(), "machine": machine(gpu)}
 
 
 def _selected(history: pd.DataFrame, epoch: int, column: str) -> float | None:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ferrepro.data.decoders.common import DecodeContext, Decoded, DecodeError, compact, read_images, resolve_labels, samples_frame
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 COLUMNS = [
@@ -41,6 +42,7 @@ def image_dir(root: Path, layout: LayoutSpec) -> Path | None:
     return None
 
 
+@register_decoder("affectnet", detect=detect)
 def decode(ctx: DecodeContext) -> Decoded:
     images_root = image_dir(ctx.root, ctx.layout)
     lists = [_list_rows(ctx.root / file_name, name, images_root, ctx) for name, file_name in ctx.layout.options["lists"].items()]

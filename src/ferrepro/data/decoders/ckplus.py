@@ -13,6 +13,13 @@ labelled (peak) frame. Only 327 of the 593 sequences have a label file. We take 
 the 48x48 copy holds). The official counts are per labelled sequence (``count_unit: sequence``).
 Original frames are 640x490 (a few 640x480 / 720x480, some RGB), so they are converted to grey and
 resized to the layout's ``size``.
+
+Accepted forms of the class-folder copy: the class folders under any wrapper folders (``CK+48/``)
+or in a zip, with the usual spellings of the class names (``anger``/``angry``, ``sadness``/``sad``,
+... : the registry's ``label_map``), images in any common format, also converted with the original
+suffix kept (``S005_001_00000011.png.jpg``). Copies at another size than 48x48 need
+``decode: {ckplus: {resize: true}}`` (and ``size``) in ``config/config.yaml``. A flat folder of CK+
+frames cannot be decoded: its file names carry no label.
 """
 
 from __future__ import annotations
@@ -23,25 +30,30 @@ from pathlib import Path
 import pandas as pd
 
 from ferrepro.data.decoders.common import (
-    IMAGE_SUFFIXES,
     DecodeContext,
     Decoded,
+    image_stem,
     is_hidden_or_junk,
+    is_image,
     list_files,
     read_rows,
 )
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 FRAME = re.compile(r"^(?P<subject>S\d{3})_(?P<seq>\d{3})_(?P<frame>\d{8})$")
 EMOTION_FILE = re.compile(r"^(?P<subject>S\d{3})_(?P<seq>\d{3})_(?P<frame>\d{8})_emotion\.txt$")
+# two class folders tell the class-folder copy from any other folder of folders
+MIN_CLASS_FOLDERS = 2
 
 
 def detect(root: Path, layout: LayoutSpec) -> bool:
     if layout.options.get("form") == "original":
         return (root / "cohn-kanade-images").is_dir() and (root / "Emotion").is_dir()
-    return any((root / name).is_dir() for name in layout.label_map)
+    return sum((root / name).is_dir() for name in layout.label_map) >= MIN_CLASS_FOLDERS
 
 
+@register_decoder("ckplus", detect=detect)
 def decode(ctx: DecodeContext) -> Decoded:
     if ctx.layout.options.get("form") == "original":
         return decode_original(ctx)
@@ -72,10 +84,11 @@ def _frame_row(path: Path, class_name: str, ctx: DecodeContext) -> dict | None:
     if is_hidden_or_junk(path):
         ctx.ignore(path, "hidden or system file")
         return None
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
+    if not is_image(path):
         ctx.ignore(path, "not an image")
         return None
-    match = FRAME.match(path.stem)
+    stem = image_stem(path)
+    match = FRAME.match(stem)
     if not match:
         ctx.problem(path, None, f"file name {path.name!r} is not S<subject>_<sequence>_<frame>.png (e.g. S005_001_00000011.png)")
         return None
@@ -85,7 +98,7 @@ def _frame_row(path: Path, class_name: str, ctx: DecodeContext) -> dict | None:
         return None
     rel = path.relative_to(ctx.root).as_posix()
     return {
-        "sample_id": rel.rsplit(".", 1)[0],
+        "sample_id": f"{path.parent.relative_to(ctx.root).as_posix()}/{stem}",
         "label": label,
         "subject_id": subject,
         "source_file": rel,
@@ -122,13 +135,13 @@ def decode_original(ctx: DecodeContext) -> Decoded:
         for frame_path in frames[-n_last:]:
             rel = frame_path.relative_to(ctx.root).as_posix()
             rows.append({
-                "sample_id": frame_path.stem,
+                "sample_id": image_stem(frame_path),
                 "label": label,
                 "subject_id": match["subject"],
                 "source_file": rel,
                 "split": "",
                 "sequence": sequence,
-                "frame": int(FRAME.match(frame_path.stem)["frame"]),
+                "frame": int(FRAME.match(image_stem(frame_path))["frame"]),
                 "label_file": label_file.relative_to(ctx.root).as_posix(),
             })
     ctx.check("reading the CK+ Emotion/ labels")
@@ -165,8 +178,8 @@ def _sequence_frames(folder: Path, labelled_frame: int, label_file: Path, ctx: D
         return []
     frames = {}
     for path in sorted(folder.iterdir()):
-        match = FRAME.match(path.stem)
-        if path.suffix.lower() in IMAGE_SUFFIXES and match:
+        match = FRAME.match(image_stem(path))
+        if is_image(path) and match:
             frames[int(match["frame"])] = path
         else:
             ctx.ignore(path, "not a CK+ frame image")

@@ -29,7 +29,13 @@ import pandas as pd
 from ferrepro.data.registry import DatasetSpec, LayoutSpec
 
 MAX_LISTED_PROBLEMS = 10
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+# Every still-image format OpenCV decodes that dataset copies circulate in (conversions of the
+# originals are often PNG/JPEG/WebP/PGM); a name may carry several (KA.AN1.39.tiff.png).
+IMAGE_SUFFIXES = frozenset({
+    ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".dib", ".webp", ".pgm", ".ppm", ".pnm", ".pbm",
+})
+# Decode reasons that start with this are size mismatches: not broken files but a copy at another size.
+SIZE_MISMATCH = "image is "
 # arrays bigger than this are built in a memory-mapped scratch file instead of RAM (AffectNet, FERG)
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
 
@@ -83,6 +89,7 @@ class DecodeContext:
     label_set: str = "basic7"
     quarantine: bool = False
     size_override: tuple[int, int] | None = None
+    resize_override: bool | None = None  # --resize / config decode.<dataset>.resize; None: the registry's
     workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     scratch_dir: Path | None = None
     registry: Any = None  # the whole registry: FER+ finds the fer2013 raw folder through it
@@ -90,6 +97,7 @@ class DecodeContext:
     problems: list[Problem] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)
     ignored: list[str] = field(default_factory=list)
+    n_resized: int = 0  # images whose size differed from ``size`` and were resized (reported)
 
     # -- sizes ------------------------------------------------------------------------------
     @property
@@ -103,7 +111,9 @@ class DecodeContext:
 
     @property
     def resize(self) -> bool:
-        """Fixed-size datasets reject other sizes unless the user asked for a size explicitly."""
+        """Fixed-size datasets reject other sizes unless the user asked for resizing or a size explicitly."""
+        if self.resize_override is not None:
+            return self.resize_override
         return self.spec.resize or "size" in self.layout.options or self.size_override is not None
 
     # -- problems, drops, ignored files -----------------------------------------------------
@@ -120,7 +130,22 @@ class DecodeContext:
     def check(self, stage: str) -> None:
         """Fail now if there are problems and quarantine is off (called after each decode stage)."""
         if self.problems and not self.quarantine:
-            raise DecodeError(problem_message(self.spec.name, stage, self.problems))
+            raise DecodeError(problem_message(self.spec.name, stage, self.problems, self.size_advice()))
+
+    def size_advice(self) -> str | None:
+        """For size mismatches the generic advice (re-download, --quarantine) is wrong: quarantine would
+        drop every image of a copy at another size. The fix is the size option, named here."""
+        n = sum(p.reason.startswith(SIZE_MISMATCH) for p in self.problems)
+        if not n:
+            return None
+        h, w = self.size
+        return (
+            f"{n} image(s) are not {h}x{w}: this copy of {self.spec.name} is at another size, which is common for "
+            f"converted copies. To accept it, set `decode: {{{self.spec.name}: {{resize: true}}}}` in "
+            f"config/config.yaml (optionally with `size: [H, W]`; the registry's size is {list(self.spec.size)}), "
+            "or pass --resize (and --size H W) to `ferrepro decode`. Every image is then resized (cv2.INTER_AREA) "
+            "and the decode report counts them. --quarantine would leave these images out instead."
+        )
 
     def rel(self, path: str | Path) -> str:
         """Paths in reports are relative to the raw folder so reports do not leak home dirs."""
@@ -167,17 +192,33 @@ class DecodeContext:
             "quarantined": [p.as_dict() for p in self.problems],
             "n_quarantined": len(self.problems),
             "ignored_files": list(self.ignored),
+            "n_resized": int(self.n_resized),
         }
 
 
-def problem_message(dataset: str, stage: str, problems: Sequence[Problem]) -> str:
+def problem_message(dataset: str, stage: str, problems: Sequence[Problem], advice: str | None = None) -> str:
     shown = "\n".join(f"  {p}" for p in problems[:MAX_LISTED_PROBLEMS])
     more = f"\n  ... and {len(problems) - MAX_LISTED_PROBLEMS} more" if len(problems) > MAX_LISTED_PROBLEMS else ""
     return (
         f"{dataset}: {len(problems)} problem(s) while {stage}:\n{shown}{more}\n"
-        "Fix or replace the listed files (re-download or re-extract the dataset), or rerun with --quarantine "
+        + (advice + "\n" if advice else "")
+        + "Fix or replace the listed files (re-download or re-extract the dataset), or rerun with --quarantine "
         "to leave them out and list them in the quarantine report."
     )
+
+
+def image_stem(name: str | Path) -> str:
+    """The file name without its image suffixes: conversions keep the original's, so
+    ``KA.AN1.39.tiff.png`` and ``S005_001_00000011.png.jpg`` name the samples ``KA.AN1.39`` and
+    ``S005_001_00000011`` (``Path.stem`` would keep ``.tiff``)."""
+    path = Path(name)
+    while path.suffix.lower() in IMAGE_SUFFIXES:
+        path = path.with_suffix("")
+    return path.name
+
+
+def is_image(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
 def samples_frame(**columns) -> pd.DataFrame:
@@ -216,11 +257,11 @@ def read_bytes(source: ByteSource) -> bytes:
 
 def truncation_reason(data: bytes, name: str) -> str | None:
     """libjpeg/libpng decode truncated files into half-grey images with only a warning, so a
-    missing end marker is checked explicitly; a truncated download must not become a sample."""
-    suffix = Path(name).suffix.lower()
-    if suffix in (".jpg", ".jpeg") and data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-1024:]:
+    missing end marker is checked explicitly; a truncated download must not become a sample. The format
+    is told by its magic bytes, not the suffix: converted copies are often misnamed (a JPEG called .png)."""
+    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-1024:]:
         return "truncated JPEG (no end-of-image marker)"
-    if suffix == ".png" and data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:
         return "truncated PNG (no IEND chunk)"
     return None
 
@@ -233,8 +274,11 @@ def decode_image(
     resize: bool,
     box: tuple[int, int, int, int] | None = None,
     background: int = 255,
+    resized_sizes: list | None = None,
 ) -> tuple[np.ndarray | None, str | None]:
-    """Bytes -> uint8 H x W x C at ``size``; returns (image, None) or (None, reason)."""
+    """Bytes -> uint8 H x W x C at ``size``; returns (image, None) or (None, reason). The native size of
+    every resized image is appended to ``resized_sizes`` (so the report can count them)."""
+    resized_sizes = resized_sizes if resized_sizes is not None else []
     import cv2
 
     reason = truncation_reason(data, name)
@@ -251,8 +295,9 @@ def decode_image(
     h, w = img.shape[:2]
     if (h, w) != tuple(size):
         if not resize:
-            return None, f"image is {h}x{w}, expected {size[0]}x{size[1]}"
+            return None, f"{SIZE_MISMATCH}{h}x{w}, expected {size[0]}x{size[1]}"
         img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        resized_sizes.append((h, w))
     if img.ndim == 2:
         img = img[:, :, None]
     return img, None
@@ -310,6 +355,7 @@ def read_images(
     images = allocate_images(n, size, channels, ctx.scratch_dir)
     ok = np.zeros(n, dtype=bool)
     reasons: list[str | None] = [None] * n
+    resized: list = []  # list.append is atomic under the GIL, so the worker threads may share it
 
     def work(i: int) -> None:
         try:
@@ -317,7 +363,8 @@ def read_images(
         except OSError as exc:
             reasons[i] = f"cannot read file: {exc.strerror or exc}"
             return
-        img, reason = decode_image(data, names[i], channels, size, resize, boxes[i] if boxes else None, background)
+        img, reason = decode_image(data, names[i], channels, size, resize, boxes[i] if boxes else None, background,
+                                   resized)
         if img is None:
             reasons[i] = reason
         else:
@@ -334,6 +381,7 @@ def read_images(
             list(pool.map(work_chunk, range(0, n, 256)))
     for i in np.flatnonzero(~ok):
         ctx.problem(names[i], None, reasons[i] or "unreadable image")
+    ctx.n_resized += len(resized)
     return images, ok
 
 
@@ -393,7 +441,7 @@ def image_rows(paths, ctx: DecodeContext, make_row, folders_allowed: bool = True
             ctx.ignore(path, "hidden or system file")
         elif not folders_allowed and path.is_dir():
             ctx.ignore(path, "sub-folder (a flat folder is expected)")
-        elif path.suffix.lower() not in IMAGE_SUFFIXES:
+        elif not is_image(path):
             ctx.ignore(path, "not an image")
         else:
             row = make_row(path, ctx)

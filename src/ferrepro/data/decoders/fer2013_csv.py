@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ferrepro.data.decoders.common import DecodeContext, Decoded, DecodeError, resolve_labels, samples_frame
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 N_PIXELS = 48 * 48
@@ -47,6 +48,7 @@ def detect(root: Path, layout: LayoutSpec) -> bool:
     return (root / layout.options["file"]).is_file()
 
 
+@register_decoder("fer2013_csv", detect=detect)
 def decode(ctx: DecodeContext) -> Decoded:
     path = ctx.root / ctx.layout.options["file"]
     rows = read_fer2013_csv(path, ctx)

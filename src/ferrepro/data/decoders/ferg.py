@@ -6,6 +6,9 @@ The character is the subject: a subject-independent split holds whole characters
 the only split under which FERG results say anything about unseen faces. The 256x256 renders
 have transparent backgrounds; they are composited onto a flat background (registry option, white)
 rather than having the alpha channel dropped, which would expose arbitrary colours.
+
+Accepted forms: the character folders under any wrapper folders (``FERG_DB_256/``) or in a zip;
+images in any common format, also converted with the original suffix kept (``aia_joy_1.png.jpg``).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import re
 from pathlib import Path
 
 from ferrepro.data.decoders.common import (
-    IMAGE_SUFFIXES,
     DecodeContext,
     Decoded,
+    image_stem,
     is_hidden_or_junk,
+    is_image,
     read_rows,
 )
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 COLUMNS = ["sample_id", "label", "subject_id", "source_file", "split"]
@@ -29,6 +34,7 @@ def detect(root: Path, layout: LayoutSpec) -> bool:
     return any((root / c).is_dir() for c in layout.options.get("characters", ()))
 
 
+@register_decoder("ferg", detect=detect)
 def decode(ctx: DecodeContext) -> Decoded:
     characters = set(ctx.layout.options["characters"])
     rows = []
@@ -58,13 +64,13 @@ def _character_rows(char_dir: Path, ctx: DecodeContext) -> list[dict]:
             continue
         file_name = re.compile(rf"^{re.escape(expr_dir.name)}_\d+$")
         for path in sorted(expr_dir.iterdir()):
-            if is_hidden_or_junk(path) or path.is_dir() or path.suffix.lower() not in IMAGE_SUFFIXES:
+            if is_hidden_or_junk(path) or path.is_dir() or not is_image(path):
                 ctx.ignore(path, "not an image")
-            elif not file_name.match(path.stem):
+            elif not file_name.match(image_stem(path)):
                 ctx.problem(path, None, f"file name {path.name!r} is not {expr_dir.name}_<n>.png")
             elif (label := ctx.resolve_label(match["expr"], path)) is not None:
                 rows.append({
-                    "sample_id": path.stem,
+                    "sample_id": image_stem(path),
                     "label": label,
                     "subject_id": character,
                     "source_file": path.relative_to(ctx.root).as_posix(),

@@ -38,6 +38,7 @@ import pandas as pd
 from ferrepro.data.acquire import ARCHIVE_SUFFIXES, MissingDatasetError, missing_message, raw_dir as registry_raw_dir
 from ferrepro.data.decoders.common import DecodeContext, Decoded, DecodeError, samples_frame
 from ferrepro.data.decoders.fer2013_csv import read_fer2013_csv
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 LABEL_FILE = "fer2013new.csv"
@@ -48,6 +49,7 @@ def detect(root: Path, layout: LayoutSpec) -> bool:
     return (root / LABEL_FILE).is_file()
 
 
+@register_decoder("ferplus", detect=detect)
 def decode(ctx: DecodeContext) -> Decoded:
     label_path = ctx.root / LABEL_FILE
     votes_table = read_label_file(label_path, ctx)

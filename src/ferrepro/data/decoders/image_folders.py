@@ -22,6 +22,7 @@ from ferrepro.data.decoders.common import (
     is_hidden_or_junk,
     read_rows,
 )
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 NAME = re.compile(r"^(?P<prefix>[A-Za-z]+)_(?P<id>\d+)$")
@@ -31,6 +32,7 @@ def detect(root: Path, layout: LayoutSpec) -> bool:
     return all((root / folder).is_dir() for folder in layout.options.get("folders", ("train", "test")))
 
 
+@register_decoder("image_folders", detect=detect)
 def decode(ctx: DecodeContext) -> Decoded:
     rows = list_samples(ctx)
     ctx.check("listing the image folders")

@@ -7,6 +7,10 @@ S (straight), HR, FR. The angle, session and gender are kept as columns so an ex
 select e.g. frontal images only; the subject is gender + id (``F01``), the same person in both
 sessions, so subject-independent splits never put one person's session A and B on two sides.
 Images are 562x762 colour JPEGs, resized to the registry's size.
+
+Accepted forms: the release's person folders (``KDEF/AF01/``), per-expression folders or one flat
+folder, under any wrapper folders and in zips; conversions to any common image format, also with
+the original suffix kept (``AF01ANS.JPG.png``).
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ from pathlib import Path
 from ferrepro.data.decoders.common import (
     DecodeContext,
     Decoded,
-    list_files,
     image_rows,
+    image_stem,
+    is_image,
+    list_files,
     read_rows,
 )
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 NAME = re.compile(
@@ -36,11 +43,10 @@ def kdef_dir(root: Path) -> Path:
 
 
 def detect(root: Path, layout: LayoutSpec) -> bool:
-    base = kdef_dir(root)
-    candidates = list(base.glob("*")) + list(base.glob("*/*"))
-    return any(p.suffix.lower() in (".jpg", ".jpeg") and NAME.match(p.stem) for p in candidates)
+    return any(is_image(p) and NAME.match(image_stem(p)) for p in list_files(kdef_dir(root)))
 
 
+@register_decoder("kdef", detect=detect)
 def decode(ctx: DecodeContext) -> Decoded:
     base = kdef_dir(ctx.root)
     for other in sorted(ctx.root.iterdir()) if base != ctx.root else ():
@@ -52,11 +58,12 @@ def decode(ctx: DecodeContext) -> Decoded:
 
 
 def _row(path: Path, ctx: DecodeContext) -> dict | None:
-    match = NAME.match(path.stem)
+    stem = image_stem(path)
+    match = NAME.match(stem)
     if not match:
         ctx.problem(path, None, f"file name {path.name!r} is not <A|B><F|M><id><AF|AN|DI|HA|NE|SA|SU><FL|HL|S|HR|FR>.JPG")
         return None
-    person = path.stem[:4].upper()
+    person = stem[:4].upper()
     if PERSON_FOLDER.match(path.parent.name) and path.parent.name.upper() != person:
         ctx.problem(path, None, f"file of {person} is in the folder of {path.parent.name} (misplaced or misnamed)")
         return None
@@ -65,7 +72,7 @@ def _row(path: Path, ctx: DecodeContext) -> dict | None:
     if label is None or subject is None:
         return None
     return {
-        "sample_id": path.stem.upper(),
+        "sample_id": stem.upper(),
         "label": label,
         "subject_id": subject,
         "source_file": path.relative_to(ctx.root).as_posix(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ferrepro.data.decoders.common import DecodeContext, Decoded, NoExpressionLabelsError
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 REASON = (
@@ -22,5 +23,6 @@ def detect(root: Path, layout: LayoutSpec) -> bool:
     return False
 
 
+@register_decoder("utkface", detect=detect)
 def decode(ctx: DecodeContext) -> Decoded:
     raise NoExpressionLabelsError(f"{ctx.spec.name}: {ctx.spec.no_labels_reason or REASON}")
