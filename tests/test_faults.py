@@ -253,3 +253,25 @@ def test_acquire_check_of_missing_data_prints_the_message_not_a_traceback(tmp_pa
     assert cli(["check", "--dataset", "ckplus", "--raw-dir", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
     assert "ferrepro check ckplus:" in err and "Traceback" not in err
+
+
+def test_robustness_table_refuses_a_report_of_an_old_spec_naming_the_run(tmp_path, capsys):
+    from ferrepro.reporting.robustness_table import cli as robustness_table_cli
+
+    specs = tmp_path / "specs" / "p" / "e" / "synthetic"
+    specs.mkdir(parents=True)
+    (specs / "seed0.json").write_text(json.dumps({"spec": {}, "spec_digest": "new"}))
+    report = tmp_path / "robustness.json"
+    report.write_text(json.dumps({"paper": "p", "experiment": "e", "group": "e", "dataset": "synthetic", "seed": 0,
+                                  "spec_digest": "old", "clean_accuracy": 0.5, "conditions": [], "severities": {}}))
+    out = tmp_path / "out"
+    code = robustness_table_cli(["--reports", str(report), "--current-specs", str(tmp_path / "specs"),
+                                 "--out-csv", f"{out}.csv", "--out-md", f"{out}.md"])
+    message = capsys.readouterr().err
+    assert code == 1 and not Path(f"{out}.csv").exists()
+    assert "p/e/synthetic/seed0" in message and "old" in message and "new" in message
+    assert f"snakemake {report}" in message
+    # The current digest passes.
+    report.write_text(report.read_text().replace('"old"', '"new"'))
+    assert robustness_table_cli(["--reports", str(report), "--current-specs", str(tmp_path / "specs"),
+                                 "--out-csv", f"{out}.csv", "--out-md", f"{out}.md"]) == 0

@@ -157,8 +157,8 @@ rule robustness_table:
     conda:
         "../../envs/report.yaml"
     shell:
-        "workflow/scripts/ferrepro robustness-table --reports {input} --out-csv {output.csv} --out-md {output.md}"
-        " --out-html {output.html} > {log} 2>&1"
+        "workflow/scripts/ferrepro robustness-table --reports {input:q} --current-specs results/specs"
+        " --out-csv {output.csv:q} --out-md {output.md:q} --out-html {output.html:q} > {log} 2>&1"
 
 
 # dvc.yaml's `plots:` read these folders (one plot per run), so they never name a run themselves.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -95,14 +96,40 @@ def notes(reports: list[dict]) -> list[str]:
     return lines
 
 
+class StaleRobustnessError(ValueError):
+    """A robustness.json that was measured for another spec than the run's current one."""
+
+
+def check_current_reports(paths: list[str], reports: list[dict], current_specs: str | Path) -> None:
+    """Refuse a report unless it carries the digest of its run's current spec (results/specs/...)."""
+    for path, report in zip(paths, reports):
+        key = f"{report['paper']}/{report['experiment']}/{report['dataset']}/seed{report['seed']}"
+        spec_file = Path(current_specs) / f"{key}.json"
+        if not spec_file.exists():
+            raise StaleRobustnessError(f"{path}: run {key} is not in the current run matrix (no {spec_file}); "
+                                       "remove the file or name the config that makes this run")
+        current = json.loads(spec_file.read_text())["spec_digest"]
+        if report.get("spec_digest") != current:
+            raise StaleRobustnessError(
+                f"{path}: stale: measured for spec {report.get('spec_digest') or '(none recorded)'}, but run {key}'s "
+                f"current spec is {current}; rebuild it with `snakemake {path}`")
+
+
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro robustness-table", description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", nargs="*", default=[], help="robustness.json files")
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-html")
+    parser.add_argument("--current-specs", help="results/specs: refuse a report of another spec than the current one")
     args = parser.parse_args(argv)
     reports = [json.loads(Path(p).read_text()) for p in args.reports]
+    if args.current_specs:
+        try:
+            check_current_reports(args.reports, reports, args.current_specs)
+        except StaleRobustnessError as error:
+            print(f"ferrepro robustness-table: {error}", file=sys.stderr)
+            return 1
     write_table(robustness_rows(reports), "Robustness: accuracy drop under perturbations", args.out_csv, args.out_md,
                 args.out_html, notes(reports), table_id="robustness")
     return 0
