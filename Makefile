@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine with only python3 (see README, "Quick start"):
-#   make reproduce   create .venv, install pinned deps, run the whole workflow on the default config
+#   make reproduce   create .venv, install pinned deps, run the whole workflow on the default config,
+#                    then build results/report.html
 #   make test        create .venv if needed, run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -15,6 +16,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 reproduce: $(STAMP)
 	snakemake --cores $(CORES)
+	snakemake --report results/report.html
 
 test: $(STAMP) browser
 	python -m pytest -n 2 --dist loadgroup -q

@@ -57,6 +57,20 @@ def test_l2_goes_on_the_convolution_kernels_only():
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 
+def test_matlab_l2_skips_layer_biases_but_keeps_batchnorm():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
+    spec = {"optimizer": {"name": "sgd", "lr": 0.01, "weight_decay": 1e-4, "decay_biases": False}}
+    groups = build_optimizer(model.parameters(), spec, model).param_groups
+    decayed = {id(p) for g in groups if g["weight_decay"] == 1e-4 for p in g["params"]}
+    undecayed = {id(p) for g in groups if g["weight_decay"] == 0.0 for p in g["params"]}
+    assert undecayed == {id(model[0].bias), id(model[3].bias)}
+    assert decayed == {id(model[0].weight), id(model[1].weight), id(model[1].bias), id(model[3].weight)}
+    # Without the setting, every parameter is decayed (one group).
+    spec["optimizer"].pop("decay_biases")
+    (group,) = build_optimizer(model.parameters(), spec, model).param_groups
+    assert group["weight_decay"] == 1e-4 and len(group["params"]) == 6
+
+
 def _row(**values):
     row = {k: "x" for k in KEY} | {"ours_mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "runs": "results/runs/a"}
     return row | values

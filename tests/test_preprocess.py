@@ -207,3 +207,18 @@ def test_pipeline_passes_landmarks_batch_by_batch():
                                 batch_size=1, report=report)
     assert out[0, 2, 2, 0] == pytest.approx(0.2, abs=1e-3) and out[1, 2, 2, 0] == pytest.approx(0.8)
     assert report["landmark_emphasis_skipped"] == 1
+
+
+def test_equalize_hist_spreads_a_low_contrast_image_over_the_full_range_per_channel():
+    rng = np.random.default_rng(0)
+    low = rng.integers(100, 140, size=(2, 16, 16, 1)).astype(np.uint8)  # 40 grey levels of 256
+    out = pp.equalize_hist(low)
+    assert out.dtype == np.float32 and out.shape == low.shape
+    assert out.max() == 1.0 and out.min() < 0.1  # equalizeHist maps the top level to 255
+    # Monotone: the order of the pixel values is kept.
+    flat_in, flat_out = low[0].ravel(), out[0].ravel()
+    order = np.argsort(flat_in, kind="stable")
+    assert np.all(np.diff(flat_out[order]) >= 0)
+    # A constant image is left as it is (no histogram to spread), and a pipeline accepts the op.
+    assert np.allclose(pp.equalize_hist(np.full((1, 4, 4, 1), 0.5, np.float32)), 128 / 255)
+    assert pp.build_pipeline([{"op": "equalize_hist"}]).describe() == [{"op": "equalize_hist"}]

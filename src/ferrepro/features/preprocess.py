@@ -19,7 +19,9 @@ Where the papers are silent we chose, and say so in each op's docstring (see als
 - ``minmax`` (afzaal2025 Eq. 1): per image, over all its pixels and channels;
 - ``channels`` (gilanie2025): intensity = ITU-R BT.601 luma;
 - ``resize``: area interpolation when shrinking, bilinear when enlarging;
-- ``grayscale``: ITU-R BT.601 luma (what OpenCV and MATLAB's rgb2gray compute).
+- ``grayscale``: ITU-R BT.601 luma (what OpenCV and MATLAB's rgb2gray compute);
+- ``equalize_hist`` (majeed2025's "contrast enhancement"): global histogram equalisation per image
+  and channel, OpenCV's ``equalizeHist`` on the 8-bit image (the usual tool in Keras-era FER code).
 """
 
 from __future__ import annotations
@@ -138,6 +140,26 @@ def gaussian_smooth(images: np.ndarray, sigma: float = 1.0, truncate: float = 4.
     if sigma == 0:
         return x
     return gaussian_filter(x, sigma=(0, sigma, sigma, 0), mode="reflect", truncate=truncate).astype(np.float32)
+
+
+def equalize_hist(images: np.ndarray) -> np.ndarray:
+    """Global histogram equalisation of each image and channel (OpenCV ``equalizeHist``).
+
+    majeed2025's abstract names "contrast enhancement" among its pixel adjustments without saying
+    which; global equalisation on the 8-bit image is the common one. Float input is quantised to
+    8 bits first (equalisation is defined on a histogram of 256 levels). A constant image stays as it is.
+    """
+    import cv2
+
+    x = to_unit_float(images)
+    levels = np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+    out = np.empty_like(x)
+    for i in range(levels.shape[0]):
+        for c in range(levels.shape[3]):
+            plane = levels[i, :, :, c]
+            equalised = plane if plane.min() == plane.max() else cv2.equalizeHist(np.ascontiguousarray(plane))
+            out[i, :, :, c] = equalised.astype(np.float32) / 255.0
+    return out
 
 
 def minmax(images: np.ndarray) -> np.ndarray:
@@ -318,6 +340,7 @@ OPS: dict[str, Callable[..., np.ndarray]] = {
     "adaptive_gamma": adaptive_gamma,
     "gaussian_smooth": gaussian_smooth,
     "minmax": minmax,
+    "equalize_hist": equalize_hist,
     "resize": resize,
     "channels": channels,
     "grayscale": to_grayscale,

@@ -32,16 +32,30 @@ class InverseTimeDecay:
         return 1.0 / (1.0 + self.decay * step)
 
 
+_BIASED_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def _without_layer_biases(params, decay: float, model: nn.Module) -> list[dict]:
+    """MATLAB's L2: on weights, not on convolution/dense biases (BiasL2Factor 0); BatchNorm keeps it."""
+    biases = {id(m.bias) for m in model.modules() if isinstance(m, _BIASED_LAYERS) and m.bias is not None}
+    params = list(params)
+    return [{"params": [p for p in params if id(p) not in biases], "weight_decay": decay},
+            {"params": [p for p in params if id(p) in biases], "weight_decay": 0.0}]
+
+
 def _parameter_groups(params, opt: dict, model: nn.Module):
     """(parameters, weight decay) for the optimiser.
 
-    An explicit ``optimizer.weight_decay`` applies to every parameter. A model whose paper puts an L2
+    An explicit ``optimizer.weight_decay`` applies to every parameter, or, with ``decay_biases: false``,
+    to all but the convolution and dense biases (MATLAB's defaults). A model whose paper puts an L2
     penalty on some layers only (Keras ``kernel_regularizer=l2(...)`` on the convolutions) exposes
     ``l2_weight_decay`` and ``l2_parameters()``: those parameters get the decay in a group of their
     own, the others none. With Adam, PyTorch's coupled ``weight_decay`` is exactly Keras' loss term.
     """
     if "weight_decay" in opt:
-        return params, opt["weight_decay"]
+        if opt.get("decay_biases", True):
+            return params, opt["weight_decay"]
+        return _without_layer_biases(params, opt["weight_decay"], model), 0.0
     decay = float(getattr(model, "l2_weight_decay", 0.0))
     if decay == 0.0 or not hasattr(model, "l2_parameters"):
         return params, decay
