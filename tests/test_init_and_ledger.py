@@ -89,3 +89,13 @@ def test_ledger_refuses_a_changed_number_for_the_same_spec_naming_both():
     new = pd.DataFrame([_row(experiment="a", ours_mean=0.55, runs="results/runs/machine2")])
     with pytest.raises(LedgerError, match=r"machine1.*machine2.*same spec"):
         merge(old, new, KEY, VALUE_COLUMNS)
+
+
+@pytest.mark.parametrize("monitor,mode", [("val_acc", "max"), ("val_loss", "min"), (None, "min")])
+def test_the_plateau_schedule_watches_the_configured_metric_in_its_direction(monitor, mode):
+    from ferrepro.training.module import build_scheduler
+
+    optimizer = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+    schedule = {"name": "plateau", "factor": 0.5, "patience": 3} | ({"monitor": monitor} if monitor else {})
+    built = build_scheduler(optimizer, {"lr_schedule": schedule})
+    assert built["monitor"] == (monitor or "val_loss") and built["scheduler"].mode == mode

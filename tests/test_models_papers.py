@@ -269,6 +269,18 @@ def test_dcrnet_hand_count_vs_paper_claim():
     assert abs(DCR_FULL - 11_600_000) / 11_600_000 < 0.05
 
 
+def test_dcrnet_keras_total_counts_two_batchnorm_statistics_per_channel():
+    """Keras' "total params" add a moving mean and a moving variance per BatchNorm channel (issue 16:
+    our layers add 2,880, not 1,440)."""
+    model = build_model("abdeldayem2025.dcrnet", num_classes=7, in_channels=3, input_size=224)
+    statistics = {name: sum(m.running_mean.numel() + m.running_var.numel() for m in part.modules()
+                            if isinstance(m, torch.nn.BatchNorm2d))
+                  for name, part in (("backbone", model.backbone), ("all", model))}
+    assert statistics["backbone"] == 83_648  # Keras' DenseNet121: 83,648 non-trainable params
+    assert statistics["all"] - statistics["backbone"] == 2_880
+    assert DCR_FULL + statistics["all"] == 11_239_425
+
+
 @pytest.mark.parametrize("flags, expected", [
     ({}, DCR_FULL),
     ({"attention": "se"}, DENSENET121_FEATURES + DCR_CONV_A + se_params(256) + DCR_CONV_B + se_params(512)

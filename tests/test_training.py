@@ -152,6 +152,7 @@ def test_feature_fusion_trains_and_evaluates(tiny_synthetic, split_csv, hog_file
 
 
 def test_missing_feature_rows_are_excluded_and_reported(tiny_synthetic, split_csv, hog_file, tmp_path):
+    """With `missing_features: {evaluate: exclude}`: the default keeps and fills them (test_missing_features.py)."""
     from ferrepro.training.arrays import load_split_arrays
 
     features = np.load(hog_file)
@@ -163,7 +164,8 @@ def test_missing_feature_rows_are_excluded_and_reported(tiny_synthetic, split_cs
     path = tmp_path / "hog.npy"
     np.save(path, features)
     arrays = load_split_arrays(tiny_synthetic, split_csv, {"size": 48, "channels": "gray"}, ("angry", "disgust", "fear",
-                               "happy", "sad", "surprise", "neutral"), [path])
+                               "happy", "sad", "surprise", "neutral"), [path],
+                               missing_features={"train": "exclude", "evaluate": "exclude"})
     assert arrays["test"].excluded == [samples["sample_id"][i] for i in broken]
     assert len(arrays["test"].y) == len(test_ids) - 3
     assert not np.isnan(arrays["test"].features).any()

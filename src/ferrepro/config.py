@@ -140,7 +140,11 @@ def validate_against_schema(data: dict, schema_name: str, where: str, definition
         err = _real_cause(errors)
         path = "/".join(str(p) for p in err.absolute_path) or "(top level)"
         more = f"\n  ({len(errors) - 1} more error(s) follow from the same file; fix this one first)" if len(errors) > 1 else ""
-        raise ConfigError(f"{where} is invalid:\n  at {path}: {err.message}{more}")
+        # A schema entry may carry an `x-hint` (jsonschema ignores unknown keywords) saying what the bare
+        # message cannot, e.g. why a metric is refused: because the claim names a class.
+        hint = err.schema.get("x-hint") if isinstance(err.schema, dict) else None
+        message = f"{err.message}: {hint}" if hint else err.message
+        raise ConfigError(f"{where} is invalid:\n  at {path}: {message}{more}")
 
 
 def _real_cause(errors: list):
@@ -181,12 +185,43 @@ def load_paper_config(path: str | Path) -> dict:
         check_override_keys(overrides, f"{path} profile_overrides/{profile_name}")
     if data["paper"] != path.stem:
         raise ConfigError(f"{path}: `paper: {data['paper']}` must match the file name ({path.stem})")
+    check_claim_classes(data, str(path))
     return data
+
+
+def claim_label(claim: dict) -> str:
+    """A claim's metric as tables show it: ``f1 (happy)`` for a per-class claim, else the metric name."""
+    return f"{claim['metric']} ({claim['class']})" if claim.get("class") else str(claim["metric"])
+
+
+def check_claim_classes(paper_cfg: dict, where: str) -> None:
+    """Every per-class claim names a class of its experiment's label set.
+
+    The schema knows the class names but not which label set an experiment trains on; a class outside it
+    would only surface at report time as an unmeasurable metric. An ``untestable`` claim may name such a
+    class: it records a number the paper prints for a class the run cannot have (its reason says so).
+    """
+    from ferrepro.labels import label_set
+
+    for name in paper_cfg["experiments"]:
+        classes = label_set(_setting(paper_cfg, name, "label_set", "basic7"))
+        for index, claim in enumerate(paper_cfg["experiments"][name].get("claims") or []):
+            if claim.get("class") and claim["class"] not in classes and not claim.get("untestable"):
+                raise ConfigError(
+                    f"{where}: experiments/{name}/claims/{index} ({claim['table']}, {claim['row']}): class "
+                    f"{claim['class']!r} is not in experiment {name}'s label set {list(classes)}; name one of these "
+                    "(our label names: the paper's 'sadness' is sad), or mark the claim `untestable` with the reason")
 
 
 # Experiment keys that shape the run matrix (which runs exist), not how one run trains: they never
 # enter a spec, so changing them adds or removes runs without retraining the others.
 MATRIX_KEYS = ("datasets", "claims", "description", "runnable", "folds", "cross_eval", "robustness")
+# What a fused-feature run does with a sample whose feature row has a NaN (e.g. dlib found no face), per
+# split: training rows are left out (counted), validation and test rows are kept with the missing values
+# filled from the TRAINING split (per-column mean of its complete rows) and flagged, so that an evaluation
+# set never loses its hardest faces and runs with and without features score the same test images. A
+# paper's `missing_features` overrides either key; runs without `features` carry no such key.
+MISSING_FEATURES_DEFAULT = {"train": "exclude", "evaluate": "impute"}
 FOLDED_SPLIT = re.compile(r"^subject_k(?P<k>[0-9]+)$")
 SYNTHETIC_DATASETS = (SYNTHETIC, "synthetic_shift")
 
@@ -210,6 +245,10 @@ def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, conf
     if split is not None:
         spec["split"] = split
     spec.update(paper=paper_cfg["paper"], experiment=experiment, dataset=dataset, seed=seed)
+    if spec.get("features"):
+        spec["missing_features"] = {**MISSING_FEATURES_DEFAULT, **(spec.get("missing_features") or {})}
+    else:
+        spec.pop("missing_features", None)  # meaningless without fused features: kept out of the digest
     for key in ("model", "split", "input", "optimizer", "batch_size", "max_epochs"):
         if key not in spec:
             raise ConfigError(f"{paper_cfg['paper']}/{experiment}: resolved spec lacks `{key}` (set it in defaults or the experiment)")

@@ -1,6 +1,7 @@
 """Evaluate a trained run once on its test split, with the checkpoint selected on validation.
 
-Writes ``predictions.parquet`` (sample id, true and predicted label, class probabilities),
+Writes ``predictions.parquet`` (sample id, true and predicted label, class probabilities, and
+``features_imputed``: whether the row's missing fused-feature values were filled from the training split),
 ``metrics.json`` (sklearn metrics + confusion matrix), ``confusion_matrix.png`` and
 ``learning_curve.png`` into the run folder.
 """
@@ -74,12 +75,15 @@ def predict_probabilities(model, x: np.ndarray, normalize: str = "unit", batch_s
     return np.concatenate(probs) if probs else np.zeros((0, 0), np.float32)
 
 
-def _write_predictions(path: Path, sample_ids, y_true, probs: np.ndarray, classes) -> np.ndarray:
+def _write_predictions(path: Path, sample_ids, y_true, probs: np.ndarray, classes,
+                       imputed: np.ndarray | None = None) -> np.ndarray:
     y_pred = probs.argmax(1)
     table = pd.DataFrame({"sample_id": sample_ids, "true_label": np.asarray(classes)[y_true],
                           "predicted_label": np.asarray(classes)[y_pred]})
     for i, c in enumerate(classes):
         table[f"prob_{c}"] = probs[:, i]
+    # Per-sample analyses can separate the rows scored on imputed features (e.g. no face for dlib).
+    table["features_imputed"] = np.zeros(len(table), bool) if imputed is None else np.asarray(imputed, bool)
     table.to_parquet(path, index=False)
     return y_pred
 
@@ -116,13 +120,14 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
     model, spec, classes = load_trained_model(run / MODEL_FILE, expected_digest)
     eval_spec = spec if split_csv is not None else _cross_spec(spec)
     # The same code path as training builds the test split (for a leaky experiment: the same leaky pool).
-    test = prepare_run_arrays(eval_spec, decoded_dir, split_csv, feature_files, landmarks_points)[0]["test"]
+    prepared, prepared_report = prepare_run_arrays(eval_spec, decoded_dir, split_csv, feature_files, landmarks_points)
+    test = prepared["test"]
     if len(test.y) == 0:
         raise ValueError(f"{decoded_dir}: no test sample has a class of the model ({list(classes)}); "
                          f"left out by label: {test.excluded_labels}")
     _check_feature_width(model, test.features, feature_files)
     probs = predict_probabilities(model, test.x, spec["input"].get("normalize", "unit"), features=test.features)
-    y_pred = _write_predictions(out / "predictions.parquet", test.sample_ids, test.y, probs, classes)
+    y_pred = _write_predictions(out / "predictions.parquet", test.sample_ids, test.y, probs, classes, test.imputed)
 
     summary = json.loads((run / SUMMARY_FILE).read_text())
     eval_dataset = eval_dataset or spec["dataset"]
@@ -134,10 +139,15 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
     if cross:
         metrics["unscored_reason"] = f"the model's classes {metrics['unscored_classes']} do not occur in {eval_dataset}"
     metrics.update(_run_identity(spec, summary, eval_dataset),
-                   # Test samples without a complete feature row cannot be scored by a fusion model, and
-                   # samples of classes outside the label set cannot be scored at all; both are listed or
+                   # Test samples without a complete feature row are either excluded (listed in
+                   # excluded_missing_features) or, by default (missing_features), kept and scored with the
+                   # missing values filled from the training split (listed in imputed_missing_features);
+                   # samples of classes outside the label set cannot be scored at all. All are listed or
                    # counted here rather than silently dropped from the denominator.
-                   excluded_missing_features=test.excluded, excluded_labels=test.excluded_labels)
+                   excluded_missing_features=test.excluded, imputed_missing_features=test.imputed_ids,
+                   n_imputed_missing_features=int(test.imputed.sum()),
+                   missing_features=_missing_report(prepared_report),
+                   excluded_labels=test.excluded_labels)
     metrics.update(provenance=evaluation_provenance(summary, eval_dataset, decoded_dir))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
@@ -150,6 +160,12 @@ def evaluate_run(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | 
         history = pd.read_csv(run / HISTORY_FILE)
         plot_learning_curve(history, summary["selected_epoch"], identity, run / "learning_curve.png")
     return metrics
+
+
+def _missing_report(report: dict) -> dict | None:
+    """The missing-feature policy as applied to this test set and its fill (None for an image-only model)."""
+    missing = report.get("missing_features")
+    return None if missing is None else {k: missing[k] for k in ("train", "evaluate", "applied", "fill", "fill_sha256")}
 
 
 def evaluation_provenance(summary: dict, eval_dataset: str, decoded_dir: str | Path) -> dict:

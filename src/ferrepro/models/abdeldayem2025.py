@@ -50,7 +50,7 @@ preprocessing, not part of the model:
 Parameter count (7 classes, RGB, all flags default): 11,152,897 trainable parameters
 (DenseNet121 features 6,953,856; conv blocks 3,539,712 + BN 1,536; CBAMs 42,650; residual modules
 416,736; dense head 198,407). Keras, which the authors used, also counts BatchNorm moving statistics:
-+83,648 (DenseNet121) +1,440 (ours) = 11,237,985 "total params". The paper claims 11.6M; we are 0.45M
++83,648 (DenseNet121) +2,880 (ours: 1,440 channels x mean and variance) = 11,239,425 "total params". The paper claims 11.6M; we are 0.45M
 (3.9%) below it, a gap that the unstated kernel sizes/residual-block layout would explain.
 tests/test_models_papers.py derives these numbers by hand.
 """

@@ -23,6 +23,10 @@ Where our number comes from, per claimed metric:
 * ``test_accuracy`` (metrics.json ``accuracy``), ``macro_f1``, ``macro_precision``,
   ``macro_recall``, ``weighted_f1``, ``mcc``: results/experiments.json (mean ± sd over seeds, bootstrap
   CI; see ferrepro.reporting.experiments);
+* ``precision``, ``recall``, ``f1`` with a ``class`` (a per-class claim, e.g. one row of a paper's
+  classification report): the same, for that class of the run's label set (experiments.json key
+  ``f1[happy]``; the table's metric column reads ``f1 (happy)``). A class the tested dataset has no
+  samples of (a cross-test target that lacks it) is untestable;
 * ``val_accuracy``: the validation accuracy of the selected checkpoint, CI from its validation counts;
 * ``epochs``: the selected epoch (1-based: epochs trained up to the checkpoint kept); the interval is
   the range over runs;
@@ -48,6 +52,7 @@ from typing import Any
 
 import pandas as pd
 
+from ferrepro.config import claim_label
 from ferrepro.evaluation.stats import VERDICTS, claim_resolution, median_ci, verdict
 from ferrepro.reporting.experiments import PROVENANCE_COLUMNS, claim_key, parse_skipped
 from ferrepro.reporting.tables import Section, fmt, interval, mean_sd, synthetic_title, write_sections
@@ -178,6 +183,26 @@ def _from_group(group: dict, metric: str, claimed: float, synthetic: bool, cut: 
     return ours
 
 
+def unscored_class(group: dict, claim: dict) -> str | None:
+    """Why a per-class claim cannot be tested on this group: the tested dataset has no samples of its class.
+
+    The per-class value would then be a 0 with a degenerate interval (no true samples, so no recall), which
+    reads as a refutation it is not.
+    """
+    scored = group.get("scored_classes")
+    if not claim.get("class") or scored is None or claim["class"] in scored:
+        return None
+    return (f"{group['eval_dataset']} has no {claim['class']} test samples (the classes scored on it: "
+            f"{', '.join(scored)}), so its {claim['metric']} for that class is not defined")
+
+
+def _real_row(group: dict, claim: dict, paper_budget: int | None) -> Ours:
+    why = unscored_class(group, claim)
+    if why:
+        return Ours("untestable", why)
+    return _from_group(group, claim_key(claim), claim["value"], synthetic=False, cut=budget_cut(group, paper_budget))
+
+
 def classification_rows(paper: str, name: str, claim: dict, dataset: str, groups: list[dict],
                         workspace: Workspace, paper_budget: int | None = None) -> list[Ours]:
     mine = [g for g in groups if g["paper"] == paper and g["experiment"] == name]
@@ -185,8 +210,7 @@ def classification_rows(paper: str, name: str, claim: dict, dataset: str, groups
     if real:
         # In-domain first; one row per training dataset when a claim is answered by several.
         real.sort(key=lambda g: (g["dataset"] != g["eval_dataset"], g["dataset"]))
-        return [_from_group(g, claim_key(claim), claim["value"], synthetic=False, cut=budget_cut(g, paper_budget))
-                for g in real]
+        return [_real_row(g, claim, paper_budget) for g in real]
     if dataset in workspace.skipped_cross:
         return [Ours("untestable", skipped_reason(dataset, workspace))]
     synthetic = [g for g in mine if g["synthetic"]]
@@ -310,7 +334,7 @@ def _record(paper: dict, name: str, claim: dict, dataset: str | None, leaky: boo
     ours_text, ci_text = _ours_text(claim["metric"], ours)
     note = "; ".join(p for p in (ours.reason, f"paper: {claim['note']}" if claim.get("note") else "") if p)
     return {"paper": paper["paper"], "table": claim["table"], "row": claim["row"], "experiment": name,
-            "variant": "LEAKY" if leaky else "", "dataset": dataset_text(dataset, ours), "metric": claim_key(claim),
+            "variant": "LEAKY" if leaky else "", "dataset": dataset_text(dataset, ours), "metric": claim_label(claim),
             "claimed": _claimed_text(claim["metric"], float(claim["value"])), "ours (mean ± sd)": ours_text,
             "95% CI": ci_text, "n seeds (folds)": ours.seeds, "verdict": ours.verdict, "reason / note": note,
             # machine-readable copies for the chart and tests

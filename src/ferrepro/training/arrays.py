@@ -7,8 +7,13 @@ needs these arrays but no Trainer, does not pay for importing Lightning (~5 s of
 evaluation call it, so they cannot disagree:
 
 1. the split list picks the rows of each split (never anything else);
-2. rows whose fused feature vector is incomplete (NaN, e.g. no face for the landmark detector) are
-   excluded and listed, never imputed;
+2. rows whose fused feature vector is incomplete (NaN, e.g. no face for the landmark detector) follow
+   the spec's ``missing_features`` (default ``{train: exclude, evaluate: impute}``): training rows are
+   excluded and listed; validation and test rows are kept, their missing values filled with the
+   per-column mean of the complete rows of the TRAINING split (no information from validation or test),
+   and flagged (``SplitArrays.imputed``), so the test set never loses its hardest faces and runs with and
+   without features score the same images. Training and evaluation get the same fill values because both
+   compute them here, from the same split list;
 3. the paper's preprocessing pipeline (``preprocess``: gamma, smoothing, channel decomposition...) runs
    on each image independently, then the model's input size and channels are applied;
 4. the training split may be subsampled to at most ``train_per_class`` samples per class;
@@ -21,6 +26,7 @@ slices of an in-memory tensor.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 
@@ -40,19 +46,31 @@ class SplitArrays:
     ``excluded`` lists the samples left out because a feature row is missing, ``excluded_labels``
     counts (per label) the samples of classes outside the run's label set (e.g. neutral in a 6-class
     experiment); both are reported in the run's summary and metrics, never dropped silently.
+    ``imputed`` (N bools) flags the kept rows whose missing feature values were filled from the training
+    split (``missing_features``); all False without fused features. ``fill_values`` (set by
+    ``load_split_arrays``) are the per-column values that filled them, from the training split.
     """
+
+    fill_values: np.ndarray | None = None
 
     def __init__(self, x: np.ndarray, y: np.ndarray, sample_ids: np.ndarray,
                  features: np.ndarray | None = None, excluded: list[str] | None = None,
-                 excluded_labels: dict[str, int] | None = None):
+                 excluded_labels: dict[str, int] | None = None, imputed: np.ndarray | None = None):
         self.x, self.y, self.sample_ids, self.features = x, y, np.asarray(sample_ids), features
         self.excluded = excluded or []
         self.excluded_labels = excluded_labels or {}
+        self.imputed = np.zeros(len(y), dtype=bool) if imputed is None else np.asarray(imputed, dtype=bool)
+        if len(self.imputed) != len(y):
+            raise ValueError(f"imputed flags {len(self.imputed)} rows, the split has {len(y)}")
+
+    @property
+    def imputed_ids(self) -> list[str]:
+        return [str(s) for s in self.sample_ids[self.imputed]]
 
     def take(self, index: np.ndarray) -> "SplitArrays":
         f = None if self.features is None else self.features[index]
         return SplitArrays(self.x[index], self.y[index], self.sample_ids[index], f, self.excluded,
-                           self.excluded_labels)
+                           self.excluded_labels, self.imputed[index])
 
     def tensors(self) -> tuple:
         parts = [torch.from_numpy(np.ascontiguousarray(self.x))]
@@ -75,6 +93,27 @@ def load_feature_matrix(feature_files: list[str | Path], n_samples: int) -> np.n
     return np.concatenate([np.asarray(a, dtype=np.float32) for a in arrays], axis=1)
 
 
+def missing_feature_policy(value: dict | None) -> dict[str, str]:
+    """The run's ``missing_features`` with the defaults filled in (an old spec without it gets them too)."""
+    from ferrepro.config import MISSING_FEATURES_DEFAULT
+
+    policy = {**MISSING_FEATURES_DEFAULT, **(value or {})}
+    for key, allowed in (("train", ("exclude", "impute")), ("evaluate", ("impute", "exclude"))):
+        if policy[key] not in allowed:
+            raise ValueError(f"missing_features.{key} {policy[key]!r}: expected one of {list(allowed)}")
+    return policy
+
+
+def training_fill_values(train_features: np.ndarray) -> np.ndarray:
+    """Per-column mean (float32) of the complete rows of the TRAINING split's feature matrix: the values that
+    replace a missing feature in any split. Rows with a NaN anywhere do not contribute."""
+    complete = train_features[~np.isnan(train_features).any(axis=1)]
+    if len(complete) == 0:
+        raise ValueError("missing_features impute: no training row has a complete feature vector, so there is "
+                         "nothing to fill missing values from; check the feature cache (e.g. landmarks all NaN)")
+    return complete.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
 def _images_for_model(images: np.ndarray, input_spec: dict, preprocess: list | None,
                       points: np.ndarray | None) -> np.ndarray:
     if preprocess:
@@ -86,9 +125,18 @@ def _images_for_model(images: np.ndarray, input_spec: dict, preprocess: list | N
 
 def load_split_arrays(decoded_dir: str | Path, split_csv: str | Path | None, input_spec: dict,
                       classes: tuple[str, ...], feature_files: list[str | Path] | None = None,
-                      preprocess: list | None = None, landmarks_points: str | Path | None = None) -> dict[str, SplitArrays]:
+                      preprocess: list | None = None, landmarks_points: str | Path | None = None,
+                      missing_features: dict | None = None) -> dict[str, SplitArrays]:
     """Model-ready arrays per split. ``split_csv=None`` puts the whole dataset into ``test`` (a
-    cross-dataset evaluation: a model trained elsewhere is tested on every sample)."""
+    cross-dataset evaluation: a model trained elsewhere is tested on every sample).
+
+    ``missing_features`` (see ``missing_feature_policy``) says, for the training split (``train``) and for
+    validation and test (``evaluate``), whether a row with a NaN feature is excluded or imputed; imputed
+    values are the per-column means of the complete training rows (``training_fill_values``), taken after
+    the label-set filter and before any subsampling or balancing. Without a training split (a cross-dataset
+    evaluation) there is nothing to impute from, and such rows are excluded (listed, as always).
+    """
+    policy = missing_feature_policy(missing_features)
     ds = load_decoded(decoded_dir)
     features = load_feature_matrix(list(feature_files or []), ds.n)
     points = np.load(landmarks_points, mmap_mode="r") if landmarks_points else None
@@ -105,21 +153,34 @@ def load_split_arrays(decoded_dir: str | Path, split_csv: str | Path | None, inp
         raise ValueError(f"{split_csv}: {len(unknown)} sample ids are not in {decoded_dir}, e.g. {unknown[:3]}; "
                          "the split list is stale: delete it and rerun the split rule")
     wanted = set(classes)
-    out = {}
+    chosen = {}
     for name, ids in selection.items():
         rows = np.array([position[s] for s in ids], dtype=np.int64)
         in_set = np.isin(all_labels[rows], list(wanted))
         left_out = dict(sorted(Counter(all_labels[rows][~in_set].tolist()).items()))
-        rows, ids = rows[in_set], ids[in_set]
+        chosen[name] = (rows[in_set], ids[in_set], left_out)
+    fill = None
+    if features is not None and "train" in chosen:
+        needs_fill = any(policy["train" if name == "train" else "evaluate"] == "impute" for name in chosen)
+        fill = training_fill_values(features[chosen["train"][0]]) if needs_fill else None
+    out = {}
+    for name, (rows, ids, left_out) in chosen.items():
         excluded: list[str] = []
         f = None
+        imputed = np.zeros(len(rows), dtype=bool)
         if features is not None:
-            complete = ~np.isnan(features[rows]).any(axis=1)
-            excluded = [str(s) for s in ids[~complete]]
-            rows, ids = rows[complete], ids[complete]
-            f = features[rows]
+            f = features[rows]  # a copy (fancy indexing): filling it leaves the cache untouched
+            missing = np.isnan(f).any(axis=1)
+            action = policy["train" if name == "train" else "evaluate"]
+            if action == "impute" and fill is not None:
+                f[missing] = np.where(np.isnan(f[missing]), fill, f[missing])
+                imputed = missing
+            else:
+                excluded = [str(s) for s in ids[missing]]
+                rows, ids, f, imputed = rows[~missing], ids[~missing], f[~missing], imputed[~missing]
         x = _images_for_model(ds.images[rows], input_spec, preprocess, None if points is None else points[rows])
-        out[name] = SplitArrays(x, encode(all_labels[rows], classes), ids, f, excluded, left_out)
+        out[name] = SplitArrays(x, encode(all_labels[rows], classes), ids, f, excluded, left_out, imputed)
+        out[name].fill_values = fill
     return out
 
 
@@ -157,7 +218,7 @@ def balance_train(train: SplitArrays, method: str, seed: int) -> tuple[SplitArra
         n_new = len(res.y) - len(train.y)
         ids = np.concatenate([train.sample_ids, np.array([f"smote_{i}" for i in range(n_new)], dtype=object)])
         x = res.X.reshape((len(res.y),) + train.x.shape[1:]).astype(np.float32)
-        return SplitArrays(x, res.y.astype(np.int64), ids, None, train.excluded), res.report
+        return SplitArrays(x, res.y.astype(np.int64), ids, None, train.excluded, train.excluded_labels), res.report
     raise ValueError(f"unknown balance.method {method!r}; expected none, oversample or smote")
 
 
@@ -167,7 +228,8 @@ def _pool(arrays: dict[str, SplitArrays]) -> SplitArrays:
     return SplitArrays(np.concatenate([a.x for a in parts]), np.concatenate([a.y for a in parts]),
                        np.concatenate([a.sample_ids for a in parts]), features,
                        [e for a in parts for e in a.excluded],
-                       dict(sum((Counter(a.excluded_labels) for a in parts), Counter())))
+                       dict(sum((Counter(a.excluded_labels) for a in parts), Counter())),
+                       np.concatenate([a.imputed for a in parts]))
 
 
 def augmented_copies(x: np.ndarray, policy, seed: int, batch_size: int = 256) -> np.ndarray:
@@ -218,6 +280,8 @@ def leaky_resplit(arrays: dict[str, SplitArrays], method: str, fractions, seed: 
     leaky = leaky_balance_then_split(pool.y, leaky_method, tuple(fractions), seed, copies=copies,
                                      X=pool.x.reshape(len(pool.x), -1) if method == "smote" else None)
     features = None
+    origin = np.asarray(leaky.origin)
+    imputed = (origin >= 0) & pool.imputed[np.maximum(origin, 0)]  # SMOTE points (origin -1): never
     if method == "smote":
         x_pool = leaky.X.reshape((len(leaky.label),) + pool.x.shape[1:]).astype(np.float32)
         id_pool = np.array([pool.sample_ids[o] if o >= 0 else f"smote_{r}" for r, o in enumerate(leaky.origin)],
@@ -233,7 +297,8 @@ def leaky_resplit(arrays: dict[str, SplitArrays], method: str, fractions, seed: 
     for s in SPLITS:
         rows = leaky.rows(s)
         out[s] = SplitArrays(x_pool[rows], leaky.label[rows].astype(np.int64), id_pool[rows],
-                             None if features is None else features[rows], pool.excluded, pool.excluded_labels)
+                             None if features is None else features[rows], pool.excluded, pool.excluded_labels,
+                             imputed[rows])
     return out, dict(report, **leaky.report)
 
 
@@ -248,7 +313,7 @@ def augment_train(train: SplitArrays, augmentation, copies: int, seed: int) -> t
     f = None if train.features is None else train.features[origin]
     report = {"method": "augment", "seed": int(seed), "leaky": False, "scope": "train split only",
               "copies": int(copies), "n_before": int(n), "n_after": int(len(origin))}
-    return SplitArrays(x, train.y[origin], ids, f, train.excluded, train.excluded_labels), report
+    return SplitArrays(x, train.y[origin], ids, f, train.excluded, train.excluded_labels, train.imputed[origin]), report
 
 
 def prepare_run_arrays(spec: dict, decoded_dir: str | Path, split_csv: str | Path,
@@ -256,25 +321,51 @@ def prepare_run_arrays(spec: dict, decoded_dir: str | Path, split_csv: str | Pat
                        landmarks_points: str | Path | None = None) -> tuple[dict[str, SplitArrays], dict]:
     """Everything a run's model sees, per split, plus the balancing report (see the module docstring)."""
     classes = label_set(spec.get("label_set", "basic7"))
-    arrays = load_split_arrays(decoded_dir, split_csv, spec["input"], classes, feature_files,
-                               spec.get("preprocess"), landmarks_points)
-    report: dict = {"excluded_labels": {k: a.excluded_labels for k, a in arrays.items()}}
     balance = spec.get("balance") or {}
     method, order = balance.get("method", "none"), balance.get("order", "proper")
+    leaky = method != "none" and order == "leaky"
+    policy = missing_feature_policy(spec.get("missing_features"))
+    # LEAKY order: the whole pool is split after loading, so any row may become a training row: the
+    # training rule applies to every split of the split list (imputed rows never enter training unasked).
+    load_policy = {"train": policy["train"], "evaluate": policy["train"]} if leaky else policy
+    if split_csv is None:  # a cross-dataset evaluation: no training split to fill from
+        load_policy = {**load_policy, "evaluate": "exclude"}
+    arrays = load_split_arrays(decoded_dir, split_csv, spec["input"], classes, feature_files,
+                               spec.get("preprocess"), landmarks_points, load_policy)
+    report: dict = {"excluded_labels": {k: a.excluded_labels for k, a in arrays.items()}}
+    missing = None
+    if feature_files:
+        fill = next(iter(arrays.values())).fill_values
+        # The identity of the fill vector: training's train_summary.json and evaluation's metrics.json must agree.
+        missing = {**policy, "applied": load_policy,
+                   "fill_sha256": None if fill is None else hashlib.sha256(fill.tobytes()).hexdigest()[:16]}
     seed = int(spec["seed"])
-    if method != "none" and order == "leaky":
+    if leaky:
         arrays, leaky_report = leaky_resplit(arrays, method, balance.get("fractions", (0.8, 0.1, 0.1)), seed,
                                              per_class=spec.get("train_per_class"),
                                              augmentation=spec.get("augmentation"), copies=int(balance.get("copies", 1)))
-        return arrays, dict(report, **leaky_report)
+        return arrays, _with_missing(dict(report, **leaky_report), missing, arrays)
     if spec.get("train_per_class"):
         arrays["train"], report["train_subsample"] = subsample_per_class(arrays["train"], int(spec["train_per_class"]),
                                                                          seed)
     if method == "none":
-        return arrays, dict(report, method="none", leaky=False)
+        return arrays, _with_missing(dict(report, method="none", leaky=False), missing, arrays)
     if method == "augment":
         arrays["train"], balance_report = augment_train(arrays["train"], spec.get("augmentation"),
                                                         int(balance.get("copies", 1)), seed)
     else:
         arrays["train"], balance_report = balance_train(arrays["train"], method, seed)
-    return arrays, dict(report, **balance_report)
+    return arrays, _with_missing(dict(report, **balance_report), missing, arrays)
+
+
+def _with_missing(report: dict, missing: dict | None, arrays: dict[str, SplitArrays]) -> dict:
+    """The report plus ``missing_features``: the policy, the policy applied when loading (they differ in
+    the leaky order and in a cross-dataset evaluation), the fill and its digest, and per split how many rows were excluded and how many imputed (in the final arrays,
+    i.e. after subsampling and balancing of the training split)."""
+    if missing is None:
+        return report
+    fill = ("per-column mean of the complete rows of the split list's training split"
+            if "impute" in missing["applied"].values() and "train" in arrays else None)
+    return dict(report, missing_features=dict(missing, fill=fill,
+                                              excluded={k: len(a.excluded) for k, a in arrays.items()},
+                                              imputed={k: int(a.imputed.sum()) for k, a in arrays.items()}))

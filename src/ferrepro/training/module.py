@@ -87,9 +87,12 @@ def build_scheduler(optimizer, spec: dict):
         return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, InverseTimeDecay(sched.get("decay", 0.0))),
                 "interval": "step"}
     if name == "plateau":
+        # Keras/PyTorch semantics: an accuracy plateaus when it stops rising, a loss when it stops falling.
+        monitor = sched.get("monitor", "val_loss")
         return {"scheduler": torch.optim.lr_scheduler.ReduceLROnPlateau(
-                    optimizer, mode="min", factor=sched.get("factor", 0.5), patience=sched.get("patience", 3)),
-                "monitor": "val_loss", "interval": "epoch"}
+                    optimizer, mode="max" if monitor.endswith("acc") else "min", factor=sched.get("factor", 0.5),
+                    patience=sched.get("patience", 3)),
+                "monitor": monitor, "interval": "epoch"}
     if name == "step":
         return {"scheduler": torch.optim.lr_scheduler.StepLR(optimizer, step_size=sched["step_size"],
                                                              gamma=sched.get("factor", 0.1)), "interval": "epoch"}

@@ -212,7 +212,12 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
         "n_train": n_train, "n_val": len(dm.arrays["val"].y), "n_test": len(dm.arrays["test"].y),
         "class_counts_train": dm.class_counts().tolist(),
         "features": spec.get("features", []),
+        # Per split: rows left out for a missing feature value (as before), and rows kept with their missing
+        # values filled from the training split (missing_features); the policy and fill are under
+        # `missing_features`.
         "excluded_missing_features": {k: len(v.excluded) for k, v in dm.arrays.items()},
+        "imputed_missing_features": {k: int(v.imputed.sum()) for k, v in dm.arrays.items()},
+        "missing_features": dm.balance_report.get("missing_features"),
         "balance": dm.balance_report,
         "weights_source": getattr(module.model, "weights_source", "random"),
         "device": str(trainer.strategy.root_device),
