@@ -15,7 +15,7 @@ import torchvision
 from torch import nn
 from torch.nn import functional as F
 
-from ferrepro.models import available_models, build_model, model_uses_features
+from ferrepro.models import available_models, build_model, model_uses_features, weights
 from ferrepro.models.abdeldayem2025 import DCRNet
 from ferrepro.models.blocks import CBAM, ResidualBlock, SEBlock
 from ferrepro.models.nauman2025 import FeatureDimError
@@ -365,7 +365,15 @@ def test_dcrnet_imagenet_weights_come_from_the_hub_cache_only(tmp_path, monkeypa
     (tmp_path / "checkpoints").mkdir()
     cached = tmp_path / "checkpoints" / "densenet121-a639ec97.pth"
     _published_style_checkpoint(cached)
-    assert DCRNet(input_size=64, pretrained_weights="imagenet").weights_source == f"imagenet:{cached}"
+    # A file under the published name whose sha256 does not start with a639ec97 is not the published file.
+    with pytest.raises(ValueError, match="does not start with a639ec97"):
+        DCRNet(input_size=64, pretrained_weights="imagenet")
+    # Our stand-in, under a name carrying its own hash prefix (torch.hub's convention), is accepted.
+    prefix = weights.sha256_of(cached)[:8]
+    renamed = cached.rename(cached.with_name(f"densenet121-{prefix}.pth"))
+    monkeypatch.setattr(weights, "densenet121_imagenet", lambda: weights.WeightsFile(
+        "stand-in", f"https://download.pytorch.org/models/densenet121-{prefix}.pth"))
+    assert DCRNet(input_size=64, pretrained_weights="imagenet").weights_source == f"imagenet:{renamed}"
 
 
 def test_dcrnet_rejects_missing_or_foreign_checkpoint(tmp_path):

@@ -40,7 +40,7 @@ EXPECTED_RUNNABLE = {
     "afzaal2025": 20,      # 5 models x {oversample, SMOTE} x {proper, leaky}
     "nauman2025": 19,      # 4 feature variants x 3 training sizes + 5 leaky rows + RAF-DB/AffectNet + Table 5
     "gilanie2025": 20,     # Table 2 Exp. 01-09 (both channel readings), 2 channel additions, Table 3 x 4, matrix
-    "abdeldayem2025": 13,  # Table 8 (6 rows; residual = full) + SE + CK+ (3) + KDEF (3)
+    "abdeldayem2025": 14,  # Table 8 (6 rows; residual = full) + SE + CK+ (3) + KDEF (3) + the random-init control
 }
 # An experiment may name a dataset that cannot be measured (unpublished, no expression labels): it then
 # gets no run in the full profile, and its description must say that its claim is untestable.

@@ -364,7 +364,7 @@ def _uses_features(p):
     (_set_spec("features", {"kind": "landmarks"}), "['features']"),
     (_set_input("preprocess", "align"), "['input.preprocess']"),
     (_set_input("channels", "rgb"), "contradicts spec input channels"),
-    (_set_input("normalize", "imagenet"), "normalize 'imagenet' unknown"),
+    (_set_input("normalize", "zscore"), "normalize 'zscore' unknown"),
     (_wrong_class_count, "cannot rebuild model 'majeed2025.lenet5'"),
     (_uses_features, "fuses handcrafted features"),
 ], ids=["format", "no-classes", "no-spec", "unknown-model", "spec-features", "input-preprocess",

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-data": ("ferrepro.data.acquire:cli", "check (or, for public files, download) a raw dataset"),
     "data": ("ferrepro.data.status:cli", "`data status`: per dataset, present, missing or decoded; counts; next step"),
     "audit": ("ferrepro.data.audit:cli", "leakage audit of a decoded dataset and one split list"),
+    "weights": ("ferrepro.models.weights:cli",
+                "`weights check`: is the ImageNet DenseNet121 file in torch hub's cache, hash right? `weights where`"),
     "split": ("ferrepro.data.splits:cli", "write a seeded split list for a decoded dataset"),
     "features": ("ferrepro.features.cli:cli",
                  "compute one cached handcrafted feature array (hog, sliding_hog, landmarks)"),

@@ -255,6 +255,10 @@ def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, conf
     missing = [k for k in ("size", "channels") if k not in spec["input"]]
     if missing:
         raise ConfigError(f"{paper_cfg['paper']}/{experiment}: resolved spec's `input` lacks {missing}")
+    if spec["input"].get("normalize") == "imagenet" and spec["input"]["channels"] != "rgb":
+        raise ConfigError(f"{paper_cfg['paper']}/{experiment}: input normalize imagenet standardises the R, G and B "
+                          f"channels, but input channels is {spec['input']['channels']!r}; set channels: rgb (grey "
+                          "images are replicated to 3 channels) or another normalize")
     return spec
 
 

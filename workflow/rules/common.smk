@@ -10,9 +10,16 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ferrepro.cli import shell_flags  # noqa: E402
 from ferrepro.config import load_run_matrix, write_spec_files  # noqa: E402
+from ferrepro.models.weights import check_pretrained  # noqa: E402
 
 RUNS = load_run_matrix(config, workflow.basedir)
 RUNS_BY_DIR = {run.run_dir: run for run in RUNS}
+
+# Runs that train from pretrained weights (abdeldayem2025's ImageNet DenseNet121, read from torch hub's
+# cache, never downloaded) need a file the user fetches once: if it is missing or fails its hash-prefix
+# check, stop here with one message naming every such run, the file, its URL and where it goes, before
+# any job runs. Runs already trained for their current spec do not count; the quick profile needs none.
+check_pretrained(RUNS, workflow.basedir)
 
 # Each run's resolved spec as a file, rewritten only when its content changes: a file input of the
 # train rule, so a config edit reruns exactly the runs it changes, also in a clone without Snakemake's

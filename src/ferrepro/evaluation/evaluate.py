@@ -50,8 +50,13 @@ def load_trained_model(model_path: str | Path, expected_digest: str | None = Non
                             f"but the run's current spec is {expected_digest}: retrain it "
                             f"(snakemake {Path(model_path).as_posix()})")
     spec = payload["spec"]
+    kwargs = dict(spec.get("model_kwargs", {}))
+    if kwargs.get("pretrained_weights") is not None:
+        # The state dict below replaces every backbone weight (strict load): evaluation, robustness and
+        # prediction never need the pretrained file the training started from (ferrepro.models.weights).
+        kwargs["pretrained_weights"] = None
     model = build_model(spec["model"], num_classes=len(payload["classes"]), in_channels=payload["in_channels"],
-                        input_size=spec["input"]["size"], **spec.get("model_kwargs", {}))
+                        input_size=spec["input"]["size"], **kwargs)
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model, spec, payload["classes"]

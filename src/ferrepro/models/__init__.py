@@ -13,7 +13,7 @@ import pkgutil
 from typing import Callable
 
 MODEL_REGISTRY: dict[str, Callable] = {}
-_SKIP_MODULES = {"blocks", "init"}
+_SKIP_MODULES = {"blocks", "init", "weights"}
 
 
 def register_model(name: str) -> Callable[[Callable], Callable]:

@@ -65,7 +65,7 @@ import torch
 import torchvision
 from torch import nn
 
-from ferrepro.models import register_model
+from ferrepro.models import register_model, weights
 from ferrepro.models.blocks import ATTENTION_KINDS, ResidualBlock, global_avg_pool, make_attention
 
 BACKBONE_CHANNELS = 1024
@@ -77,9 +77,9 @@ _OLD_DENSELAYER_KEY = re.compile(
 
 
 def imagenet_cache_path() -> str:
-    """Where torchvision keeps (or would download) its ImageNet DenseNet121 checkpoint."""
-    url = torchvision.models.DenseNet121_Weights.IMAGENET1K_V1.url
-    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+    """Where torchvision keeps (or would download) its ImageNet DenseNet121 checkpoint
+    (``torch.hub.get_dir()/checkpoints/densenet121-a639ec97.pth``; ferrepro.models.weights)."""
+    return str(weights.densenet121_imagenet().path())
 
 
 def _features_state_dict(path: str) -> dict[str, torch.Tensor]:
@@ -107,23 +107,38 @@ def resolve_pretrained_weights(pretrained_weights: str | None, allow_random_fall
     """Map the ``pretrained_weights`` option to a checkpoint path, or None for random initialisation.
 
     ``None`` -> random. ``"imagenet"`` -> torchvision's file in the torch hub cache
-    (``imagenet_cache_path()``); nothing is downloaded. Any other string is a file path.
-    A requested checkpoint that does not exist raises, unless ``allow_random_fallback`` is set, in
-    which case a warning is issued and the backbone is randomly initialised (recorded in
-    ``weights_source``), so that a run never silently claims ImageNet initialisation.
+    (``imagenet_cache_path()``); nothing is downloaded, and the file's sha256 must start with the hex in
+    its name (torch.hub's check_hash convention; ``ferrepro weights check``). Any other string is a file
+    path. A requested checkpoint that does not exist (or, for ``"imagenet"``, fails that check) raises,
+    unless ``allow_random_fallback`` is set, in which case a warning is issued and the backbone is randomly
+    initialised (recorded in ``weights_source``), so that a run never silently claims ImageNet initialisation.
     """
     if pretrained_weights is None:
         return None
-    path = imagenet_cache_path() if pretrained_weights == "imagenet" else os.path.expanduser(pretrained_weights)
-    if os.path.isfile(path):
-        return path
-    message = (f"DenseNet121 ImageNet weights not found at {path}. Put torchvision's densenet121 checkpoint "
-               f"({torchvision.models.DenseNet121_Weights.IMAGENET1K_V1.url}) there, pass its path as "
-               "pretrained_weights, or set pretrained_weights: null for a randomly initialised backbone")
+    error: type[Exception] = FileNotFoundError
+    details = ""
+    if pretrained_weights == "imagenet":
+        expected = weights.densenet121_imagenet()
+        check = weights.check_file(expected)
+        if check.ok:
+            return str(check.path)
+        if check.sha256 is not None:
+            error = ValueError  # a file is there, but not the published one
+        message = (f"DenseNet121 ImageNet weights: {check.problem}. Put torchvision's densenet121 checkpoint there, "
+                   "pass its path as pretrained_weights, or set pretrained_weights: null for a randomly initialised "
+                   "backbone")
+        details = "\n" + weights.instructions(expected, check.path)
+    else:
+        path = os.path.expanduser(pretrained_weights)
+        if os.path.isfile(path):
+            return path
+        message = (f"DenseNet121 weights not found at {path}. Put a DenseNet121 checkpoint (torchvision's: "
+                   f"{weights.densenet121_imagenet().url}) there, or set pretrained_weights: null for a randomly "
+                   "initialised backbone")
     if allow_random_fallback:
-        warnings.warn(message + "; falling back to random initialisation", stacklevel=3)
+        warnings.warn(message + "; falling back to random initialisation" + details, stacklevel=3)
         return None
-    raise FileNotFoundError(message)
+    raise error(message + details)
 
 
 def densenet121_features(in_channels: int = 3, weights_path: str | None = None) -> nn.Sequential:

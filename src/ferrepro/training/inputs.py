@@ -24,7 +24,11 @@ def n_channels(mode: str, have: int | None = None) -> int:
         raise ValueError(f"unknown input channels {mode!r}; expected one of {sorted(CHANNELS)} or {KEEP!r}") from None
 
 
-NORMALISATIONS = ("unit", "per_image")
+NORMALISATIONS = ("unit", "per_image", "imagenet")
+# torchvision's ImageNet statistics (its ImageNet1K transforms): the inputs an ImageNet-pretrained backbone
+# was trained on. Per RGB channel, on images in [0, 1].
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def to_model_input(images: np.ndarray, size: int, channels: str) -> np.ndarray:
@@ -51,9 +55,19 @@ def normalize_batch(x, mode: str = "unit"):
 
     ``unit`` leaves it in [0, 1] (Keras' ``rescale=1/255``). ``per_image`` standardises each image to zero
     mean and unit variance, removing global brightness and contrast, a common FER preprocessing step.
+    ``imagenet`` subtracts the ImageNet mean and divides by the ImageNet std per RGB channel
+    (``IMAGENET_MEAN``, ``IMAGENET_STD``), the statistics an ImageNet-pretrained backbone expects; it needs
+    3 channels (``input.channels: rgb``, which replicates a grey image into R, G and B before this step).
     """
     if mode == "unit":
         return x
+    if mode == "imagenet":
+        if x.shape[1] != len(IMAGENET_MEAN):
+            raise ValueError(f"input normalisation 'imagenet' needs 3-channel (RGB) images, got {x.shape[1]} "
+                             "channel(s); set input.channels: rgb (grey images are replicated to R, G and B)")
+        mean = x.new_tensor(IMAGENET_MEAN).view(1, -1, 1, 1)
+        std = x.new_tensor(IMAGENET_STD).view(1, -1, 1, 1)
+        return (x - mean) / std
     if mode == "per_image":
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         std = x.std(dim=(1, 2, 3), keepdim=True, unbiased=False)
