@@ -38,6 +38,17 @@ def tiny_synthetic(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def split_csv(tiny_synthetic, tmp_path_factory) -> Path:
+    """The subject-level split of ``tiny_synthetic`` (seed 0), shared by the training-level tests."""
+    from ferrepro.data.splits import make_split
+    from ferrepro.data.standard import load_decoded
+
+    path = tmp_path_factory.mktemp("split") / "subject_seed0.csv"
+    make_split(load_decoded(tiny_synthetic).samples, "subject", 0).to_csv(path, index=False)
+    return path
+
+
 def copy_workflow(dest: Path) -> Path:
     """Copy what `snakemake` needs (not results, not the venv) into a temp workspace."""
     for name in ("Snakefile", "workflow", "config", "src", "envs", "profiles"):

@@ -218,3 +218,42 @@ def test_data_status_says_missing_present_decoded_and_next_step(tmp_path, capsys
     assert rows["jaffe"]["state"] == "present" and "snakemake --cores all" in rows["jaffe"]["next"]
     assert rows["kdef"]["state"] == "missing" and "https://kdef.se/" in rows["kdef"]["next"]
     assert rows["utkface"]["state"] == "not usable"
+
+
+@pytest.mark.integration
+def test_replacing_a_raw_archive_schedules_a_re_decode_in_a_dry_run(tmp_path, venv_env):
+    """Issue 14: the decode rule depends on the raw manifest, so `snakemake -n` shows a re-decode after a new
+    download replaces the archive (same name and size, other bytes), and nothing while the raw data is unchanged."""
+    import os
+    import re
+    import time
+
+    from conftest import copy_workflow, run_checked
+
+    work = tmp_path / "ws"
+    work.mkdir()
+    copy_workflow(work)
+    raw = work / "resources" / "raw" / "jaffe"
+    fx.write_jaffe(raw, as_zip=True)
+    target = "results/decoded/jaffe/images.npy"
+    run_checked(["snakemake", "-n", target], work, venv_env, timeout=300)  # writes the manifest at parse time
+    manifest = work / "results" / "raw_manifests" / "jaffe.json"
+    assert manifest.exists()
+    decoded = work / "results" / "decoded" / "jaffe"
+    decoded.mkdir(parents=True)
+    later = manifest.stat().st_mtime + 1  # newer than the manifest, older than a rewritten one
+    for name in ("images.npy", "samples.csv", "decode_report.json"):  # stands in for a finished decode
+        (decoded / name).write_text("")
+        os.utime(decoded / name, (later, later))
+
+    def decode_jobs() -> str:
+        proc = run_checked(["snakemake", "-n", target], work, venv_env, timeout=300)
+        return proc.stdout + proc.stderr
+
+    assert "Nothing to be done" in decode_jobs()
+    while time.time() < later + 1:
+        time.sleep(0.1)
+    fx.write_jaffe(raw, as_zip=True, seed=1)  # the same archive name and size, new bytes
+    text = decode_jobs()
+    assert re.search(r"decode_dataset\s+1", text), text[-3000:]
+    assert "results/raw_manifests/jaffe.json" in text

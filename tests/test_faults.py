@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 import yaml
 
-from ferrepro.data.splits import make_split
-from ferrepro.data.standard import load_decoded
 from ferrepro.evaluation.evaluate import evaluate_run
 from ferrepro.training.run import WORK_DIR, train_run
 from test_training import _spec as training_spec
@@ -43,13 +41,6 @@ class KillDuringEpoch(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.current_epoch == self.epoch:
             raise Killed(f"killed during epoch {self.epoch + 1}")
-
-
-@pytest.fixture(scope="module")
-def split_csv(tiny_synthetic, tmp_path_factory):
-    path = tmp_path_factory.mktemp("split") / "subject_seed0.csv"
-    make_split(load_decoded(tiny_synthetic).samples, "subject", 0).to_csv(path, index=False)
-    return path
 
 
 def test_a_killed_training_resumes_and_ends_with_the_same_metrics_byte_for_byte(tiny_synthetic, split_csv, tmp_path):

@@ -9,20 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferrepro.data.splits import make_split
 from ferrepro.data.standard import load_decoded
 from ferrepro.evaluation.evaluate import evaluate_run
 from ferrepro.training.arrays import prepare_run_arrays
 from ferrepro.training.run import train_run
 
 from test_training import TINY_IAFEN, _spec
-
-
-@pytest.fixture(scope="module")
-def split_csv(tiny_synthetic, tmp_path_factory):
-    path = tmp_path_factory.mktemp("split") / "subject_seed0.csv"
-    make_split(load_decoded(tiny_synthetic).samples, "subject", 0).to_csv(path, index=False)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -10,37 +10,22 @@ import pytest
 
 from ferrepro.config import ConfigError, MISSING_FEATURES_DEFAULT, load_config, load_paper_config, resolve_spec, \
     validate_against_schema
-from ferrepro.data.splits import make_split
 from ferrepro.data.standard import load_decoded
 from ferrepro.training.arrays import prepare_run_arrays
 
 from conftest import REPO
+from test_training import TINY_IAFEN
+from test_training import _spec as training_spec
 
 WIDTH = 6  # feature columns: the first 4 play "HoG" (always there), the last 2 "landmarks" (NaN on failure)
 BROKEN = {"train": 3, "val": 1, "test": 3}
 
 
 def _spec(**overrides):
-    spec = {
-        "paper": "nauman2025", "experiment": "fused", "dataset": "synthetic", "seed": 0,
-        "model": "nauman2025.ia_fen", "split": "subject", "features": ["hog"],
-        "model_kwargs": {"widths": [8, 8, 16, 16], "blocks_per_stage": [1, 1, 1, 1], "hidden_units": 16},
-        "input": {"size": 48, "channels": "gray", "normalize": "per_image"},
-        "optimizer": {"name": "adam", "lr": 0.001}, "lr_schedule": {"name": "none"},
-        "batch_size": 32, "max_epochs": 1, "early_stopping": {"monitor": "val_loss", "patience": 5},
-        "checkpoint_monitor": "val_acc", "augmentation": "none", "class_weights": False,
-        "trainer": {"accelerator": "cpu", "devices": 1, "precision": "32-true", "num_workers": 0,
-                    "deterministic": True, "threads": 1},
-    }
-    spec.update(overrides)
-    return spec
-
-
-@pytest.fixture(scope="module")
-def split_csv(tiny_synthetic, tmp_path_factory):
-    path = tmp_path_factory.mktemp("split") / "subject_seed0.csv"
-    make_split(load_decoded(tiny_synthetic).samples, "subject", 0).to_csv(path, index=False)
-    return path
+    """A tiny IA-FEN fusing one cached feature file (the shape of a nauman2025 fused run)."""
+    fused = {"paper": "nauman2025", "experiment": "fused", "model": "nauman2025.ia_fen", "features": ["hog"],
+             "model_kwargs": TINY_IAFEN, "max_epochs": 1}
+    return training_spec(**(fused | overrides))
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ import warnings
 import pandas as pd
 import pytest
 
-from ferrepro.data.splits import make_split
-from ferrepro.data.standard import load_decoded
 from ferrepro.training.progress import LOG_DIR, epoch_line, format_duration, show_progress_bar
 from ferrepro.training.run import train_run
 
@@ -48,13 +46,6 @@ def test_progress_bar_only_on_a_terminal():
     closed = io.StringIO()
     closed.close()
     assert show_progress_bar(closed) is False
-
-
-@pytest.fixture(scope="module")
-def split_csv(tiny_synthetic, tmp_path_factory):
-    path = tmp_path_factory.mktemp("split") / "subject_seed0.csv"
-    make_split(load_decoded(tiny_synthetic).samples, "subject", 0).to_csv(path, index=False)
-    return path
 
 
 def _spec(max_epochs: int) -> dict:

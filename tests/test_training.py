@@ -29,13 +29,6 @@ def _spec(seed=0, **overrides):
     return spec
 
 
-@pytest.fixture(scope="module")
-def split_csv(tiny_synthetic, tmp_path_factory):
-    path = tmp_path_factory.mktemp("split") / "subject_seed0.csv"
-    make_split(load_decoded(tiny_synthetic).samples, "subject", 0).to_csv(path, index=False)
-    return path
-
-
 def test_train_then_evaluate_writes_every_output(tiny_synthetic, split_csv, tmp_path):
     summary = train_run(_spec(), tiny_synthetic, split_csv, tmp_path)
     assert summary["epochs_run"] == 2 and 0 <= summary["selected_epoch"] < 2
