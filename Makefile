@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine with only python3 (see README, "Quick start"):
 #   make reproduce   create .venv, install pinned deps, run the whole workflow on the default config,
 #                    then build results/report.html
-#   make test        create .venv if needed, run the test suite
+#   make test        create .venv if needed, lint (ruff, snakefmt, snakemake --lint), run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(abspath $(VENV))/bin
@@ -18,7 +18,7 @@ reproduce: $(STAMP)
 	snakemake --cores $(CORES)
 	snakemake --report results/report.html
 
-test: $(STAMP) browser
+test: lint browser
 	python -m pytest -n 2 --dist loadgroup -q
 
 # tests/test_report.py opens the Snakemake report in headless Chromium. On a clean Debian/Ubuntu machine
@@ -41,7 +41,11 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# Settings in pyproject.toml ([tool.ruff], [tool.snakefmt]); `ruff format . && snakefmt .` fixes the formatting.
 lint: $(STAMP)
+	ruff check .
+	ruff format --check .
+	snakefmt --check .
 	snakemake --lint
 
 dryrun: $(STAMP)

@@ -57,8 +57,12 @@ def timed(fn, repeats: int) -> dict:
         fn()
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    return {"wall_s_median": round(statistics.median(wall), 3), "wall_s_min": round(min(wall), 3),
-            "cpu_s_median": round(statistics.median(cpu), 3), "runs": len(wall)}
+    return {
+        "wall_s_median": round(statistics.median(wall), 3),
+        "wall_s_min": round(min(wall), 3),
+        "cpu_s_median": round(statistics.median(cpu), 3),
+        "runs": len(wall),
+    }
 
 
 def once(fn) -> tuple[dict, object]:
@@ -73,7 +77,12 @@ def make_csv(folder: Path, n_rows: int) -> Path:
     rng = np.random.default_rng(0)
     usage = np.array(["Training"] * 28709 + ["PublicTest"] * 3589 + ["PrivateTest"] * 3589)[:n_rows]
     usage = np.resize(usage, n_rows)
-    return write_fer2013_csv(folder / "fer2013.csv", rng.integers(0, 7, n_rows), rng.integers(0, 256, (n_rows, 48, 48), dtype=np.uint8), usage)
+    return write_fer2013_csv(
+        folder / "fer2013.csv",
+        rng.integers(0, 7, n_rows),
+        rng.integers(0, 256, (n_rows, 48, 48), dtype=np.uint8),
+        usage,
+    )
 
 
 def make_csv_from_decoded(folder: Path, decoded: Path) -> Path:
@@ -86,7 +95,10 @@ def make_csv_from_decoded(folder: Path, decoded: Path) -> Path:
 
     ds = load_decoded(decoded)
     usage_of = {v: k for k, v in load_registry(ROOT / "config" / "datasets.yaml")["fer2013"].splits.items()}
-    codes = {v: int(k) for k, v in load_registry(ROOT / "config" / "datasets.yaml")["fer2013"].layout("fer2013_csv").label_map.items()}
+    codes = {
+        v: int(k)
+        for k, v in load_registry(ROOT / "config" / "datasets.yaml")["fer2013"].layout("fer2013_csv").label_map.items()
+    }
     usage = ds.samples["usage"] if "usage" in ds.samples else ds.samples["split"].map(usage_of)
     rank = pd.Categorical(usage, categories=["Training", "PublicTest", "PrivateTest"], ordered=True).codes
     order = np.argsort(rank, kind="stable")
@@ -135,7 +147,9 @@ def bench_csv(tmp: Path, n_rows: int, repeats: int, skip_naive: bool, from_decod
         source, check = "random pixels", False
     registry = load_registry(ROOT / "config" / "datasets.yaml")
     spec = registry["fer2013"]
-    ctx = DecodeContext(spec=spec, layout=spec.layout("fer2013_csv"), root=raw, classes=BASIC7, workers=os.cpu_count() or 1)
+    ctx = DecodeContext(
+        spec=spec, layout=spec.layout("fer2013_csv"), root=raw, classes=BASIC7, workers=os.cpu_count() or 1
+    )
     fast = timed(lambda: read_fer2013_csv(path, ctx), repeats)
     rows = read_fer2013_csv(path, ctx)
     assert rows.pixels_ok.all() and len(rows.lines) == n_rows
@@ -144,14 +158,23 @@ def bench_csv(tmp: Path, n_rows: int, repeats: int, skip_naive: bool, from_decod
     if from_decoded is not None:  # the CSV round trip gives back exactly the decoded images
         from ferrepro.data.standard import load_decoded
 
-        np.testing.assert_array_equal(rows.pixels, np.asarray(load_decoded(from_decoded).images)[order].reshape(n_rows, -1))
+        np.testing.assert_array_equal(
+            rows.pixels, np.asarray(load_decoded(from_decoded).images)[order].reshape(n_rows, -1)
+        )
         assert report["count_check"]["status"] == "ok", report["count_check"]
-    out = {"source": source, "rows": n_rows, "file_mb": round(path.stat().st_size / 2**20, 1), "generate_s": gen["wall_s"],
-           "workers": ctx.workers, "fast_parse": fast, "fast_decode_dataset": end_to_end,
-           "count_check": report["count_check"]["status"]}
+    out = {
+        "source": source,
+        "rows": n_rows,
+        "file_mb": round(path.stat().st_size / 2**20, 1),
+        "generate_s": gen["wall_s"],
+        "workers": ctx.workers,
+        "fast_parse": fast,
+        "fast_decode_dataset": end_to_end,
+        "count_check": report["count_check"]["status"],
+    }
     if not skip_naive:
         for key, fn in (("naive_pandas_split", naive_parse), ("naive_per_row", naive_per_row_parse)):
-            naive, naive_pixels = once(lambda: fn(path))
+            naive, naive_pixels = once(lambda fn=fn: fn(path))
             np.testing.assert_array_equal(naive_pixels.reshape(n_rows, -1), rows.pixels)  # same numbers
             out[key] = naive
             out[f"speedup_{key}_over_fast_parse"] = round(naive["wall_s"] / fast["wall_s_median"], 1)
@@ -170,10 +193,12 @@ def bench_images(tmp: Path, tar: Path | None, repeats: int) -> dict:
     raw = tmp / "images"
     raw.mkdir()
     if tar is not None:
+
         def extract():
             with tarfile.open(tar) as tf:
                 kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
                 tf.extractall(raw, **kwargs)
+
         prep, _ = once(extract)
         source, check = f"real tar {tar}", True
     else:
@@ -181,9 +206,16 @@ def bench_images(tmp: Path, tar: Path | None, repeats: int) -> dict:
         source, check = "35,887 random 48x48 JPEGs", False
     decode = timed(lambda: decode_dataset("fer2013", raw, tmp / "img_out", registry, check_counts=check), repeats)
     report = json.loads((tmp / "img_out" / "decode_report.json").read_text())
-    out = {"source": source, "prepare_s": prep["wall_s"], "decode_dataset": decode, "n_samples": report["n_samples"],
-           "images_per_s": round(report["n_samples"] / decode["wall_s_median"]),
-           "count_check": report["count_check"]["status"], "target_s": 20.0, "meets_20s_target": decode["wall_s_median"] <= 20.0}
+    out = {
+        "source": source,
+        "prepare_s": prep["wall_s"],
+        "decode_dataset": decode,
+        "n_samples": report["n_samples"],
+        "images_per_s": round(report["n_samples"] / decode["wall_s_median"]),
+        "count_check": report["count_check"]["status"],
+        "target_s": 20.0,
+        "meets_20s_target": decode["wall_s_median"] <= 20.0,
+    }
     if tar is not None:
         # the real code path from the archive: sha256 of the tar, safe extraction, decode, count check
         with tempfile.TemporaryDirectory(prefix="raw-", dir=tmp) as raw_tar:
@@ -191,16 +223,23 @@ def bench_images(tmp: Path, tar: Path | None, repeats: int) -> dict:
             link.symlink_to(tar.resolve())
             full, _ = once(lambda: decode_dataset("fer2013", Path(raw_tar), tmp / "tar_out", registry))
         tar_report = json.loads((tmp / "tar_out" / "decode_report.json").read_text())
-        out["decode_dataset_from_tar"] = {**full, "verified_sha256": tar_report["verified_sha256"],
-                                          "count_check": tar_report["count_check"]["status"]}
+        out["decode_dataset_from_tar"] = {
+            **full,
+            "verified_sha256": tar_report["verified_sha256"],
+            "count_check": tar_report["count_check"]["status"],
+        }
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fer2013-tar", type=Path, default=None, help="the Kaggle image-folder tar (real data)")
-    p.add_argument("--csv-from-decoded", type=Path, default=None,
-                   help="a decoded FER2013 folder to build the CSV from (default: the tar's, when --fer2013-tar is given)")
+    p.add_argument(
+        "--csv-from-decoded",
+        type=Path,
+        default=None,
+        help="a decoded FER2013 folder to build the CSV from (default: the tar's, when --fer2013-tar is given)",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "decode.json")
     p.add_argument("--rows", type=int, default=N_ROWS)
     p.add_argument("--repeats", type=int, default=3)
@@ -211,9 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     import pyarrow
 
     result = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "numpy": np.__version__, "pandas": pd.__version__, "pyarrow": pyarrow.__version__, "opencv": cv2.__version__,
-                    "load_avg_before": os.getloadavg()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "pyarrow": pyarrow.__version__,
+            "opencv": cv2.__version__,
+            "load_avg_before": os.getloadavg(),
+        },
     }
     with tempfile.TemporaryDirectory(prefix="ferrepro-bench-decode-") as tmp:
         result["image_folders"] = bench_images(Path(tmp), a.fer2013_tar, a.repeats)

@@ -58,8 +58,13 @@ def timed(fn, n_items: int, repeats: int) -> dict:
     # images per CPU-second of this process (all its threads) and of its worker processes (counted
     # once the pool is shut down): on a shared, oversubscribed machine this is closer to the
     # per-core speed than wall-clock throughput.
-    return {"images_per_s": round(n_items / med, 1), "images_per_cpu_s": round(n_items / cpu_med, 1) if cpu_med else None,
-            "seconds_median": round(med, 4), "repeats": repeats, "n": n_items}
+    return {
+        "images_per_s": round(n_items / med, 1),
+        "images_per_cpu_s": round(n_items / cpu_med, 1) if cpu_med else None,
+        "seconds_median": round(med, 4),
+        "repeats": repeats,
+        "n": n_items,
+    }
 
 
 def synthetic_images(n: int, size: int = 48, seed: int = 0) -> np.ndarray:
@@ -109,7 +114,11 @@ def bench_hog(images: np.ndarray, repeats: int) -> dict:
             for threads in (1, 2):
                 p = cls(backend=backend)
                 key = f"{name}/{backend}/threads{threads}"
-                out[key] = timed(lambda: compute_hog(x, p, threads=threads, chunk_size=512), len(x), repeats)
+                out[key] = timed(
+                    lambda x=x, p=p, threads=threads: compute_hog(x, p, threads=threads, chunk_size=512),
+                    len(x),
+                    repeats,
+                )
                 out[key]["dim"] = int(compute_hog(x[:1], p).shape[1])
     return out
 
@@ -169,11 +178,13 @@ def bench_augmentation(batch_size: int, repeats: int, device: str) -> dict:
 
     for policy in sorted(set(POLICIES) - {"none"}):
         for engine in ("batched", "loop"):
-            aug = build_augmentation({"policy": policy, "engine": engine, "fill": "zeros" if engine == "loop" else POLICIES[policy].fill})
+            aug = build_augmentation(
+                {"policy": policy, "engine": engine, "fill": "zeros" if engine == "loop" else POLICIES[policy].fill}
+            )
             g = torch.Generator(device=device if engine == "batched" else "cpu").manual_seed(0)
             steps = 20 if engine == "batched" else 4
 
-            def run():
+            def run(aug=aug, g=g, steps=steps):
                 for _ in range(steps):
                     aug(x, generator=g)
                 sync()
@@ -187,9 +198,14 @@ def bench_augmentation(batch_size: int, repeats: int, device: str) -> dict:
     except Exception as exc:  # pragma: no cover - the model module belongs to another stage
         print(f"majeed2025 model unavailable ({exc}); using a small stand-in CNN", file=sys.stderr)
         model = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Flatten(), torch.nn.Linear(64 * 12 * 12, 7),
+            torch.nn.Conv2d(1, 32, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(32, 64, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(64 * 12 * 12, 7),
         )
         model_name = "stand-in 2-conv CNN"
     model = model.to(device).train()
@@ -227,8 +243,12 @@ def main(argv=None) -> int:
 
     result: dict = {
         "machine": {
-            "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "opencv": cv2.__version__, "torch": torch.__version__, "load_average_start": os.getloadavg(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "opencv": cv2.__version__,
+            "torch": torch.__version__,
+            "load_average_start": os.getloadavg(),
         },
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
@@ -237,7 +257,11 @@ def main(argv=None) -> int:
     if args.fer_tar.exists():
         t = time.perf_counter()
         fer_all, _ = read_fer_tar(args.fer_tar)
-        result["fer2013"] = {"tar": str(args.fer_tar), "n_images": int(len(fer_all)), "read_seconds": round(time.perf_counter() - t, 1)}
+        result["fer2013"] = {
+            "tar": str(args.fer_tar),
+            "n_images": int(len(fer_all)),
+            "read_seconds": round(time.perf_counter() - t, 1),
+        }
         datasets["fer2013"] = fer_all[:: max(1, len(fer_all) // args.n)][: args.n]
     else:
         result["fer2013"] = {"skipped": f"{args.fer_tar} not found"}

@@ -39,8 +39,8 @@ def training_throughput(model_name: str, batch_size: int, epochs: int, threads: 
     import torch
 
     from ferrepro.data.splits import make_split
-    from ferrepro.data.synthetic import SyntheticSpec, write_synthetic
     from ferrepro.data.standard import load_decoded
+    from ferrepro.data.synthetic import SyntheticSpec, write_synthetic
     from ferrepro.training.datamodule import FERDataModule
     from ferrepro.training.inputs import normalize_batch
     from ferrepro.training.module import FERClassifier
@@ -49,9 +49,14 @@ def training_throughput(model_name: str, batch_size: int, epochs: int, threads: 
     tmp = Path(tempfile.mkdtemp())
     write_synthetic(SyntheticSpec(n_subjects=36, images_per_subject_per_class=6, size=48, seed=1234), tmp / "syn")
     make_split(load_decoded(tmp / "syn").samples, "subject", 0).to_csv(tmp / "split.csv", index=False)
-    spec = {"model": model_name, "input": {"size": 48, "channels": "gray", "normalize": "per_image"},
-            "optimizer": {"name": "sgd", "lr": 0.01}, "lr_schedule": {"name": "none"}, "batch_size": batch_size,
-            "seed": 0}
+    spec = {
+        "model": model_name,
+        "input": {"size": 48, "channels": "gray", "normalize": "per_image"},
+        "optimizer": {"name": "sgd", "lr": 0.01},
+        "lr_schedule": {"name": "none"},
+        "batch_size": batch_size,
+        "seed": 0,
+    }
     dm = FERDataModule(spec, str(tmp / "syn"), str(tmp / "split.csv"))
     dm.setup()
     n = len(dm.arrays["train"].y)
@@ -59,9 +64,18 @@ def training_throughput(model_name: str, batch_size: int, epochs: int, threads: 
     def lightning_run() -> float:
         L.seed_everything(0)
         module = FERClassifier(spec, num_classes=7, in_channels=1)
-        trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                            num_sanity_val_steps=0, deterministic=True)
+        trainer = L.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            deterministic=True,
+        )
         start = time.perf_counter()
         trainer.fit(module, train_dataloaders=dm.train_dataloader())
         return n * epochs / (time.perf_counter() - start)
@@ -90,9 +104,17 @@ def training_throughput(model_name: str, batch_size: int, epochs: int, threads: 
         lightning.append(lightning_run())
     shutil.rmtree(tmp, ignore_errors=True)
     lt, pl = statistics.median(lightning), statistics.median(plain)
-    return {"model": model_name, "batch_size": batch_size, "epochs": epochs, "n_train": n, "threads": threads,
-            "lightning_images_per_s": round(lt, 1), "plain_images_per_s": round(pl, 1),
-            "lightning_over_plain": round(lt / pl, 3), "repeats": {"lightning": lightning, "plain": plain}}
+    return {
+        "model": model_name,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "n_train": n,
+        "threads": threads,
+        "lightning_images_per_s": round(lt, 1),
+        "plain_images_per_s": round(pl, 1),
+        "lightning_over_plain": round(lt / pl, 3),
+        "repeats": {"lightning": lightning, "plain": plain},
+    }
 
 
 def dry_run_seconds(workdir: Path, repeats: int = 3, extra: list[str] | None = None) -> dict:
@@ -103,8 +125,12 @@ def dry_run_seconds(workdir: Path, repeats: int = 3, extra: list[str] | None = N
         last = subprocess.run(["snakemake", "-n", *(extra or [])], cwd=workdir, env=env, capture_output=True, text=True)
         times.append(time.perf_counter() - start)
     nothing = "Nothing to be done" in (last.stdout + last.stderr)
-    return {"workdir": str(workdir), "median_s": round(statistics.median(times), 2), "runs": times,
-            "workspace_finished": nothing}
+    return {
+        "workdir": str(workdir),
+        "median_s": round(statistics.median(times), 2),
+        "runs": times,
+        "workspace_finished": nothing,
+    }
 
 
 def job_seconds_by_rule(work: Path) -> dict:
@@ -114,8 +140,9 @@ def job_seconds_by_rule(work: Path) -> dict:
     totals: dict[str, dict] = {}
     for tsv in sorted((work / "results" / "benchmarks").rglob("*.tsv")):
         row = pd.read_csv(tsv, sep="\t").iloc[0]
-        t = totals.setdefault(tsv.relative_to(work / "results" / "benchmarks").parts[0],
-                              {"jobs": 0, "wall_s": 0.0, "cpu_s": 0.0})
+        t = totals.setdefault(
+            tsv.relative_to(work / "results" / "benchmarks").parts[0], {"jobs": 0, "wall_s": 0.0, "cpu_s": 0.0}
+        )
         t["jobs"] += 1
         t["wall_s"] = round(t["wall_s"] + float(row["s"]), 1)
         t["cpu_s"] = round(t["cpu_s"] + float(row.get("cpu_time", 0.0)), 1)
@@ -130,7 +157,9 @@ def reproduce_seconds(papers: list[str] | None = None, max_epochs: int | None = 
     command = ["snakemake", "--cores", "all"]
     if max_epochs:
         # The active profile's epoch cap, raised: enough training to see the synthetic data learned.
-        (work / "bench_epochs.yaml").write_text(f"profiles:\n  quick:\n    overrides:\n      max_epochs: {max_epochs}\n")
+        (work / "bench_epochs.yaml").write_text(
+            f"profiles:\n  quick:\n    overrides:\n      max_epochs: {max_epochs}\n"
+        )
         command += ["--configfile", "config/config.yaml", "bench_epochs.yaml"]
     if papers:
         command += ["--config", f"papers=[{','.join(papers)}]"]
@@ -141,24 +170,42 @@ def reproduce_seconds(papers: list[str] | None = None, max_epochs: int | None = 
     dry = dry_run_seconds(work, extra=command[3:]) if proc.returncode == 0 else None
     by_rule = job_seconds_by_rule(work)
     shutil.rmtree(work, ignore_errors=True)
-    return {"command": " ".join(command), "wall_s": round(seconds, 1), "returncode": proc.returncode,
-            "jobs_by_rule": by_rule, "summary_csv": summary, "dry_run_on_finished_workspace": dry}
+    return {
+        "command": " ".join(command),
+        "wall_s": round(seconds, 1),
+        "returncode": proc.returncode,
+        "jobs_by_rule": by_rule,
+        "summary_csv": summary,
+        "dry_run_on_finished_workspace": dry,
+    }
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "skeleton.json"))
     p.add_argument("--reproduce", action="store_true", help="also time the embedded default run (minutes)")
-    p.add_argument("--papers", nargs="+", help="with --reproduce: run only these papers (e.g. majeed2025, the "
-                   "walking skeleton's one paper); default every paper of the config")
-    p.add_argument("--max-epochs", type=int, help="with --reproduce: the quick profile's epoch cap (default: the config's)")
+    p.add_argument(
+        "--papers",
+        nargs="+",
+        help="with --reproduce: run only these papers (e.g. majeed2025, the "
+        "walking skeleton's one paper); default every paper of the config",
+    )
+    p.add_argument(
+        "--max-epochs", type=int, help="with --reproduce: the quick profile's epoch cap (default: the config's)"
+    )
     p.add_argument("--model", default="majeed2025.cnn")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
-    result = {"machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(),
-                          "python": platform.python_version(), "platform": platform.platform()}}
+    result = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        }
+    }
     result["training_throughput"] = training_throughput(a.model, a.batch_size, a.epochs, a.threads)
     result["snakemake_dry_run"] = dry_run_seconds(REPO)
     if a.reproduce:

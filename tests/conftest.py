@@ -64,14 +64,17 @@ def run_checked(cmd: list[str], cwd, env: dict, timeout: int = 900, check: bool 
     """Run a command for a test; on failure raise with the tail of its output (what a reader needs)."""
     # Its own process group: on a timeout the workflow's job processes are killed too, not orphaned
     # (subprocess.run would kill only snakemake itself and leave its training jobs running).
-    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          start_new_session=True) as child:
+    with subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as child:
         try:
             stdout, stderr = child.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
             stdout, stderr = child.communicate()
-            raise AssertionError(f"{' '.join(cmd)} timed out after {timeout} s:\n{stdout[-4000:]}\n{stderr[-4000:]}")
+            raise AssertionError(
+                f"{' '.join(cmd)} timed out after {timeout} s:\n{stdout[-4000:]}\n{stderr[-4000:]}"
+            ) from None
     proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")

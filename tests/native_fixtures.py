@@ -138,18 +138,22 @@ def write_ckplus_original(
     """cohn-kanade-images/ + Emotion/: one labelled sequence per subject and class (frames 1..n),
     plus ``unlabelled`` sequences per subject without an Emotion file (most CK+ sequences)."""
     rng = np.random.default_rng(seed)
-    for s_idx, subject in enumerate(subjects):
+    for subject in subjects:
         for k, folder in enumerate(CK48_FOLDERS):
             seq = f"{k + 1:03d}"
             for frame in range(1, n_frames + 1):
-                write_image(root / "cohn-kanade-images" / subject / seq / f"{subject}_{seq}_{frame:08d}.png", noise(rng, *size))
+                write_image(
+                    root / "cohn-kanade-images" / subject / seq / f"{subject}_{seq}_{frame:08d}.png", noise(rng, *size)
+                )
             label_dir = root / "Emotion" / subject / seq
             label_dir.mkdir(parents=True, exist_ok=True)
             (label_dir / f"{subject}_{seq}_{n_frames:08d}_emotion.txt").write_text(f"   {CK_CODES[folder]:.7e}\n")
         for u in range(unlabelled):
             seq = f"{100 + u:03d}"
             for frame in range(1, 3):
-                write_image(root / "cohn-kanade-images" / subject / seq / f"{subject}_{seq}_{frame:08d}.png", noise(rng, *size))
+                write_image(
+                    root / "cohn-kanade-images" / subject / seq / f"{subject}_{seq}_{frame:08d}.png", noise(rng, *size)
+                )
             (root / "Emotion" / subject / seq).mkdir(parents=True, exist_ok=True)
     return root
 
@@ -181,12 +185,26 @@ def write_jaffe(root: Path, posers=("KA", "KL", "KM"), as_zip: bool = False, see
     return root
 
 
-JAFFE_FOLDERS = {"AN": "angry", "DI": "disgust", "FE": "fear", "HA": "happy", "NE": "neutral", "SA": "sad",
-                 "SU": "surprise"}
+JAFFE_FOLDERS = {
+    "AN": "angry",
+    "DI": "disgust",
+    "FE": "fear",
+    "HA": "happy",
+    "NE": "neutral",
+    "SA": "sad",
+    "SU": "surprise",
+}
 
 
-def write_jaffe_converted(root: Path, suffix: str = ".tiff.png", per_class: bool = False, wrapper: str = "jaffe",
-                          size=(200, 180), posers=("KA", "KL"), seed: int = 0) -> Path:
+def write_jaffe_converted(
+    root: Path,
+    suffix: str = ".tiff.png",
+    per_class: bool = False,
+    wrapper: str = "jaffe",
+    size=(200, 180),
+    posers=("KA", "KL"),
+    seed: int = 0,
+) -> Path:
     """JAFFE as copies circulate: converted (KA.AN1.1.tiff.png), at another size, flat or in
     per-expression folders, under a wrapper folder; returns the raw folder (holding the wrapper)."""
     rng = np.random.default_rng(seed)
@@ -216,8 +234,15 @@ def zip_folder(folder: Path, archive: Path) -> Path:
 KDEF_CODES = ["AF", "AN", "DI", "HA", "NE", "SA", "SU"]
 
 
-def write_kdef(root: Path, people=("F01", "M02"), sessions=("A", "B"), angles=("S", "HL"), seed: int = 0,
-               flat: bool = False, suffix: str = ".JPG") -> Path:
+def write_kdef(
+    root: Path,
+    people=("F01", "M02"),
+    sessions=("A", "B"),
+    angles=("S", "HL"),
+    seed: int = 0,
+    flat: bool = False,
+    suffix: str = ".JPG",
+) -> Path:
     """KDEF/<person>/ folders as released, or (``flat``) one folder of converted copies (``suffix``)."""
     rng = np.random.default_rng(seed)
     for session in sessions:
@@ -231,10 +256,14 @@ def write_kdef(root: Path, people=("F01", "M02"), sessions=("A", "B"), angles=("
 
 # -- AffectNet, RAF-DB, FERG, UTKFace -------------------------------------------------------------
 
-AFFECTNET_HEADER = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
+AFFECTNET_HEADER = (
+    "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
+)
 
 
-def write_affectnet(root: Path, codes=tuple(range(11)), per_code: int = 1, validation_header: bool = True, seed: int = 0) -> Path:
+def write_affectnet(
+    root: Path, codes=tuple(range(11)), per_code: int = 1, validation_header: bool = True, seed: int = 0
+) -> Path:
     """training.csv / validation.csv with one row per expression code (0..10) per list."""
     rng = np.random.default_rng(seed)
     k = 0
@@ -290,8 +319,9 @@ def write_rafdb_class_folders(root: Path, per_class: int = 1, seed: int = 0) -> 
 FERG_EXPRESSIONS = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
 
 
-def write_ferg(root: Path, characters=("aia", "bonnie", "ray"), per_class: int = 1, seed: int = 0,
-               suffix: str = ".png") -> Path:
+def write_ferg(
+    root: Path, characters=("aia", "bonnie", "ray"), per_class: int = 1, seed: int = 0, suffix: str = ".png"
+) -> Path:
     """RGBA renders with a transparent border, as FERG ships them (``suffix``: a converted copy)."""
     rng = np.random.default_rng(seed)
     for character in characters:

@@ -6,9 +6,9 @@ import hashlib
 import tarfile
 import zipfile
 
+import native_fixtures as fx
 import pytest
 
-import native_fixtures as fx
 from ferrepro.data.acquire import (
     ChecksumMismatchError,
     MissingDatasetError,
@@ -78,7 +78,12 @@ def test_sha256_file_streams(tmp_path):
 
 @pytest.mark.parametrize(
     "member, match",
-    [("../evil.txt", "zip-slip"), ("a/../../evil.txt", "zip-slip"), ("/etc/evil.txt", "absolute path"), ("C:/evil.txt", "absolute path")],
+    [
+        ("../evil.txt", "zip-slip"),
+        ("a/../../evil.txt", "zip-slip"),
+        ("/etc/evil.txt", "absolute path"),
+        ("C:/evil.txt", "absolute path"),
+    ],
 )
 def test_zip_slip_and_absolute_members_are_refused(tmp_path, member, match):
     archive = fx.zip_with_member(tmp_path / "bad.zip", member)
@@ -91,7 +96,11 @@ def test_zip_slip_and_absolute_members_are_refused(tmp_path, member, match):
 
 @pytest.mark.parametrize(
     "member, link, match",
-    [("../evil.txt", None, "zip-slip"), ("/tmp/evil.txt", None, "absolute path"), ("ok/link", "/etc/passwd", "is a link")],
+    [
+        ("../evil.txt", None, "zip-slip"),
+        ("/tmp/evil.txt", None, "absolute path"),
+        ("ok/link", "/etc/passwd", "is a link"),
+    ],
 )
 def test_tar_slip_absolute_and_link_members_are_refused(tmp_path, member, link, match):
     archive = fx.tar_with_member(tmp_path / "bad.tar", member, symlink_to=link)
@@ -141,8 +150,13 @@ def test_download_verifies_sha256_with_file_url(tmp_path):
     payload = b"Usage,Image name,neutral\n"
     good = tmp_path / "upstream.csv"
     good.write_bytes(payload)
-    registry = fx.registry_with({"ferplus": {"downloads": {"fer2013new.csv": {
-        "url": good.as_uri(), "sha256": hashlib.sha256(payload).hexdigest()}}}})
+    registry = fx.registry_with(
+        {
+            "ferplus": {
+                "downloads": {"fer2013new.csv": {"url": good.as_uri(), "sha256": hashlib.sha256(payload).hexdigest()}}
+            }
+        }
+    )
     dest = download_public_file("ferplus", "fer2013new.csv", tmp_path / "raw", registry)
     assert dest.read_bytes() == payload
 
@@ -171,10 +185,16 @@ def test_acquire_cli_check(tmp_path, capsys):
 def test_decode_options_fall_back_to_defaults_and_become_arguments():
     from ferrepro.data.options import DecodeOptionError, decode_arguments, decode_options
 
-    config = {"decode": {"jaffe": {"size": [128, 128], "resize": True, "quarantine": True},
-                         "gilanie": {"label_set": ["happy", "sad"]}}}
-    assert decode_arguments(decode_options(config, "jaffe")) == \
-        "--label-set basic7+contempt --size 128 128 --resize --quarantine"
+    config = {
+        "decode": {
+            "jaffe": {"size": [128, 128], "resize": True, "quarantine": True},
+            "gilanie": {"label_set": ["happy", "sad"]},
+        }
+    }
+    assert (
+        decode_arguments(decode_options(config, "jaffe"))
+        == "--label-set basic7+contempt --size 128 128 --resize --quarantine"
+    )
     assert decode_arguments(decode_options(config, "gilanie")) == "--label-set happy,sad"
     assert decode_arguments(decode_options({}, "ckplus")) == "--label-set basic7+contempt"
     assert "--no-resize" in decode_arguments(decode_options({"decode": {"kdef": {"resize": False}}}, "kdef"))

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import cv2
+import native_fixtures as fx
 import numpy as np
 import pandas as pd
 import pytest
 
-import native_fixtures as fx
 from ferrepro.data.audit import AuditError, audit_dataset, cli, hamming, near_pairs, perceptual_hashes, run_audit
 from ferrepro.data.decode import decode_dataset
 from ferrepro.data.splits import make_split
@@ -39,7 +39,10 @@ def test_near_pairs_equal_brute_force(d):
     rng = np.random.default_rng(d)
     base = rng.integers(0, 2**63, 60, dtype=np.uint64)
     flips = [base[i] ^ np.uint64(1 << int(b)) for i in range(20) for b in rng.choice(64, 2, replace=False)[:1]]
-    more = [h ^ np.uint64((1 << int(a)) | (1 << int(b)) | (1 << int(c))) for h, (a, b, c) in zip(base[:20], rng.integers(0, 64, (20, 3)))]
+    more = [
+        h ^ np.uint64((1 << int(a)) | (1 << int(b)) | (1 << int(c)))
+        for h, (a, b, c) in zip(base[:20], rng.integers(0, 64, (20, 3)))
+    ]
     hashes = np.unique(np.concatenate([base, np.array(flips, np.uint64), np.array(more, np.uint64)]))
     i, j, dist = near_pairs(hashes, d)
     assert set(zip(i.tolist(), j.tolist())) == brute_force_pairs(hashes, d)
@@ -87,7 +90,12 @@ def test_near_pairs_falls_back_to_all_pairs_when_chunks_do_not_discriminate(monk
 
 def test_phash_is_stable_under_jpeg_and_separates_different_images():
     images = smooth_faces(30)
-    recoded = np.stack([cv2.imdecode(cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, 60])[1], cv2.IMREAD_GRAYSCALE) for im in images])[..., None]
+    recoded = np.stack(
+        [
+            cv2.imdecode(cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, 60])[1], cv2.IMREAD_GRAYSCALE)
+            for im in images
+        ]
+    )[..., None]
     a, b = perceptual_hashes(images), perceptual_hashes(recoded)
     assert np.median(hamming(a, b)) <= 2
     others = hamming(a[:-1], a[1:])
@@ -105,17 +113,21 @@ def make_leaky_dataset():
     labels += ["happy", "angry"]
     split += ["test", "test"]
     # near copy: val gets train #2 with a little noise (not byte-identical)
-    noisy = np.clip(base[2].astype(int) + np.random.default_rng(0).integers(-2, 3, base[2].shape), 0, 255).astype(np.uint8)
+    noisy = np.clip(base[2].astype(int) + np.random.default_rng(0).integers(-2, 3, base[2].shape), 0, 255).astype(
+        np.uint8
+    )
     images.append(noisy)
     labels.append(labels[2])
     split.append("val")
-    samples = pd.DataFrame({
-        "sample_id": [f"s{i:02d}" for i in range(len(images))],
-        "label": labels,
-        "subject_id": [f"P{i % 5}" for i in range(len(images))],
-        "source_file": "",
-        "split": "",
-    })
+    samples = pd.DataFrame(
+        {
+            "sample_id": [f"s{i:02d}" for i in range(len(images))],
+            "label": labels,
+            "subject_id": [f"P{i % 5}" for i in range(len(images))],
+            "source_file": "",
+            "split": "",
+        }
+    )
     return samples, np.stack(images), pd.Series(split)
 
 
@@ -140,7 +152,9 @@ def test_audit_finds_planted_exact_and_near_duplicates():
 def test_audit_clean_split_reports_zero():
     samples, images, split = make_leaky_dataset()
     keep = np.arange(20)
-    result = audit_dataset(samples.iloc[keep].reset_index(drop=True), images[keep], split.iloc[keep].reset_index(drop=True))
+    result = audit_dataset(
+        samples.iloc[keep].reset_index(drop=True), images[keep], split.iloc[keep].reset_index(drop=True)
+    )
     for pair in result["across_splits"].values():
         assert pair["exact_duplicate_pairs"] == 0 and pair["near_duplicate_pairs"] == 0
 
@@ -160,8 +174,18 @@ def test_audit_cli_writes_json_and_markdown(tmp_path, capsys):
     samples, images, split = make_leaky_dataset()
     write_decoded(tmp_path / "decoded", images, samples, {"dataset": "toy"})
     pd.DataFrame({"sample_id": samples["sample_id"], "split": split}).to_csv(tmp_path / "split.csv", index=False)
-    rc = cli(["--decoded", str(tmp_path / "decoded"), "--split", str(tmp_path / "split.csv"),
-              "--out-json", str(tmp_path / "a" / "audit.json"), "--out-md", str(tmp_path / "a" / "audit.md")])
+    rc = cli(
+        [
+            "--decoded",
+            str(tmp_path / "decoded"),
+            "--split",
+            str(tmp_path / "split.csv"),
+            "--out-json",
+            str(tmp_path / "a" / "audit.json"),
+            "--out-md",
+            str(tmp_path / "a" / "audit.md"),
+        ]
+    )
     assert rc == 0
     result = json.loads((tmp_path / "a" / "audit.json").read_text())
     assert result["across_splits"]["train-test"]["exact_duplicate_pairs"] == 2
@@ -175,8 +199,18 @@ def test_split_list_with_unknown_ids_is_an_error(tmp_path, capsys):
     pd.DataFrame({"sample_id": ["nope"], "split": ["train"]}).to_csv(tmp_path / "split.csv", index=False)
     with pytest.raises(AuditError, match=r"1 sample ids are not in the decoded dataset, e.g. \['nope'\]"):
         run_audit(tmp_path / "decoded", tmp_path / "split.csv")
-    rc = cli(["--decoded", str(tmp_path / "decoded"), "--split", str(tmp_path / "split.csv"),
-              "--out-json", str(tmp_path / "a.json"), "--out-md", str(tmp_path / "a.md")])
+    rc = cli(
+        [
+            "--decoded",
+            str(tmp_path / "decoded"),
+            "--split",
+            str(tmp_path / "split.csv"),
+            "--out-json",
+            str(tmp_path / "a.json"),
+            "--out-md",
+            str(tmp_path / "a.md"),
+        ]
+    )
     assert rc == 1 and "not in the decoded dataset" in capsys.readouterr().err
     assert not (tmp_path / "a.json").exists()
 

@@ -30,20 +30,32 @@ def smooth_batch(b=8, c=1, h=48, w=48, seed=0):
 )
 def test_batched_affine_matches_torchvision_functional_affine(angle, translate, scale, shear):
     x = smooth_batch(3, c=3, h=48, w=40)
-    ref = torch.stack([
-        TF.affine(img, angle=angle, translate=list(translate), scale=scale, shear=list(shear),
-                  interpolation=InterpolationMode.BILINEAR)
-        for img in x
-    ])
+    ref = torch.stack(
+        [
+            TF.affine(
+                img,
+                angle=angle,
+                translate=list(translate),
+                scale=scale,
+                shear=list(shear),
+                interpolation=InterpolationMode.BILINEAR,
+            )
+            for img in x
+        ]
+    )
     out = affine_batch(x, angle, translate[0], translate[1], scale, shear[0], shear[1])
     torch.testing.assert_close(out, ref, atol=1e-4, rtol=0)
 
 
 def test_batched_affine_uses_one_parameter_set_per_sample():
     x = smooth_batch(2)
-    out = affine_batch(x, torch.tensor([0.0, 30.0]), torch.zeros(2), torch.zeros(2), torch.ones(2), torch.zeros(2), torch.zeros(2))
+    out = affine_batch(
+        x, torch.tensor([0.0, 30.0]), torch.zeros(2), torch.zeros(2), torch.ones(2), torch.zeros(2), torch.zeros(2)
+    )
     torch.testing.assert_close(out[0], x[0], atol=1e-5, rtol=0)  # angle 0: unchanged
-    ref1 = TF.affine(x[1], angle=30.0, translate=[0, 0], scale=1.0, shear=[0.0, 0.0], interpolation=InterpolationMode.BILINEAR)
+    ref1 = TF.affine(
+        x[1], angle=30.0, translate=[0, 0], scale=1.0, shear=[0.0, 0.0], interpolation=InterpolationMode.BILINEAR
+    )
     torch.testing.assert_close(out[1], ref1, atol=1e-4, rtol=0)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,8 +32,9 @@ def test_version_is_the_package_version(capsys):
     assert capsys.readouterr().out.strip() == f"ferrepro {declared}"
 
 
-@pytest.mark.parametrize("typo,meant", [("trian", "train"), ("predcit", "predict"), ("show-conf", "show-config"),
-                                        ("sumary", "summary")])
+@pytest.mark.parametrize(
+    "typo,meant", [("trian", "train"), ("predcit", "predict"), ("show-conf", "show-config"), ("sumary", "summary")]
+)
 def test_mistyped_command_gets_did_you_mean(capsys, typo, meant):
     assert main([typo]) == 2
     err = capsys.readouterr().err
@@ -48,8 +49,13 @@ def test_unrelated_word_gets_no_suggestion(capsys):
 
 def test_missing_config_file_is_an_error_message_not_a_traceback(tmp_path):
     """Seen: `ferrepro show-config --config nope.yaml` printed a FileNotFoundError traceback."""
-    proc = subprocess.run([sys.executable, "-m", "ferrepro", "show-config", "--config", "nope.yaml"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ferrepro", "show-config", "--config", "nope.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "ferrepro show-config: error: nope.yaml: no such file or directory; check the path"
@@ -100,6 +106,8 @@ def test_shell_flags_leave_out_empty_flags():
     from ferrepro.cli import shell_flags
 
     assert shell_flags(features=[], landmarks_points=[]) == ""
-    assert shell_flags(features=["results/features/synthetic/hog.npy", "a b.npy"], landmarks_points=None) == \
-        "--features results/features/synthetic/hog.npy 'a b.npy'"
+    assert (
+        shell_flags(features=["results/features/synthetic/hog.npy", "a b.npy"], landmarks_points=None)
+        == "--features results/features/synthetic/hog.npy 'a b.npy'"
+    )
     assert shell_flags(features=[], landmarks_points="p.npy") == "--landmarks-points p.npy"

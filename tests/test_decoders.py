@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
+import native_fixtures as fx
 import numpy as np
 import pandas as pd
 import pytest
 
-import native_fixtures as fx
 from ferrepro.data.acquire import MissingDatasetError
 from ferrepro.data.decode import cli as decode_cli
 from ferrepro.data.decode import compare_counts, decode_dataset
@@ -41,7 +41,9 @@ def test_fer2013_csv_decodes_pixels_labels_and_official_splits(tmp_path, icml):
     assert ds.images.shape == (len(codes), 48, 48, 1)
     np.testing.assert_array_equal(ds.images[..., 0], pixels)
     assert ds.samples["label"].tolist() == [fx.FER_CLASSES[c] for c in codes]
-    assert ds.samples["split"].tolist() == [{"Training": "train", "PublicTest": "val", "PrivateTest": "test"}[u] for u in usages]
+    assert ds.samples["split"].tolist() == [
+        {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}[u] for u in usages
+    ]
     assert ds.samples["usage"].tolist() == usages  # the original Usage is kept
     assert ds.samples["sample_id"].iloc[3] == "row00003"  # the row number, shared with FER+
     assert ds.samples["source_file"].iloc[0].endswith(":2")  # header is line 1
@@ -93,8 +95,14 @@ def _with_pixels(line: str, change) -> str:
     "breakage, expected",
     [
         (lambda t: _with_pixels(t, lambda px: px.split()[:-100]), "fer2013.csv:3: 2204 pixel values, expected 2304"),
-        (lambda t: _with_pixels(t, lambda px: ["12", "x7"] + px.split()[2:]), "fer2013.csv:3: non-numeric pixel value 'x7' at position 2"),
-        (lambda t: _with_pixels(t, lambda px: ["300"] + px.split()[1:]), "fer2013.csv:3: pixel value 300 at position 1 is outside 0..255"),
+        (
+            lambda t: _with_pixels(t, lambda px: ["12", "x7"] + px.split()[2:]),
+            "fer2013.csv:3: non-numeric pixel value 'x7' at position 2",
+        ),
+        (
+            lambda t: _with_pixels(t, lambda px: ["300"] + px.split()[1:]),
+            "fer2013.csv:3: pixel value 300 at position 1 is outside 0..255",
+        ),
         (lambda t: "9" + t[1:], "fer2013.csv:3: unknown label '9'"),
         (lambda t: t.rsplit(",", 1)[0] + ",Validation", "fer2013.csv:3: unknown Usage 'Validation'"),
         (lambda t: t.split(",")[0] + "," + t.split(",")[1], "fer2013.csv:3: 2 fields, expected 3"),
@@ -150,9 +158,16 @@ def test_kaggle_folders_tell_test_splits_apart_by_prefix(tmp_path):
         (lambda raw: (raw / "train" / "angry").rename(raw / "train" / "angy"), "unexpected folder name 'angy'"),
         (lambda raw: fx.corrupt_file(sorted((raw / "test" / "happy").glob("*.jpg"))[0]), "corrupt or unreadable image"),
         (lambda raw: fx.truncate_file(sorted((raw / "train" / "sad").glob("*.jpg"))[0], 0.6), "truncated JPEG"),
-        (lambda raw: sorted((raw / "test" / "fear").glob("PublicTest_*.jpg"))[0].rename(raw / "test" / "fear" / "Training_1.jpg"),
-         "does not start with one of ['PrivateTest', 'PublicTest']"),
-        (lambda raw: fx.write_image(raw / "train" / "happy" / "Training_5.jpg", np.zeros((40, 48), np.uint8)), "is 40x48, expected 48x48"),
+        (
+            lambda raw: sorted((raw / "test" / "fear").glob("PublicTest_*.jpg"))[0].rename(
+                raw / "test" / "fear" / "Training_1.jpg"
+            ),
+            "does not start with one of ['PrivateTest', 'PublicTest']",
+        ),
+        (
+            lambda raw: fx.write_image(raw / "train" / "happy" / "Training_5.jpg", np.zeros((40, 48), np.uint8)),
+            "is 40x48, expected 48x48",
+        ),
     ],
     ids=["unexpected-folder", "corrupt-image", "truncated-image", "wrong-prefix", "wrong-size"],
 )
@@ -170,13 +185,29 @@ def test_kaggle_folders_broken_variants(tmp_path, breakage, expected):
 def test_count_check_against_official_table(tmp_path):
     raw = fx.write_kaggle_folders(tmp_path / "raw")
     per_class = {c: 1 for c in BASIC7}
-    matching = fx.registry_with({"fer2013": {"layouts": {"kaggle_folders": {"official_counts": {
-        "train": per_class, "val": per_class, "test": per_class}}}}})
+    matching = fx.registry_with(
+        {
+            "fer2013": {
+                "layouts": {
+                    "kaggle_folders": {"official_counts": {"train": per_class, "val": per_class, "test": per_class}}
+                }
+            }
+        }
+    )
     ds = decode("fer2013", raw, tmp_path, registry=matching, check_counts=True)
     assert ds.report["count_check"]["status"] == "ok"
 
-    wrong = fx.registry_with({"fer2013": {"layouts": {"kaggle_folders": {"official_counts": {
-        "train": {**per_class, "happy": 2}, "val": per_class, "test": per_class}}}}})
+    wrong = fx.registry_with(
+        {
+            "fer2013": {
+                "layouts": {
+                    "kaggle_folders": {
+                        "official_counts": {"train": {**per_class, "happy": 2}, "val": per_class, "test": per_class}
+                    }
+                }
+            }
+        }
+    )
     with pytest.raises(CountMismatchError, match=r"train\s+happy\s+expected\s+2\s+found\s+1"):
         decode("fer2013", raw, tmp_path, out="o2", registry=wrong, check_counts=True)
     ds = decode("fer2013", raw, tmp_path, out="o3", registry=wrong, check_counts=True, quarantine=True)
@@ -188,7 +219,9 @@ def test_compare_counts_skips_labels_outside_the_label_set():
     units = pd.DataFrame({"split": ["", "", ""], "label": ["angry", "angry", "happy"]})
     official = {"all": {"angry": 2, "happy": 1, "contempt": 5}}
     assert compare_counts(units, official, BASIC7) == []
-    assert compare_counts(units, {"all": 4}, BASIC7) == [{"split": "all", "label": "(total)", "expected": 4, "found": 3}]
+    assert compare_counts(units, {"all": 4}, BASIC7) == [
+        {"split": "all", "label": "(total)", "expected": 4, "found": 3}
+    ]
 
 
 # -- FER+ -----------------------------------------------------------------------------------------
@@ -208,7 +241,11 @@ def test_ferplus_majority_vote_and_drop_counts(tmp_path, next_to_labels):
     assert sum(v for k, v in dropped.items() if "native label" in k) == 6  # NF and unknown winners
     assert ds.report["non_faces_without_image_name"] == 3
     # pixels follow the row alignment: row 1 of fer2013new.csv is row 1 of fer2013.csv
-    fer = load_decoded(decode_dataset("fer2013", raw if next_to_labels else tmp_path / "fer2013", tmp_path / "fer", REGISTRY, check_counts=False))
+    fer = load_decoded(
+        decode_dataset(
+            "fer2013", raw if next_to_labels else tmp_path / "fer2013", tmp_path / "fer", REGISTRY, check_counts=False
+        )
+    )
     by_id = dict(zip(fer.samples["sample_id"], range(fer.n)))
     for i, sid in enumerate(ds.samples["sample_id"]):
         np.testing.assert_array_equal(ds.images[i], fer.images[by_id[sid]])
@@ -224,7 +261,9 @@ def test_ferplus_keeps_contempt_with_the_contempt_label_set(tmp_path):
 def test_ferplus_refuses_misaligned_files(tmp_path):
     raw = fx.write_ferplus(tmp_path / "ferplus")
     fx.replace_csv_line(raw / "fer2013new.csv", 14, lambda t: t.replace("PublicTest", "Training", 1))
-    with pytest.raises(DecodeError, match=r"fer2013new.csv:14 says Usage 'Training' but .*fer2013.csv:14 says 'PublicTest'"):
+    with pytest.raises(
+        DecodeError, match=r"fer2013new.csv:14 says Usage 'Training' but .*fer2013.csv:14 says 'PublicTest'"
+    ):
         decode("ferplus", raw, tmp_path, quarantine=True)  # misalignment is never quarantined
 
 
@@ -248,7 +287,10 @@ def test_ferplus_without_pixels_names_the_archive_it_did_not_open(tmp_path):
     with tarfile.open(tmp_path / "fer2013" / "fer2013_kaggle_images.tar", "w") as tf:
         for top in ("train", "test"):
             tf.add(folders / top, arcname=top)
-    with pytest.raises(MissingDatasetError, match=r"Archives found but not opened: \[.*fer2013_kaggle_images.tar'\].*not fer2013.csv row numbers"):
+    with pytest.raises(
+        MissingDatasetError,
+        match=r"Archives found but not opened: \[.*fer2013_kaggle_images.tar'\].*not fer2013.csv row numbers",
+    ):
         decode("ferplus", raw, tmp_path)
 
 
@@ -277,7 +319,10 @@ def test_ckplus48_folders_subject_from_file_name(tmp_path):
     "breakage, expected",
     [
         (lambda raw: (raw / "happy").rename(raw / "joy"), "unexpected folder name 'joy'"),
-        (lambda raw: sorted((raw / "fear").glob("*.png"))[0].rename(raw / "fear" / "frame1.png"), "'frame1.png' is not S<subject>"),
+        (
+            lambda raw: sorted((raw / "fear").glob("*.png"))[0].rename(raw / "fear" / "frame1.png"),
+            "'frame1.png' is not S<subject>",
+        ),
     ],
     ids=["unexpected-folder", "bad-name"],
 )
@@ -313,9 +358,18 @@ def test_ckplus_original_counts_are_per_sequence(tmp_path):
 @pytest.mark.parametrize(
     "breakage, expected",
     [
-        (lambda raw: (raw / "Emotion/S005/001/S005_001_00000005_emotion.txt").write_text("anger\n"), "S005_001_00000005_emotion.txt:1: 'anger' is not a number"),
-        (lambda raw: (raw / "Emotion/S005/001/S005_001_00000005_emotion.txt").write_text("   9.0000000e+00\n"), "_emotion.txt:1: unknown label '9'"),
-        (lambda raw: (raw / "cohn-kanade-images/S005/001/S005_001_00000005.png").unlink(), "labelled frame 5 is missing"),
+        (
+            lambda raw: (raw / "Emotion/S005/001/S005_001_00000005_emotion.txt").write_text("anger\n"),
+            "S005_001_00000005_emotion.txt:1: 'anger' is not a number",
+        ),
+        (
+            lambda raw: (raw / "Emotion/S005/001/S005_001_00000005_emotion.txt").write_text("   9.0000000e+00\n"),
+            "_emotion.txt:1: unknown label '9'",
+        ),
+        (
+            lambda raw: (raw / "cohn-kanade-images/S005/001/S005_001_00000005.png").unlink(),
+            "labelled frame 5 is missing",
+        ),
     ],
     ids=["non-numeric-label", "unknown-code", "missing-frame"],
 )
@@ -396,7 +450,11 @@ def test_affectnet_drops_non_expressions_and_validation_is_test(tmp_path, valida
     ds = decode("affectnet", raw, tmp_path, label_set="basic7+contempt", size=(16, 16))
     assert ds.samples.groupby("split").size().to_dict() == {"train": 8, "test": 8}
     assert set(ds.samples["list"]) == {"training", "validation"}
-    assert ds.report["dropped"] == {"native label '8': none": 2, "native label '9': uncertain": 2, "native label '10': no-face": 2}
+    assert ds.report["dropped"] == {
+        "native label '8': none": 2,
+        "native label '9': uncertain": 2,
+        "native label '10': no-face": 2,
+    }
     assert ds.images.shape[1:] == (16, 16, 3)
     first = ds.samples.iloc[0]
     assert first["label"] == "neutral" and first["valence"] == 0.25
@@ -407,7 +465,9 @@ def test_affectnet_crops_the_face_box(tmp_path):
     import cv2
 
     ds = decode("affectnet", raw, tmp_path, size=(28, 30))
-    source = cv2.cvtColor(cv2.imread(str(raw / "Manually_Annotated_Images" / ds.samples["source_file"].iloc[0])), cv2.COLOR_BGR2RGB)
+    source = cv2.cvtColor(
+        cv2.imread(str(raw / "Manually_Annotated_Images" / ds.samples["source_file"].iloc[0])), cv2.COLOR_BGR2RGB
+    )
     np.testing.assert_array_equal(ds.images[0], source[4:32, 5:35])  # box x=5, y=4, w=30, h=28
 
 
@@ -509,7 +569,17 @@ def test_registry_rejects_non_canonical_label_and_unknown_key():
 
 
 def test_registry_covers_every_dataset_of_the_papers():
-    assert set(REGISTRY.names) >= {"fer2013", "ferplus", "ckplus", "jaffe", "kdef", "affectnet", "rafdb", "ferg", "utkface"}
+    assert set(REGISTRY.names) >= {
+        "fer2013",
+        "ferplus",
+        "ckplus",
+        "jaffe",
+        "kdef",
+        "affectnet",
+        "rafdb",
+        "ferg",
+        "utkface",
+    }
     fer = REGISTRY["fer2013"].layout("kaggle_folders").official_counts
     assert sum(sum(v.values()) for v in fer.values()) == 35887
     for name in REGISTRY.names:
@@ -721,8 +791,22 @@ def test_decode_cli_takes_label_list_and_resize(tmp_path, capsys):
     import shutil
 
     shutil.copy(fx.default_registry_path(), reg)
-    rc = decode_cli(["--dataset", "jaffe", "--raw-dir", str(raw), "--out", str(tmp_path / "out"),
-                     "--registry", str(reg), "--label-set", "happy,sad", "--resize", "--no-count-check"])
+    rc = decode_cli(
+        [
+            "--dataset",
+            "jaffe",
+            "--raw-dir",
+            str(raw),
+            "--out",
+            str(tmp_path / "out"),
+            "--registry",
+            str(reg),
+            "--label-set",
+            "happy,sad",
+            "--resize",
+            "--no-count-check",
+        ]
+    )
     assert rc == 0
     ds = load_decoded(tmp_path / "out")
     assert set(ds.samples["label"]) == {"happy", "sad"} and ds.report["n_dropped"] == 10

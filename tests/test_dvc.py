@@ -11,7 +11,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from conftest import REPO, copy_workflow
 from test_workflow import scheduled_jobs
 
@@ -27,8 +26,14 @@ def run(cmd, cwd, env):
 
 @pytest.fixture(scope="module")
 def env(venv_env):
-    return dict(venv_env, DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@example.invalid",
-                GIT_COMMITTER_NAME="a", GIT_COMMITTER_EMAIL="a@example.invalid")
+    return dict(
+        venv_env,
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="a",
+        GIT_AUTHOR_EMAIL="a@example.invalid",
+        GIT_COMMITTER_NAME="a",
+        GIT_COMMITTER_EMAIL="a@example.invalid",
+    )
 
 
 def make_project(path, env):
@@ -81,9 +86,18 @@ def test_push_clone_pull_schedules_nothing_and_edits_stay_local(tmp_path, env):
     dry = run(["snakemake", "-n", "--printshellcmds"], b, env)
     # Training and evaluation rerun for that one run only; the tables that read it or the paper config are
     # rebuilt; the efficiency measurement (its networks did not change) is not.
-    assert scheduled_jobs(dry) == {"train": 1, "evaluate": 1, "summary": 1, "experiments": 1, "claims": 1,
-                                   "comparisons": 1, "per_class": 1, "efficiency_table": 1, "plot_data": 1,
-                                   "all": 1}
+    assert scheduled_jobs(dry) == {
+        "train": 1,
+        "evaluate": 1,
+        "summary": 1,
+        "experiments": 1,
+        "claims": 1,
+        "comparisons": 1,
+        "per_class": 1,
+        "efficiency_table": 1,
+        "plot_data": 1,
+        "all": 1,
+    }
     trained = [line for line in dry.stdout.splitlines() if "ferrepro train " in line]
     assert len(trained) == 1 and "results/runs/majeed2025/lenet5/" in trained[0]
 

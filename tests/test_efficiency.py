@@ -109,8 +109,26 @@ def test_cli_builds_registered_model_and_writes_json(tmp_path, monkeypatch):
 
     monkeypatch.setitem(models.MODEL_REGISTRY, "test.tiny_fusion", factory)
     out = tmp_path / "eff" / "tiny.json"
-    argv = ["--model", "test.tiny_fusion", "--model-kwargs-json", '{"num_classes": 3}', "--input-shape", "1", "8", "8",
-            "--feature-dim", "5", "--batch-sizes", "1", "--n-runs", "2", "--warmup", "0", "--out", str(out)]
+    argv = [
+        "--model",
+        "test.tiny_fusion",
+        "--model-kwargs-json",
+        '{"num_classes": 3}',
+        "--input-shape",
+        "1",
+        "8",
+        "8",
+        "--feature-dim",
+        "5",
+        "--batch-sizes",
+        "1",
+        "--n-runs",
+        "2",
+        "--warmup",
+        "0",
+        "--out",
+        str(out),
+    ]
     assert efficiency.cli(argv) == 0
     report = json.loads(out.read_text())
     assert report["model"] == "test.tiny_fusion"
@@ -162,9 +180,11 @@ def test_input_channels_and_fused_feature_width_follow_the_run(main_config, regi
     nauman = model_entries(full_profile_model_specs(main_config, "nauman2025", REPO), registry)
     [iafen] = [e for e in nauman if "cnn_swhog_lmk_hog_1000pc" in e["experiments"]]
     features = main_config["features"]
-    expected = (hog.feature_dim(48, 48, hog.params_from_dict(hog.SlidingHogParams, features["sliding_hog"]))
-                + landmarks.feature_dim(landmarks.params_from_dict(features["landmarks"]))
-                + hog.feature_dim(48, 48, hog.params_from_dict(hog.HogParams, features["hog"])))
+    expected = (
+        hog.feature_dim(48, 48, hog.params_from_dict(hog.SlidingHogParams, features["sliding_hog"]))
+        + landmarks.feature_dim(landmarks.params_from_dict(features["landmarks"]))
+        + hog.feature_dim(48, 48, hog.params_from_dict(hog.HogParams, features["hog"]))
+    )
     assert iafen["feature_dim"] == expected
 
 
@@ -186,11 +206,33 @@ def test_measure_paper_counts_and_times_each_network_once(main_config, registry)
 
 
 def test_latency_is_shared_by_networks_of_one_factory_and_size(registry):
-    specs = {"paper": "demo", "features": {}, "claimed": ["b"], "runs": [
-        {"model": "majeed2025.lenet5", "model_kwargs": {}, "input": {"size": 48, "channels": "gray"},
-         "label_set": "basic7", "preprocess": None, "features": None, "experiment": "a", "dataset": "fer2013"},
-        {"model": "majeed2025.lenet5", "model_kwargs": {}, "input": {"size": 48, "channels": "gray"},
-         "label_set": "basic6", "preprocess": None, "features": None, "experiment": "b", "dataset": "fer2013"}]}
+    specs = {
+        "paper": "demo",
+        "features": {},
+        "claimed": ["b"],
+        "runs": [
+            {
+                "model": "majeed2025.lenet5",
+                "model_kwargs": {},
+                "input": {"size": 48, "channels": "gray"},
+                "label_set": "basic7",
+                "preprocess": None,
+                "features": None,
+                "experiment": "a",
+                "dataset": "fer2013",
+            },
+            {
+                "model": "majeed2025.lenet5",
+                "model_kwargs": {},
+                "input": {"size": 48, "channels": "gray"},
+                "label_set": "basic6",
+                "preprocess": None,
+                "features": None,
+                "experiment": "b",
+                "dataset": "fer2013",
+            },
+        ],
+    }
     entries = model_entries(specs, registry)
     assert len(entries) == 2  # 7 vs 6 classes: two networks
     report = measure_paper("demo", entries, threads=1, cpu_runs=2, cpu_warmup=0, gpu=False)

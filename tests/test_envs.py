@@ -44,8 +44,13 @@ ENTRY_MODULES = ("ferrepro.__main__", "ferrepro.cli")
 # module), or that may be absent from the test environment; anything else maps through metadata or
 # is assumed to be its own distribution name.
 IMPORT_TO_DISTRIBUTION = {
-    "cv2": "opencv-python-headless", "sklearn": "scikit-learn", "skimage": "scikit-image", "yaml": "PyYAML",
-    "dlib": "dlib-bin", "imblearn": "imbalanced-learn", "PIL": "pillow",
+    "cv2": "opencv-python-headless",
+    "sklearn": "scikit-learn",
+    "skimage": "scikit-image",
+    "yaml": "PyYAML",
+    "dlib": "dlib-bin",
+    "imblearn": "imbalanced-learn",
+    "PIL": "pillow",
 }
 # Needs that no import statement shows: pandas' parquet IO loads its default engine, pyarrow.
 CALL_NEEDS = {"to_parquet": "pyarrow", "read_parquet": "pyarrow"}
@@ -71,16 +76,23 @@ class ImportGraph:
     def submodules(self, package: str) -> set[str]:
         folder = self.src.joinpath(*package.split("."))
         return {f"{package}.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__"} | {
-            f"{package}.{p.parent.name}" for p in folder.glob("*/__init__.py")}
+            f"{package}.{p.parent.name}" for p in folder.glob("*/__init__.py")
+        }
 
     def direct(self, module: str) -> tuple[set[str], set[str]]:
         """(package modules, third-party top-level names or distributions) that `module` may import."""
         path = self.file_of(module)
         tree = ast.parse(path.read_text(), filename=str(path))
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-        constants = {t.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
-                     and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
-                     for t in node.targets if isinstance(t, ast.Name)}
+        constants = {
+            t.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            for t in node.targets
+            if isinstance(t, ast.Name)
+        }
         names: set[str] = set()
         third_party: set[str] = set()
         for node in ast.walk(tree):
@@ -115,8 +127,11 @@ class ImportGraph:
             return {arg.value}
         if isinstance(arg, ast.Name) and arg.id in constants:
             return {constants[arg.id]}
-        if (isinstance(arg, ast.JoinedStr) and isinstance(arg.values[0], ast.FormattedValue)
-                and getattr(arg.values[0].value, "id", None) == "__name__"):
+        if (
+            isinstance(arg, ast.JoinedStr)
+            and isinstance(arg.values[0], ast.FormattedValue)
+            and getattr(arg.values[0].value, "id", None) == "__name__"
+        ):
             return self.submodules(package)  # f"{__name__}.{name}": discovery of every submodule
         return set()  # a computed name: its candidates appear as strings elsewhere, if at all
 
@@ -152,8 +167,9 @@ def distributions_of(import_name: str) -> set[str]:
 def load_env(path: Path) -> tuple[list[str], list[Requirement]]:
     """(conda dependencies, pip requirements) of a conda env file; raises naming the file if malformed."""
     data = yaml.safe_load(path.read_text())
-    assert isinstance(data, dict) and isinstance(data.get("dependencies"), list), \
+    assert isinstance(data, dict) and isinstance(data.get("dependencies"), list), (
         f"{path}: a conda env needs a `dependencies:` list"
+    )
     conda, pip = [], []
     for dep in data["dependencies"]:
         if isinstance(dep, dict):
@@ -193,9 +209,16 @@ print("RULES=" + json.dumps(rules))
 def workflow_rules(tmp_path_factory, venv_env) -> list[dict]:
     """Every rule as Snakemake parses it, with `conda` resolved to a path inside the repository."""
     work = copy_workflow(tmp_path_factory.mktemp("envs"))
-    proc = subprocess.run([sys.executable, "-c", RULES_SCRIPT, str(work)], check=False, cwd=work, env=venv_env,
-                          capture_output=True, text=True, timeout=120)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("RULES=")), None)
+    proc = subprocess.run(
+        [sys.executable, "-c", RULES_SCRIPT, str(work)],
+        check=False,
+        cwd=work,
+        env=venv_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RULES=")), None)
     assert proc.returncode == 0 and line, f"could not load the workflow:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     rules = json.loads(line.removeprefix("RULES="))
     for rule in rules:
@@ -246,8 +269,10 @@ def test_each_env_lists_every_distribution_its_rules_import(workflow_rules):
             module = COMMANDS[command][0].split(":")[0]
             for name, importer in graph.third_party_closure(module, *ENTRY_MODULES).items():
                 if not distributions_of(name) & listed:
-                    missing.append(f"rule {rule['name']} (`ferrepro {command}`) imports {name!r} (in {importer}): "
-                                   f"add {' or '.join(sorted(distributions_of(name)))} to envs/{rule['env'].name}")
+                    missing.append(
+                        f"rule {rule['name']} (`ferrepro {command}`) imports {name!r} (in {importer}): "
+                        f"add {' or '.join(sorted(distributions_of(name)))} to envs/{rule['env'].name}"
+                    )
     assert not missing, "\n".join(missing)
 
 
@@ -256,8 +281,9 @@ def test_env_pins_match_requirements_lock(env):
     conda, pip = load_env(env)
     pins = lock_pins()
     for dep in conda:
-        assert dep.partition("=")[0] in CONDA_ONLY, \
+        assert dep.partition("=")[0] in CONDA_ONLY, (
             f"{env}: {dep!r} is a conda package; list it under `pip:` pinned as in requirements.lock"
+        )
     assert pip, f"{env} lists no pip packages"
     for req in pip:
         exact = [s.version for s in req.specifier if s.operator == "=="]
@@ -286,8 +312,9 @@ def test_env_python_can_install_every_pinned_package(env):
             continue
         if req.specifier.contains(meta["Version"]) and meta.get("Requires-Python"):
             checked += 1
-            assert SpecifierSet(meta["Requires-Python"]).contains(python), \
+            assert SpecifierSet(meta["Requires-Python"]).contains(python), (
                 f"{env}: {req} needs Python {meta['Requires-Python']}, but the env has python={versions[0]}"
+            )
     assert checked, f"{env}: none of its pinned releases is installed here, so nothing was checked"
 
 
@@ -302,24 +329,37 @@ def write(path: Path, text: str) -> None:
 def test_import_graph_follows_lazy_relative_string_and_discovered_imports(tmp_path):
     pkg = tmp_path / "demo"
     write(pkg / "__init__.py", "")
-    write(pkg / "cmd.py", "import json\nfrom . import helpers\n\n"
-                          "def cli():\n    import numpy\n    from .registry import load\n")
+    write(
+        pkg / "cmd.py",
+        "import json\nfrom . import helpers\n\ndef cli():\n    import numpy\n    from .registry import load\n",
+    )
     write(pkg / "helpers.py", "import pandas as pd\n\ndef save(df):\n    df.to_parquet('x')\n")
-    write(pkg / "registry.py", "import importlib\nREG = {'a': 'demo.plugins.a'}\n"
-                               "def load(n):\n    return importlib.import_module(REG[n])\n")
+    write(
+        pkg / "registry.py",
+        "import importlib\nREG = {'a': 'demo.plugins.a'}\ndef load(n):\n    return importlib.import_module(REG[n])\n",
+    )
     write(pkg / "plugins" / "__init__.py", "")
     write(pkg / "plugins" / "a.py", "import cv2\n")
-    write(pkg / "models" / "__init__.py", "import importlib, pkgutil\n"
-                                          "def discover():\n    for i in pkgutil.iter_modules(__path__):\n"
-                                          "        importlib.import_module(f'{__name__}.{i.name}')\n")
+    write(
+        pkg / "models" / "__init__.py",
+        "import importlib, pkgutil\n"
+        "def discover():\n    for i in pkgutil.iter_modules(__path__):\n"
+        "        importlib.import_module(f'{__name__}.{i.name}')\n",
+    )
     write(pkg / "models" / "m.py", "import torch\n")
-    write(pkg / "assets.py", "import importlib.util\nMODELS = 'weights_pkg'\n"
-                             "def where():\n    return importlib.util.find_spec(MODELS)\n")
+    write(
+        pkg / "assets.py",
+        "import importlib.util\nMODELS = 'weights_pkg'\ndef where():\n    return importlib.util.find_spec(MODELS)\n",
+    )
     write(pkg / "unused.py", "import tensorflow\n")
 
     graph = ImportGraph(tmp_path, package="demo")
-    assert graph.third_party_closure("demo.cmd") == {"numpy": "demo.cmd", "pandas": "demo.helpers",
-                                                     "pyarrow": "demo.helpers", "cv2": "demo.plugins.a"}
+    assert graph.third_party_closure("demo.cmd") == {
+        "numpy": "demo.cmd",
+        "pandas": "demo.helpers",
+        "pyarrow": "demo.helpers",
+        "cv2": "demo.plugins.a",
+    }
     assert graph.third_party_closure("demo.models") == {"torch": "demo.models.m"}
     assert graph.third_party_closure("demo.assets") == {"weights_pkg": "demo.assets"}
 

@@ -13,10 +13,10 @@ import lightning as L
 import numpy as np
 import pytest
 import yaml
+from test_training import _spec as training_spec
 
 from ferrepro.evaluation.evaluate import evaluate_run
 from ferrepro.training.run import WORK_DIR, train_run
-from test_training import _spec as training_spec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,8 +61,9 @@ def test_a_killed_training_resumes_and_ends_with_the_same_metrics_byte_for_byte(
     assert json.loads((whole / "train_summary.json").read_text())["resumed_from_epoch"] is None
 
 
-def test_an_interrupted_training_with_another_spec_starts_afresh_and_says_so(tiny_synthetic, split_csv, tmp_path,
-                                                                             capsys):
+def test_an_interrupted_training_with_another_spec_starts_afresh_and_says_so(
+    tiny_synthetic, split_csv, tmp_path, capsys
+):
     with pytest.raises(Killed):
         train_run(_spec(), tiny_synthetic, split_csv, tmp_path, extra_callbacks=[KillDuringEpoch(1)])
     summary = train_run(_spec(batch_size=8), tiny_synthetic, split_csv, tmp_path)
@@ -85,8 +86,9 @@ def _evaluated_workspace(tiny_synthetic, split_csv, root):
     return spec, run
 
 
-def test_aggregators_refuse_a_metrics_file_of_an_old_spec_naming_the_run_and_the_rebuild(tiny_synthetic, split_csv,
-                                                                                       tmp_path):
+def test_aggregators_refuse_a_metrics_file_of_an_old_spec_naming_the_run_and_the_rebuild(
+    tiny_synthetic, split_csv, tmp_path
+):
     from ferrepro.config import write_spec_file
     from ferrepro.reporting.experiments import aggregate
     from ferrepro.reporting.runs import RunFileError, load_runs
@@ -148,8 +150,11 @@ def test_a_misspelt_profile_override_is_refused_with_the_closest_key():
 
     config = _config()
     config["profiles"]["quick"]["overrides"]["max_epoch"] = 3
-    with pytest.raises(ConfigError, match=r"profiles/quick/overrides: unknown run setting `max_epoch` "
-                                          r"\(did you mean `max_epochs`\?\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"profiles/quick/overrides: unknown run setting `max_epoch` "
+        r"\(did you mean `max_epochs`\?\)",
+    ):
         load_run_matrix(config, REPO)
 
 
@@ -160,8 +165,11 @@ def test_a_misspelt_paper_profile_override_is_refused_naming_the_file(tmp_path):
     paper["profile_overrides"] = {"quick": {"batchsize": 8}}
     path = tmp_path / "majeed2025.yaml"
     path.write_text(yaml.safe_dump(paper))
-    with pytest.raises(ConfigError, match=r"majeed2025\.yaml profile_overrides/quick: unknown run setting `batchsize` "
-                                          r"\(did you mean `batch_size`\?\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"majeed2025\.yaml profile_overrides/quick: unknown run setting `batchsize` "
+        r"\(did you mean `batch_size`\?\)",
+    ):
         load_paper_config(path)
 
 
@@ -202,15 +210,28 @@ def test_config_values_never_reach_a_shell_unquoted(tmp_path, venv_env):
     work = tmp_path / "ws"
     work.mkdir()
     copy_workflow(work)
-    proc = run_checked(["snakemake", "--cores", "1", "results/decoded/fer2013/images.npy", "--config",
-                        "raw_dir=resources/raw$(touch pwned)"], work, venv_env, timeout=300, check=False)
+    proc = run_checked(
+        [
+            "snakemake",
+            "--cores",
+            "1",
+            "results/decoded/fer2013/images.npy",
+            "--config",
+            "raw_dir=resources/raw$(touch pwned)",
+        ],
+        work,
+        venv_env,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode != 0  # no FER2013 here: the decode fails, by design
     assert not (work / "pwned").exists(), "a config value was executed by the shell"
     log = (work / "results" / "logs" / "data" / "decode_fer2013.log").read_text()
     assert "resources/raw$(touch pwned)/fer2013" in log, log[-2000:]
 
-    proc = run_checked(["snakemake", "-n", "--config", "profile=q$(touch pwned2)"], work, venv_env, timeout=300,
-                       check=False)
+    proc = run_checked(
+        ["snakemake", "-n", "--config", "profile=q$(touch pwned2)"], work, venv_env, timeout=300, check=False
+    )
     assert proc.returncode != 0 and "q$(touch pwned2)" in proc.stdout + proc.stderr
     assert "does not match" in proc.stdout + proc.stderr
     assert not (work / "pwned2").exists()
@@ -234,7 +255,9 @@ def test_a_truncated_archive_is_named_with_the_fix(tmp_path):
             tf.addfile(info, io.BytesIO(data))
     archive = tmp_path / "fer2013.tar.gz"
     archive.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-    with pytest.raises(UnsafeArchiveError, match=r"fer2013\.tar\.gz: the archive is truncated or corrupt.*Download it again"):
+    with pytest.raises(
+        UnsafeArchiveError, match=r"fer2013\.tar\.gz: the archive is truncated or corrupt.*Download it again"
+    ):
         safe_extract(archive, tmp_path / "out")
 
 
@@ -253,16 +276,52 @@ def test_robustness_table_refuses_a_report_of_an_old_spec_naming_the_run(tmp_pat
     specs.mkdir(parents=True)
     (specs / "seed0.json").write_text(json.dumps({"spec": {}, "spec_digest": "new"}))
     report = tmp_path / "robustness.json"
-    report.write_text(json.dumps({"paper": "p", "experiment": "e", "group": "e", "dataset": "synthetic", "seed": 0,
-                                  "spec_digest": "old", "clean_accuracy": 0.5, "conditions": [], "severities": {}}))
+    report.write_text(
+        json.dumps(
+            {
+                "paper": "p",
+                "experiment": "e",
+                "group": "e",
+                "dataset": "synthetic",
+                "seed": 0,
+                "spec_digest": "old",
+                "clean_accuracy": 0.5,
+                "conditions": [],
+                "severities": {},
+            }
+        )
+    )
     out = tmp_path / "out"
-    code = robustness_table_cli(["--reports", str(report), "--current-specs", str(tmp_path / "specs"),
-                                 "--out-csv", f"{out}.csv", "--out-md", f"{out}.md"])
+    code = robustness_table_cli(
+        [
+            "--reports",
+            str(report),
+            "--current-specs",
+            str(tmp_path / "specs"),
+            "--out-csv",
+            f"{out}.csv",
+            "--out-md",
+            f"{out}.md",
+        ]
+    )
     message = capsys.readouterr().err
     assert code == 1 and not Path(f"{out}.csv").exists()
     assert "p/e/synthetic/seed0" in message and "old" in message and "new" in message
     assert f"snakemake {report}" in message
     # The current digest passes.
     report.write_text(report.read_text().replace('"old"', '"new"'))
-    assert robustness_table_cli(["--reports", str(report), "--current-specs", str(tmp_path / "specs"),
-                                 "--out-csv", f"{out}.csv", "--out-md", f"{out}.md"]) == 0
+    assert (
+        robustness_table_cli(
+            [
+                "--reports",
+                str(report),
+                "--current-specs",
+                str(tmp_path / "specs"),
+                "--out-csv",
+                f"{out}.csv",
+                "--out-md",
+                f"{out}.md",
+            ]
+        )
+        == 0
+    )

@@ -142,7 +142,9 @@ def test_sliding_hog_backends_agree_window_by_window():
     per = a.shape[1] // 9
     for k in range(9):  # window k of one backend matches window k of the other, not another window
         same = np.corrcoef(a[:, k * per : (k + 1) * per].ravel(), b[:, k * per : (k + 1) * per].ravel())[0, 1]
-        other = np.corrcoef(a[:, k * per : (k + 1) * per].ravel(), b[:, ((k + 4) % 9) * per : ((k + 4) % 9 + 1) * per].ravel())[0, 1]
+        other = np.corrcoef(
+            a[:, k * per : (k + 1) * per].ravel(), b[:, ((k + 4) % 9) * per : ((k + 4) % 9 + 1) * per].ravel()
+        )[0, 1]
         assert same > 0.75 and same > other + 0.3, (k, same, other)
 
 
@@ -159,13 +161,15 @@ def write_tiny_decoded(folder, images):
 
     n = len(images)
     labels = ["angry", "happy", "sad", "neutral"]
-    samples = pd.DataFrame({
-        "sample_id": [f"s{i:03d}" for i in range(n)],
-        "label": [labels[i % 4] for i in range(n)],
-        "subject_id": [""] * n,
-        "source_file": ["tiny.csv"] * n,
-        "split": ["train"] * n,
-    })
+    samples = pd.DataFrame(
+        {
+            "sample_id": [f"s{i:03d}" for i in range(n)],
+            "label": [labels[i % 4] for i in range(n)],
+            "subject_id": [""] * n,
+            "source_file": ["tiny.csv"] * n,
+            "split": ["train"] * n,
+        }
+    )
     return write_decoded(folder, images, samples, {"source": "test fixture"})
 
 
@@ -175,7 +179,9 @@ def test_cli_writes_memmappable_float32_and_sidecar(tmp_path, feature, dim):
 
     decoded = write_tiny_decoded(tmp_path / "decoded", ellipse_images(12))
     out = tmp_path / "features" / f"{feature}.npy"
-    rc = cli(["--decoded", str(decoded), "--feature", feature, "--params-json", "{}", "--out", str(out), "--threads", "2"])
+    rc = cli(
+        ["--decoded", str(decoded), "--feature", feature, "--params-json", "{}", "--out", str(out), "--threads", "2"]
+    )
     assert rc == 0
     feats = np.load(out, mmap_mode="r")
     assert isinstance(feats, np.memmap) and feats.shape == (12, dim) and feats.dtype == np.float32

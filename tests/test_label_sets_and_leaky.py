@@ -8,13 +8,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from test_training import TINY_IAFEN, _spec
 
 from ferrepro.data.standard import load_decoded
 from ferrepro.evaluation.evaluate import evaluate_run
 from ferrepro.training.arrays import prepare_run_arrays
 from ferrepro.training.run import train_run
-
-from test_training import TINY_IAFEN, _spec
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +48,7 @@ def test_proper_offline_augmentation_adds_augmented_training_copies_only(tiny_sy
     n = len(plain["train"].y)
     assert report == {**report, "leaky": False, "n_before": n, "n_after": 3 * n}
     assert np.array_equal(arrays["train"].x[:n], plain["train"].x)  # copy 0 is the image itself
-    assert not np.allclose(arrays["train"].x[n:2 * n], plain["train"].x)  # copies are really augmented
+    assert not np.allclose(arrays["train"].x[n : 2 * n], plain["train"].x)  # copies are really augmented
     for s in ("val", "test"):
         assert list(arrays[s].sample_ids) == list(plain[s].sample_ids)
 
@@ -60,8 +59,12 @@ def test_augment_without_a_policy_is_refused(tiny_synthetic, split_csv):
 
 
 def test_leaky_augmentation_with_features_and_a_per_class_pool(tiny_synthetic, split_csv, hog_file):
-    spec = _spec(augmentation="nauman2025", features=["hog"], train_per_class=10,
-                 balance={"method": "augment", "copies": 1, "order": "leaky", "fractions": [0.8, 0.1, 0.1]})
+    spec = _spec(
+        augmentation="nauman2025",
+        features=["hog"],
+        train_per_class=10,
+        balance={"method": "augment", "copies": 1, "order": "leaky", "fractions": [0.8, 0.1, 0.1]},
+    )
     arrays, report = prepare_run_arrays(spec, tiny_synthetic, split_csv, [str(hog_file)])
     assert report["leaky"] is True and "LEAKY" in report["label"]
     assert report["pool_subsample"]["n_after"] == 7 * 10 and report["pool_size"] == 2 * 7 * 10
@@ -71,7 +74,9 @@ def test_leaky_augmentation_with_features_and_a_per_class_pool(tiny_synthetic, s
     for a in arrays.values():  # an augmented copy carries the cached features of its original
         rows = [position[str(i).split("#")[0]] for i in a.sample_ids]
         assert np.array_equal(a.features, hog[rows])
-    leaked = (_origins(arrays["val"].sample_ids) | _origins(arrays["test"].sample_ids)) & _origins(arrays["train"].sample_ids)
+    leaked = (_origins(arrays["val"].sample_ids) | _origins(arrays["test"].sample_ids)) & _origins(
+        arrays["train"].sample_ids
+    )
     assert leaked and report["eval_rows_sharing_origin_with_train"] > 0
 
 
@@ -87,15 +92,20 @@ def other_domain(tmp_path_factory):
     from ferrepro.data.synthetic import SyntheticSpec, write_synthetic
 
     out = tmp_path_factory.mktemp("decoded") / "synthetic_shift"
-    write_synthetic(SyntheticSpec(n_subjects=3, images_per_subject_per_class=2, size=64, seed=99), out,
-                    name="synthetic_shift")
+    write_synthetic(
+        SyntheticSpec(n_subjects=3, images_per_subject_per_class=2, size=64, seed=99), out, name="synthetic_shift"
+    )
     return out
 
 
 def test_cross_dataset_evaluation_scores_every_sample_of_the_target(tiny_synthetic, split_csv, other_domain, tmp_path):
     run = tmp_path / "run"
-    train_run(_spec(max_epochs=1, label_set="basic6", train_per_class=5,
-                    balance={"method": "oversample"}), tiny_synthetic, split_csv, run)
+    train_run(
+        _spec(max_epochs=1, label_set="basic6", train_per_class=5, balance={"method": "oversample"}),
+        tiny_synthetic,
+        split_csv,
+        run,
+    )
     out = tmp_path / "cross"
     m = evaluate_run(run, other_domain, None, out_dir=out, eval_dataset="synthetic_shift")
     target = load_decoded(other_domain).samples
@@ -110,13 +120,19 @@ def test_cross_dataset_evaluation_scores_every_sample_of_the_target(tiny_synthet
     assert not (out / "learning_curve.png").exists()  # the curve belongs to the run, not to a test set
 
 
-def test_cross_evaluation_of_a_fusion_model_needs_the_target_features(tiny_synthetic, split_csv, hog_file,
-                                                                       other_domain, tmp_path):
+def test_cross_evaluation_of_a_fusion_model_needs_the_target_features(
+    tiny_synthetic, split_csv, hog_file, other_domain, tmp_path
+):
     from ferrepro.features import compute_feature
 
     run = tmp_path / "run"
-    train_run(_spec(max_epochs=1, model="nauman2025.ia_fen", model_kwargs=TINY_IAFEN, features=["hog"]),
-              tiny_synthetic, split_csv, run, [str(hog_file)])
+    train_run(
+        _spec(max_epochs=1, model="nauman2025.ia_fen", model_kwargs=TINY_IAFEN, features=["hog"]),
+        tiny_synthetic,
+        split_csv,
+        run,
+        [str(hog_file)],
+    )
     target = np.asarray(load_decoded(other_domain).images)
     with pytest.raises(ValueError, match="one row per decoded sample"):  # the training dataset's cache
         evaluate_run(run, other_domain, None, [str(hog_file)], out_dir=tmp_path / "bad", eval_dataset="synthetic_shift")
@@ -126,5 +142,7 @@ def test_cross_evaluation_of_a_fusion_model_needs_the_target_features(tiny_synth
         evaluate_run(run, other_domain, None, [str(native)], out_dir=tmp_path / "bad", eval_dataset="synthetic_shift")
     target_hog = tmp_path / "hog.npy"
     np.save(target_hog, compute_feature("hog", target, {"resize": 48}).features)
-    m = evaluate_run(run, other_domain, None, [str(target_hog)], out_dir=tmp_path / "cross", eval_dataset="synthetic_shift")
+    m = evaluate_run(
+        run, other_domain, None, [str(target_hog)], out_dir=tmp_path / "cross", eval_dataset="synthetic_shift"
+    )
     assert m["n"] == len(load_decoded(other_domain).samples)

@@ -4,11 +4,11 @@ CK+ cross-validation run trains on 7 classes, and cross-test targets on disk run
 
 from __future__ import annotations
 
+import native_fixtures as fx
 import numpy as np
 import pytest
 import yaml
 
-import native_fixtures as fx
 from ferrepro.evaluation.metrics import classification_metrics, shared_classes
 from ferrepro.labels import label_set
 
@@ -55,8 +55,11 @@ def test_seven_class_ckplus_cv_run_trains_on_seven_classes(tmp_path):
     split = make_split(load_decoded(decoded).samples, "subject_k5_fold0", seed=0)
     split.to_csv(tmp_path / "split.csv", index=False)
     paper = yaml.safe_load(open("config/papers/abdeldayem2025.yaml"))
-    spec = {"label_set": paper["experiments"]["full_ckplus"]["label_set"], "seed": 0,
-            "input": {"size": 48, "channels": "gray"}}
+    spec = {
+        "label_set": paper["experiments"]["full_ckplus"]["label_set"],
+        "seed": 0,
+        "input": {"size": 48, "channels": "gray"},
+    }
     arrays, report = prepare_run_arrays(spec, decoded, tmp_path / "split.csv")
     counts = np.bincount(arrays["train"].y, minlength=7)
     assert len(label_set(spec["label_set"])) == 7 and (counts > 0).all()
@@ -67,8 +70,12 @@ def _config(tmp_path, run_datasets):
     from ferrepro.config import load_config
 
     config = load_config("config/config.yaml")
-    config.update(profile="full", run_datasets=run_datasets, raw_dir=str(tmp_path / "raw"),
-                  paper_config_dir=str(__import__("pathlib").Path("config/papers").resolve()))
+    config.update(
+        profile="full",
+        run_datasets=run_datasets,
+        raw_dir=str(tmp_path / "raw"),
+        paper_config_dir=str(__import__("pathlib").Path("config/papers").resolve()),
+    )
     return config
 
 

@@ -50,7 +50,9 @@ def test_predictor_is_found_without_importing_the_models_package():
 
 def test_missing_models_package_names_the_package(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == lm.MODELS_PACKAGE else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == lm.MODELS_PACKAGE else real(name, *a)
+    )
     with pytest.raises(lm.LandmarkModelMissing, match="face-recognition-models"):
         lm.predictor_path()
 
@@ -77,8 +79,10 @@ def test_large_image_without_a_face_is_a_recorded_failure():
     assert feats.shape == (2, 136) and np.isnan(feats).all()  # NaN rows, never a substitute
     summary = lm.failure_summary(result, ["a", "b"])
     assert summary["n_failures"] == 2 and summary["failure_rate"] == 1.0
-    assert summary["failed_samples"] == [{"sample_id": "a", "reason": "no_face_detected"},
-                                         {"sample_id": "b", "reason": "no_face_detected"}]
+    assert summary["failed_samples"] == [
+        {"sample_id": "a", "reason": "no_face_detected"},
+        {"sample_id": "b", "reason": "no_face_detected"},
+    ]
 
 
 def test_detector_keeps_the_best_scoring_face(extractor, monkeypatch):
@@ -125,12 +129,32 @@ def test_cli_records_failures_in_the_sidecar(tmp_path):
 
     images = textured_faces(6)
     images[2] = 7  # blank image -> failure
-    samples = pd.DataFrame({"sample_id": [f"id{i}" for i in range(6)], "label": ["happy"] * 6,
-                            "subject_id": [""] * 6, "source_file": ["x"] * 6, "split": [""] * 6})
+    samples = pd.DataFrame(
+        {
+            "sample_id": [f"id{i}" for i in range(6)],
+            "label": ["happy"] * 6,
+            "subject_id": [""] * 6,
+            "source_file": ["x"] * 6,
+            "split": [""] * 6,
+        }
+    )
     decoded = write_decoded(tmp_path / "dec", images, samples, {})
     out = tmp_path / "feat" / "landmarks.npy"
-    assert cli(["--decoded", str(decoded), "--feature", "landmarks", "--params-json",
-                '{"pairwise_distances": true}', "--out", str(out)]) == 0
+    assert (
+        cli(
+            [
+                "--decoded",
+                str(decoded),
+                "--feature",
+                "landmarks",
+                "--params-json",
+                '{"pairwise_distances": true}',
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     feats = np.load(out, mmap_mode="r")
     assert feats.shape == (6, 136 + 2278) and feats.dtype == np.float32
     assert np.isnan(feats[2]).all() and np.isfinite(np.delete(np.asarray(feats), 2, axis=0)).all()

@@ -7,15 +7,20 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from ferrepro.config import ConfigError, MISSING_FEATURES_DEFAULT, load_config, load_paper_config, resolve_spec, \
-    validate_against_schema
-from ferrepro.data.standard import load_decoded
-from ferrepro.training.arrays import prepare_run_arrays
-
 from conftest import REPO
 from test_training import TINY_IAFEN
 from test_training import _spec as training_spec
+
+from ferrepro.config import (
+    MISSING_FEATURES_DEFAULT,
+    ConfigError,
+    load_config,
+    load_paper_config,
+    resolve_spec,
+    validate_against_schema,
+)
+from ferrepro.data.standard import load_decoded
+from ferrepro.training.arrays import prepare_run_arrays
 
 WIDTH = 6  # feature columns: the first 4 play "HoG" (always there), the last 2 "landmarks" (NaN on failure)
 BROKEN = {"train": 3, "val": 1, "test": 3}
@@ -23,8 +28,14 @@ BROKEN = {"train": 3, "val": 1, "test": 3}
 
 def _spec(**overrides):
     """A tiny IA-FEN fusing one cached feature file (the shape of a nauman2025 fused run)."""
-    fused = {"paper": "nauman2025", "experiment": "fused", "model": "nauman2025.ia_fen", "features": ["hog"],
-             "model_kwargs": TINY_IAFEN, "max_epochs": 1}
+    fused = {
+        "paper": "nauman2025",
+        "experiment": "fused",
+        "model": "nauman2025.ia_fen",
+        "features": ["hog"],
+        "model_kwargs": TINY_IAFEN,
+        "max_epochs": 1,
+    }
     return training_spec(**(fused | overrides))
 
 
@@ -55,7 +66,8 @@ def _train_means(features, ids, split_csv, broken_train):
 
 
 def test_default_keeps_test_rows_fills_them_from_training_means_and_excludes_training_rows(
-        tiny_synthetic, split_csv, broken):
+    tiny_synthetic, split_csv, broken
+):
     path, broken_ids, features = broken
     split = pd.read_csv(split_csv)
     ids = load_decoded(tiny_synthetic).samples["sample_id"].astype(str).to_numpy()
@@ -105,14 +117,16 @@ def test_fill_values_use_no_validation_or_test_information(tiny_synthetic, split
 
 def test_a_paper_may_exclude_evaluation_rows_or_impute_training_rows(tiny_synthetic, split_csv, broken):
     path, broken_ids, _ = broken
-    excluded, report = prepare_run_arrays(_spec(missing_features={"evaluate": "exclude"}), tiny_synthetic,
-                                          split_csv, [str(path)])
+    excluded, report = prepare_run_arrays(
+        _spec(missing_features={"evaluate": "exclude"}), tiny_synthetic, split_csv, [str(path)]
+    )
     assert excluded["test"].excluded == broken_ids["test"] and not excluded["test"].imputed.any()
     assert report["missing_features"]["imputed"] == {"train": 0, "val": 0, "test": 0}
     assert report["missing_features"]["excluded"] == BROKEN
 
-    imputed, report = prepare_run_arrays(_spec(missing_features={"train": "impute"}), tiny_synthetic,
-                                         split_csv, [str(path)])
+    imputed, report = prepare_run_arrays(
+        _spec(missing_features={"train": "impute"}), tiny_synthetic, split_csv, [str(path)]
+    )
     assert imputed["train"].excluded == [] and imputed["train"].imputed_ids == broken_ids["train"]
     assert not np.isnan(imputed["train"].features).any()
     assert report["missing_features"]["imputed"] == BROKEN
@@ -120,8 +134,9 @@ def test_a_paper_may_exclude_evaluation_rows_or_impute_training_rows(tiny_synthe
 
 def test_imputed_flags_follow_training_subsampling(tiny_synthetic, split_csv, broken):
     path, broken_ids, _ = broken
-    arrays, report = prepare_run_arrays(_spec(missing_features={"train": "impute"}, train_per_class=2),
-                                        tiny_synthetic, split_csv, [str(path)])
+    arrays, report = prepare_run_arrays(
+        _spec(missing_features={"train": "impute"}, train_per_class=2), tiny_synthetic, split_csv, [str(path)]
+    )
     kept = set(arrays["train"].sample_ids)
     assert arrays["train"].imputed_ids == [s for s in broken_ids["train"] if s in kept]
     assert report["missing_features"]["imputed"]["train"] == int(arrays["train"].imputed.sum())
@@ -176,14 +191,17 @@ def test_fusion_specs_get_the_default_and_image_only_specs_none():
     assert fused["missing_features"] == MISSING_FEATURES_DEFAULT == {"train": "exclude", "evaluate": "impute"}
     assert "missing_features" not in resolve_spec(paper, "cnn_1000pc", "fer2013", 0, config)
     paper["experiments"]["cnn_hog_1000pc"]["missing_features"] = {"evaluate": "exclude"}
-    assert resolve_spec(paper, "cnn_hog_1000pc", "fer2013", 0, config)["missing_features"] == \
-        {"train": "exclude", "evaluate": "exclude"}
+    assert resolve_spec(paper, "cnn_hog_1000pc", "fer2013", 0, config)["missing_features"] == {
+        "train": "exclude",
+        "evaluate": "exclude",
+    }
     assert "missing_features" in paper["choices"]
 
 
 def test_schema_accepts_the_setting_and_refuses_unknown_values():
-    validate_against_schema({"missing_features": {"train": "exclude", "evaluate": "impute"}}, "paper.schema.yaml",
-                            "test", "spec")
+    validate_against_schema(
+        {"missing_features": {"train": "exclude", "evaluate": "impute"}}, "paper.schema.yaml", "test", "spec"
+    )
     with pytest.raises(ConfigError, match="missing_features"):
         validate_against_schema({"missing_features": {"evaluate": "zero"}}, "paper.schema.yaml", "test", "spec")
     with pytest.raises(ConfigError, match="missing_features"):

@@ -32,9 +32,16 @@ def forward_eval(model: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
 
 
 def test_all_paper_models_are_registered():
-    expected = {"afzaal2025.baseline", "afzaal2025.no_batchnorm", "afzaal2025.no_dropout",
-                "afzaal2025.fewer_layers", "afzaal2025.optimized", "nauman2025.ia_fen",
-                "gilanie2025.cnn17", "abdeldayem2025.dcrnet"}
+    expected = {
+        "afzaal2025.baseline",
+        "afzaal2025.no_batchnorm",
+        "afzaal2025.no_dropout",
+        "afzaal2025.fewer_layers",
+        "afzaal2025.optimized",
+        "nauman2025.ia_fen",
+        "gilanie2025.cnn17",
+        "abdeldayem2025.dcrnet",
+    }
     assert expected <= set(available_models())
 
 
@@ -42,30 +49,42 @@ def test_all_paper_models_are_registered():
 # afzaal2025: 64x64x1 input, 3x3 unpadded convs, 2x2 max-pools.
 # Spatial sizes: 64 -conv-> 62 -pool-> 31 -conv-> 29 -pool-> 14 -conv-> 12 -pool-> 6
 # ---------------------------------------------------------------------------------------------
-AFZ_CONV1 = 1 * 32 * 3 * 3 + 32          # 320
-AFZ_CONV2 = 32 * 64 * 3 * 3 + 64         # 18,496
-AFZ_CONV3 = 64 * 128 * 3 * 3 + 128       # 73,856
-AFZ_BN = 2 * 32 + 2 * 64 + 2 * 128       # 448
-AFZ_DENSE = (128 * 6 * 6) * 128 + 128    # 589,952 (flatten 4608 -> 128)
-AFZ_OUT = 128 * 7 + 7                    # 903
-AFZ_BASELINE = AFZ_CONV1 + AFZ_CONV2 + AFZ_CONV3 + AFZ_BN + AFZ_DENSE + AFZ_OUT   # 683,975
-AFZ_NO_BN = AFZ_BASELINE - AFZ_BN                                                  # 683,527
+AFZ_CONV1 = 1 * 32 * 3 * 3 + 32  # 320
+AFZ_CONV2 = 32 * 64 * 3 * 3 + 64  # 18,496
+AFZ_CONV3 = 64 * 128 * 3 * 3 + 128  # 73,856
+AFZ_BN = 2 * 32 + 2 * 64 + 2 * 128  # 448
+AFZ_DENSE = (128 * 6 * 6) * 128 + 128  # 589,952 (flatten 4608 -> 128)
+AFZ_OUT = 128 * 7 + 7  # 903
+AFZ_BASELINE = AFZ_CONV1 + AFZ_CONV2 + AFZ_CONV3 + AFZ_BN + AFZ_DENSE + AFZ_OUT  # 683,975
+AFZ_NO_BN = AFZ_BASELINE - AFZ_BN  # 683,527
 AFZ_NO_DROPOUT = AFZ_BASELINE  # dropout has no parameters
 # Two conv stages (32, 64): 64 -> 62 -> 31 -> 29 -> 14; flatten 64*14*14 = 12,544
-AFZ_FEWER = AFZ_CONV1 + AFZ_CONV2 + (2 * 32 + 2 * 64) + (64 * 14 * 14) * 128 + 128 + AFZ_OUT   # 1,625,671
+AFZ_FEWER = AFZ_CONV1 + AFZ_CONV2 + (2 * 32 + 2 * 64) + (64 * 14 * 14) * 128 + 128 + AFZ_OUT  # 1,625,671
 # Optimized: conv 64/128/256 + BN, flatten 256*6*6 = 9216, dense 256, dense 128, out 7
-AFZ_OPTIMIZED = ((1 * 64 * 3 * 3 + 64) + (64 * 128 * 3 * 3 + 128) + (128 * 256 * 3 * 3 + 256)
-                 + (2 * 64 + 2 * 128 + 2 * 256)
-                 + (256 * 6 * 6) * 256 + 256 + 256 * 128 + 128 + 128 * 7 + 7)              # 2,763,911
+AFZ_OPTIMIZED = (
+    (1 * 64 * 3 * 3 + 64)
+    + (64 * 128 * 3 * 3 + 128)
+    + (128 * 256 * 3 * 3 + 256)
+    + (2 * 64 + 2 * 128 + 2 * 256)
+    + (256 * 6 * 6) * 256
+    + 256
+    + 256 * 128
+    + 128
+    + 128 * 7
+    + 7
+)  # 2,763,911
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("afzaal2025.baseline", AFZ_BASELINE),
-    ("afzaal2025.no_batchnorm", AFZ_NO_BN),
-    ("afzaal2025.no_dropout", AFZ_NO_DROPOUT),
-    ("afzaal2025.fewer_layers", AFZ_FEWER),
-    ("afzaal2025.optimized", AFZ_OPTIMIZED),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("afzaal2025.baseline", AFZ_BASELINE),
+        ("afzaal2025.no_batchnorm", AFZ_NO_BN),
+        ("afzaal2025.no_dropout", AFZ_NO_DROPOUT),
+        ("afzaal2025.fewer_layers", AFZ_FEWER),
+        ("afzaal2025.optimized", AFZ_OPTIMIZED),
+    ],
+)
 def test_afzaal_parameter_counts(name, expected):
     model = build_model(name, num_classes=7, in_channels=1, input_size=64)
     assert n_params(model) == expected
@@ -89,8 +108,9 @@ def test_afzaal_ablations_remove_exactly_their_component():
     fewer = build_model("afzaal2025.fewer_layers")
     assert count(fewer, nn.Conv2d) == 2 and count(baseline, nn.Conv2d) == 3
     optimized = build_model("afzaal2025.optimized")
-    assert count(optimized, nn.Dropout) == 2 and all(d.p == 0.5 for d in optimized.modules()
-                                                       if isinstance(d, nn.Dropout))
+    assert count(optimized, nn.Dropout) == 2 and all(
+        d.p == 0.5 for d in optimized.modules() if isinstance(d, nn.Dropout)
+    )
 
 
 def test_afzaal_l2_is_exposed_for_the_optimizer():
@@ -99,8 +119,16 @@ def test_afzaal_l2_is_exposed_for_the_optimizer():
     assert build_model("afzaal2025.optimized", l2_weight_decay=5e-4).l2_weight_decay == pytest.approx(5e-4)
 
 
-@pytest.mark.parametrize("name", ["afzaal2025.baseline", "afzaal2025.no_batchnorm", "afzaal2025.no_dropout",
-                                  "afzaal2025.fewer_layers", "afzaal2025.optimized"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "afzaal2025.baseline",
+        "afzaal2025.no_batchnorm",
+        "afzaal2025.no_dropout",
+        "afzaal2025.fewer_layers",
+        "afzaal2025.optimized",
+    ],
+)
 def test_afzaal_forward_shape(name):
     out = forward_eval(build_model(name, num_classes=7, in_channels=1, input_size=64), torch.randn(2, 1, 64, 64))
     assert out.shape == (2, 7)
@@ -118,13 +146,16 @@ def test_afzaal_rejects_too_small_input():
 # ---------------------------------------------------------------------------------------------
 NAU_STEM = 1 * 64 * 3 * 3 + 2 * 64
 NAU_STAGE1 = 2 * (64 * 64 * 3 * 3 + 2 * 64 + 64 * 64 * 3 * 3 + 2 * 64)
-NAU_STAGE2 = ((64 * 128 * 3 * 3 + 2 * 128 + 128 * 128 * 3 * 3 + 2 * 128 + 64 * 128 * 1 * 1 + 2 * 128)
-              + (128 * 128 * 3 * 3 + 2 * 128 + 128 * 128 * 3 * 3 + 2 * 128))
-NAU_STAGE3 = ((128 * 256 * 3 * 3 + 2 * 256 + 256 * 256 * 3 * 3 + 2 * 256 + 128 * 256 * 1 * 1 + 2 * 256)
-              + (256 * 256 * 3 * 3 + 2 * 256 + 256 * 256 * 3 * 3 + 2 * 256))
-NAU_STAGE4 = ((256 * 512 * 3 * 3 + 2 * 512 + 512 * 512 * 3 * 3 + 2 * 512 + 256 * 512 * 1 * 1 + 2 * 512)
-              + (512 * 512 * 3 * 3 + 2 * 512 + 512 * 512 * 3 * 3 + 2 * 512))
-NAU_TRUNK = NAU_STEM + NAU_STAGE1 + NAU_STAGE2 + NAU_STAGE3 + NAU_STAGE4   # 11,167,680
+NAU_STAGE2 = (64 * 128 * 3 * 3 + 2 * 128 + 128 * 128 * 3 * 3 + 2 * 128 + 64 * 128 * 1 * 1 + 2 * 128) + (
+    128 * 128 * 3 * 3 + 2 * 128 + 128 * 128 * 3 * 3 + 2 * 128
+)
+NAU_STAGE3 = (128 * 256 * 3 * 3 + 2 * 256 + 256 * 256 * 3 * 3 + 2 * 256 + 128 * 256 * 1 * 1 + 2 * 256) + (
+    256 * 256 * 3 * 3 + 2 * 256 + 256 * 256 * 3 * 3 + 2 * 256
+)
+NAU_STAGE4 = (256 * 512 * 3 * 3 + 2 * 512 + 512 * 512 * 3 * 3 + 2 * 512 + 256 * 512 * 1 * 1 + 2 * 512) + (
+    512 * 512 * 3 * 3 + 2 * 512 + 512 * 512 * 3 * 3 + 2 * 512
+)
+NAU_TRUNK = NAU_STEM + NAU_STAGE1 + NAU_STAGE2 + NAU_STAGE3 + NAU_STAGE4  # 11,167,680
 
 
 def nauman_expected(feature_dim: int, num_classes: int = 7) -> int:
@@ -144,9 +175,15 @@ def test_nauman_trunk_matches_torchvision_resnet18():
 # The paper's four variants differ only in the handcrafted vector length D. 900 = HoG of a 48x48
 # face with 8x8 cells and 2x2 blocks (5*5*2*2*9); 136 = 68 landmarks * (x, y); 2000 stands in for an
 # arbitrary sliding-window HoG length.
-@pytest.mark.parametrize("variant, feature_dim", [
-    ("CNN", 0), ("CNN+HoG", 900), ("CNN+landmarks+HoG", 900 + 136), ("CNN+swHoG+landmarks+HoG", 2000 + 136 + 900),
-])
+@pytest.mark.parametrize(
+    "variant, feature_dim",
+    [
+        ("CNN", 0),
+        ("CNN+HoG", 900),
+        ("CNN+landmarks+HoG", 900 + 136),
+        ("CNN+swHoG+landmarks+HoG", 2000 + 136 + 900),
+    ],
+)
 def test_nauman_parameter_counts(variant, feature_dim):
     model = build_model("nauman2025.ia_fen", num_classes=7, in_channels=1, input_size=48, feature_dim=feature_dim)
     assert n_params(model) == nauman_expected(feature_dim)
@@ -225,13 +262,13 @@ def test_gilanie_rejects_too_small_input():
 # ---------------------------------------------------------------------------------------------
 # abdeldayem2025 DCRNet
 # ---------------------------------------------------------------------------------------------
-DENSENET121_PUBLISHED = 7_978_856                       # torchvision docs, incl. 1000-way classifier
-DENSENET121_FEATURES = DENSENET121_PUBLISHED - (1024 * 1000 + 1000)   # 6,953,856
+DENSENET121_PUBLISHED = 7_978_856  # torchvision docs, incl. 1000-way classifier
+DENSENET121_FEATURES = DENSENET121_PUBLISHED - (1024 * 1000 + 1000)  # 6,953,856
 
 
 def cbam_params(c: int, r: int = 16) -> int:
     hidden = max(c // r, 1)
-    return (c * hidden + hidden) + (hidden * c + c) + 2 * 7 * 7   # shared MLP + 7x7 2->1 conv (no bias)
+    return (c * hidden + hidden) + (hidden * c + c) + 2 * 7 * 7  # shared MLP + 7x7 2->1 conv (no bias)
 
 
 def se_params(c: int, r: int = 16) -> int:
@@ -239,13 +276,15 @@ def se_params(c: int, r: int = 16) -> int:
     return (c * hidden + hidden) + (hidden * c + c)
 
 
-DCR_CONV_A = 1024 * 256 * 3 * 3 + 256 + 2 * 256          # conv 256 + BN
-DCR_CONV_B = 256 * 512 * 3 * 3 + 512 + 2 * 512           # conv 512 + BN
+DCR_CONV_A = 1024 * 256 * 3 * 3 + 256 + 2 * 256  # conv 256 + BN
+DCR_CONV_B = 256 * 512 * 3 * 3 + 512 + 2 * 512  # conv 512 + BN
 # Residual module 1 (32 filters): first block 512->32 with 1x1 projection, then two 32->32 blocks
-DCR_RES1 = ((512 * 32 * 3 * 3 + 32 + 2 * 32 + 32 * 32 * 3 * 3 + 32 + 2 * 32 + 512 * 32 + 32 + 2 * 32)
-            + 2 * (32 * 32 * 3 * 3 + 32 + 2 * 32 + 32 * 32 * 3 * 3 + 32 + 2 * 32))            # 210,592
-DCR_RES2 = ((32 * 64 * 3 * 3 + 64 + 2 * 64 + 64 * 64 * 3 * 3 + 64 + 2 * 64 + 32 * 64 + 64 + 2 * 64)
-            + 2 * (64 * 64 * 3 * 3 + 64 + 2 * 64 + 64 * 64 * 3 * 3 + 64 + 2 * 64))            # 206,144
+DCR_RES1 = (512 * 32 * 3 * 3 + 32 + 2 * 32 + 32 * 32 * 3 * 3 + 32 + 2 * 32 + 512 * 32 + 32 + 2 * 32) + 2 * (
+    32 * 32 * 3 * 3 + 32 + 2 * 32 + 32 * 32 * 3 * 3 + 32 + 2 * 32
+)  # 210,592
+DCR_RES2 = (32 * 64 * 3 * 3 + 64 + 2 * 64 + 64 * 64 * 3 * 3 + 64 + 2 * 64 + 32 * 64 + 64 + 2 * 64) + 2 * (
+    64 * 64 * 3 * 3 + 64 + 2 * 64 + 64 * 64 * 3 * 3 + 64 + 2 * 64
+)  # 206,144
 DCR_PROJECTIONS = (512 * 32 + 32 + 2 * 32) + (32 * 64 + 64 + 2 * 64)
 
 
@@ -253,8 +292,17 @@ def dcr_head(in_features: int, num_classes: int = 7) -> int:
     return (in_features * 512 + 512) + (512 * 256 + 256) + (256 * 128 + 128) + (128 * num_classes + num_classes)
 
 
-DCR_FULL = (DENSENET121_FEATURES + DCR_CONV_A + cbam_params(256) + DCR_CONV_B + cbam_params(512)
-            + DCR_RES1 + DCR_RES2 + cbam_params(64) + dcr_head(64))
+DCR_FULL = (
+    DENSENET121_FEATURES
+    + DCR_CONV_A
+    + cbam_params(256)
+    + DCR_CONV_B
+    + cbam_params(512)
+    + DCR_RES1
+    + DCR_RES2
+    + cbam_params(64)
+    + dcr_head(64)
+)
 
 
 def test_densenet121_backbone_matches_published_count():
@@ -273,28 +321,48 @@ def test_dcrnet_keras_total_counts_two_batchnorm_statistics_per_channel():
     """Keras' "total params" add a moving mean and a moving variance per BatchNorm channel (issue 16:
     our layers add 2,880, not 1,440)."""
     model = build_model("abdeldayem2025.dcrnet", num_classes=7, in_channels=3, input_size=224)
-    statistics = {name: sum(m.running_mean.numel() + m.running_var.numel() for m in part.modules()
-                            if isinstance(m, torch.nn.BatchNorm2d))
-                  for name, part in (("backbone", model.backbone), ("all", model))}
+    statistics = {
+        name: sum(
+            m.running_mean.numel() + m.running_var.numel()
+            for m in part.modules()
+            if isinstance(m, torch.nn.BatchNorm2d)
+        )
+        for name, part in (("backbone", model.backbone), ("all", model))
+    }
     assert statistics["backbone"] == 83_648  # Keras' DenseNet121: 83,648 non-trainable params
     assert statistics["all"] - statistics["backbone"] == 2_880
     assert DCR_FULL + statistics["all"] == 11_239_425
 
 
-@pytest.mark.parametrize("flags, expected", [
-    ({}, DCR_FULL),
-    ({"attention": "se"}, DENSENET121_FEATURES + DCR_CONV_A + se_params(256) + DCR_CONV_B + se_params(512)
-     + DCR_RES1 + DCR_RES2 + se_params(64) + dcr_head(64)),
-    # Table 8 "+ CBAM Modules": no residual modules, so no CBAM after them; GAP over 512 channels
-    ({"use_residual": False}, DENSENET121_FEATURES + DCR_CONV_A + cbam_params(256) + DCR_CONV_B
-     + cbam_params(512) + dcr_head(512)),
-    ({"use_cbam": False}, DENSENET121_FEATURES + DCR_CONV_A + DCR_CONV_B + DCR_RES1 + DCR_RES2 + dcr_head(64)),
-    # Table 8 "DenseNet121 (Backbone) only", reading 1: conv blocks and head kept
-    ({"use_cbam": False, "use_residual": False}, DENSENET121_FEATURES + DCR_CONV_A + DCR_CONV_B + dcr_head(512)),
-    # reading 2: backbone + GAP + dense head
-    ({"use_cbam": False, "use_residual": False, "use_conv_blocks": False}, DENSENET121_FEATURES + dcr_head(1024)),
-    ({"residual_skip": False}, DCR_FULL - DCR_PROJECTIONS),
-])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ({}, DCR_FULL),
+        (
+            {"attention": "se"},
+            DENSENET121_FEATURES
+            + DCR_CONV_A
+            + se_params(256)
+            + DCR_CONV_B
+            + se_params(512)
+            + DCR_RES1
+            + DCR_RES2
+            + se_params(64)
+            + dcr_head(64),
+        ),
+        # Table 8 "+ CBAM Modules": no residual modules, so no CBAM after them; GAP over 512 channels
+        (
+            {"use_residual": False},
+            DENSENET121_FEATURES + DCR_CONV_A + cbam_params(256) + DCR_CONV_B + cbam_params(512) + dcr_head(512),
+        ),
+        ({"use_cbam": False}, DENSENET121_FEATURES + DCR_CONV_A + DCR_CONV_B + DCR_RES1 + DCR_RES2 + dcr_head(64)),
+        # Table 8 "DenseNet121 (Backbone) only", reading 1: conv blocks and head kept
+        ({"use_cbam": False, "use_residual": False}, DENSENET121_FEATURES + DCR_CONV_A + DCR_CONV_B + dcr_head(512)),
+        # reading 2: backbone + GAP + dense head
+        ({"use_cbam": False, "use_residual": False, "use_conv_blocks": False}, DENSENET121_FEATURES + dcr_head(1024)),
+        ({"residual_skip": False}, DCR_FULL - DCR_PROJECTIONS),
+    ],
+)
 def test_dcrnet_parameter_counts(flags, expected):
     model = build_model("abdeldayem2025.dcrnet", num_classes=7, in_channels=3, input_size=224, **flags)
     assert n_params(model) == expected
@@ -306,8 +374,10 @@ def test_dcrnet_grayscale_input_changes_only_the_stem():
 
 
 # The full model's forward (and backward) is exercised by test_dcrnet_forward_backward_under_deterministic_mode.
-@pytest.mark.parametrize("flags", [{"attention": "se", "use_residual": False},
-                                   {"use_cbam": False, "use_residual": False, "use_conv_blocks": False}])
+@pytest.mark.parametrize(
+    "flags",
+    [{"attention": "se", "use_residual": False}, {"use_cbam": False, "use_residual": False, "use_conv_blocks": False}],
+)
 def test_dcrnet_forward_shape(flags):
     model = build_model("abdeldayem2025.dcrnet", num_classes=7, in_channels=3, input_size=64, **flags)
     assert forward_eval(model, torch.randn(2, 3, 64, 64)).shape == (2, 7)
@@ -348,11 +418,13 @@ def test_dcrnet_loads_weights_from_a_path(tmp_path):
     model = DCRNet(input_size=64, pretrained_weights=str(path))
     assert model.weights_source == f"imagenet:{path}"
     assert torch.equal(model.backbone.conv0.weight, state["features.conv0.weight"])
-    assert torch.equal(model.backbone.denseblock4.denselayer16.conv2.weight,
-                       state["features.denseblock4.denselayer16.conv2.weight"])
+    assert torch.equal(
+        model.backbone.denseblock4.denselayer16.conv2.weight, state["features.denseblock4.denselayer16.conv2.weight"]
+    )
     gray = DCRNet(in_channels=1, input_size=64, pretrained_weights=str(path))
-    assert torch.allclose(gray.backbone.conv0.weight, state["features.conv0.weight"].sum(dim=1, keepdim=True),
-                          atol=1e-6)
+    assert torch.allclose(
+        gray.backbone.conv0.weight, state["features.conv0.weight"].sum(dim=1, keepdim=True), atol=1e-6
+    )
 
 
 def test_dcrnet_imagenet_weights_come_from_the_hub_cache_only(tmp_path, monkeypatch):
@@ -371,8 +443,11 @@ def test_dcrnet_imagenet_weights_come_from_the_hub_cache_only(tmp_path, monkeypa
     # Our stand-in, under a name carrying its own hash prefix (torch.hub's convention), is accepted.
     prefix = weights.sha256_of(cached)[:8]
     renamed = cached.rename(cached.with_name(f"densenet121-{prefix}.pth"))
-    monkeypatch.setattr(weights, "densenet121_imagenet", lambda: weights.WeightsFile(
-        "stand-in", f"https://download.pytorch.org/models/densenet121-{prefix}.pth"))
+    monkeypatch.setattr(
+        weights,
+        "densenet121_imagenet",
+        lambda: weights.WeightsFile("stand-in", f"https://download.pytorch.org/models/densenet121-{prefix}.pth"),
+    )
     assert DCRNet(input_size=64, pretrained_weights="imagenet").weights_source == f"imagenet:{renamed}"
 
 
@@ -391,7 +466,7 @@ def test_dcrnet_rejects_missing_or_foreign_checkpoint(tmp_path):
 def test_block_parameter_counts():
     assert n_params(CBAM(256)) == cbam_params(256) == (256 * 16 + 16) + (16 * 256 + 256) + 98 == 8_562
     assert n_params(SEBlock(512)) == se_params(512) == (512 * 32 + 32) + (32 * 512 + 512) == 33_312
-    assert n_params(ResidualBlock(16, 16)) == 2 * (16 * 16 * 3 * 3 + 2 * 16)            # identity shortcut
+    assert n_params(ResidualBlock(16, 16)) == 2 * (16 * 16 * 3 * 3 + 2 * 16)  # identity shortcut
     projected = (16 * 32 * 3 * 3 + 2 * 32) + (32 * 32 * 3 * 3 + 2 * 32) + (16 * 32 * 1 * 1 + 2 * 32)
     assert n_params(ResidualBlock(16, 32, stride=2)) == projected
 
@@ -412,8 +487,12 @@ def test_cbam_pooling_equals_adaptive_pooling_reference():
 def test_attention_blocks_avoid_adaptive_pooling_layers():
     # nn.AdaptiveAvg/MaxPool2d have no deterministic CUDA backward; our blocks must not use them.
     adaptive = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-    for model in (CBAM(64), SEBlock(64), build_model("abdeldayem2025.dcrnet", input_size=64),
-                  build_model("abdeldayem2025.dcrnet", input_size=64, attention="se")):
+    for model in (
+        CBAM(64),
+        SEBlock(64),
+        build_model("abdeldayem2025.dcrnet", input_size=64),
+        build_model("abdeldayem2025.dcrnet", input_size=64, attention="se"),
+    ):
         assert not any(isinstance(m, adaptive) for m in model.modules())
 
 

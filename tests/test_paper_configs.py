@@ -36,10 +36,10 @@ PAPERS = [p.stem for p in PAPER_FILES]
 
 # Runnable experiments per paper; a change here must be deliberate (and explained in the paper's doc).
 EXPECTED_RUNNABLE = {
-    "majeed2025": 4,       # proposed (also cross-tested on CK+ and JAFFE), its Keras-SGD reading, LeNet-5, Lu et al.
-    "afzaal2025": 20,      # 5 models x {oversample, SMOTE} x {proper, leaky}
-    "nauman2025": 19,      # 4 feature variants x 3 training sizes + 5 leaky rows + RAF-DB/AffectNet + Table 5
-    "gilanie2025": 20,     # Table 2 Exp. 01-09 (both channel readings), 2 channel additions, Table 3 x 4, matrix
+    "majeed2025": 4,  # proposed (also cross-tested on CK+ and JAFFE), its Keras-SGD reading, LeNet-5, Lu et al.
+    "afzaal2025": 20,  # 5 models x {oversample, SMOTE} x {proper, leaky}
+    "nauman2025": 19,  # 4 feature variants x 3 training sizes + 5 leaky rows + RAF-DB/AffectNet + Table 5
+    "gilanie2025": 20,  # Table 2 Exp. 01-09 (both channel readings), 2 channel additions, Table 3 x 4, matrix
     "abdeldayem2025": 14,  # Table 8 (6 rows; residual = full) + SE + CK+ (3) + KDEF (3) + the random-init control
 }
 # An experiment may name a dataset that cannot be measured (unpublished, no expression labels): it then
@@ -122,7 +122,9 @@ def test_the_four_new_papers_are_present():
 @pytest.mark.parametrize("paper_name,experiment", ALL_EXPERIMENTS)
 def test_model_is_registered_and_preprocessing_builds(paper_name, experiment):
     spec = merged(paper_name, paper(paper_name)["experiments"][experiment])
-    assert spec.get("model") in available_models(), f"{paper_name}/{experiment}: model {spec.get('model')!r} unregistered"
+    assert spec.get("model") in available_models(), (
+        f"{paper_name}/{experiment}: model {spec.get('model')!r} unregistered"
+    )
     build_pipeline(spec.get("preprocess"))  # unknown ops or parameters raise
 
 
@@ -130,8 +132,9 @@ def test_model_is_registered_and_preprocessing_builds(paper_name, experiment):
 def test_not_runnable_rows_say_why(paper_name):
     for name, exp in experiments(paper_name):
         if not is_runnable(exp):
-            assert NOT_RUN_REASON.search(exp.get("description", "")), \
+            assert NOT_RUN_REASON.search(exp.get("description", "")), (
                 f"{paper_name}/{name} is runnable: false but its description does not say 'Not runnable: <why>'"
+            )
 
 
 # --------------------------------------------------------------------------------------------- claims
@@ -146,11 +149,15 @@ def test_claim_datasets_are_known_or_documented_as_untestable(paper_name):
             if ds is None:
                 continue
             if ds not in registry():
-                assert UNTESTABLE_SAID.search(exp["description"]), \
-                    f"{paper_name}/{name}: claim dataset {ds!r} is not in config/datasets.yaml and not documented as untestable"
+                assert UNTESTABLE_SAID.search(exp["description"]), (
+                    f"{paper_name}/{name}: claim dataset {ds!r} is not in config/datasets.yaml and not documented as "
+                    "untestable"
+                )
             if is_runnable(exp) and not exp.get("cross_eval"):
                 # a claim on a dataset the experiment never runs on could never be compared
-                assert ds in runs_on, f"{paper_name}/{name}: claim on {ds!r} but the experiment runs on {sorted(runs_on)}"
+                assert ds in runs_on, (
+                    f"{paper_name}/{name}: claim on {ds!r} but the experiment runs on {sorted(runs_on)}"
+                )
 
 
 @pytest.mark.parametrize("paper_name", PAPERS)
@@ -177,8 +184,9 @@ def test_runnable_experiments_on_unmeasurable_datasets_say_so(paper_name):
         if is_runnable(exp):
             for ds in exp_datasets(paper_name, exp):
                 if ds not in registry() or not registry()[ds].expression_labels:
-                    assert UNTESTABLE_SAID.search(exp["description"]), \
+                    assert UNTESTABLE_SAID.search(exp["description"]), (
                         f"{paper_name}/{name}: {ds!r} cannot be measured but the description does not say untestable"
+                    )
 
 
 # --------------------------------------------------------------------------------------------- run matrix
@@ -201,12 +209,18 @@ def test_full_profile_expands_every_runnable_experiment(paper_name):
     runs = load_run_matrix(config, REPO)
     runnable = {name for name, exp in experiments(paper_name) if is_runnable(exp)}
     assert len(runnable) == EXPECTED_RUNNABLE[paper_name]
-    measured = {name for name in runnable
-                if any(measurable(d) for d in exp_datasets(paper_name, paper(paper_name)["experiments"][name]))}
+    measured = {
+        name
+        for name in runnable
+        if any(measurable(d) for d in exp_datasets(paper_name, paper(paper_name)["experiments"][name]))
+    }
     assert {r.group for r in runs} == measured
     seeds = config["profiles"]["full"]["seeds"]
-    expected = sum(n_folds(paper_name, exp) * sum(measurable(d) for d in exp_datasets(paper_name, exp))
-                   for name, exp in experiments(paper_name) if name in runnable)
+    expected = sum(
+        n_folds(paper_name, exp) * sum(measurable(d) for d in exp_datasets(paper_name, exp))
+        for name, exp in experiments(paper_name)
+        if name in runnable
+    )
     assert len(runs) == expected * len(seeds)
     assert len({r.run_dir for r in runs}) == len(runs), "two runs share a run folder"
     for r in runs:
@@ -233,8 +247,9 @@ def test_leaky_rows_are_labelled_and_differ_from_their_proper_row_only_in_balanc
             continue
         proper = merged(paper_name, exps[proper_name])
         assert (proper.get("balance") or {}).get("order", "proper") == "proper"
-        assert _without_balance(spec) == _without_balance(proper), \
+        assert _without_balance(spec) == _without_balance(proper), (
             f"{paper_name}/{name} differs from {proper_name} in more than balance"
+        )
         assert exp_datasets(paper_name, exp) == exp_datasets(paper_name, exps[proper_name])
 
 
@@ -270,8 +285,9 @@ def _built(model: str, kwargs_key: str, in_channels: int, size: int, classes: in
     # On the meta device: the factory runs its real constructor (kwargs, size checks) and the forward pass
     # checks every tensor shape, at the paper's input size, without allocating or initialising weights.
     with torch.device("meta"):
-        return build_model(model, num_classes=classes, in_channels=in_channels, input_size=size,
-                           **yaml.safe_load(kwargs_key)).eval()
+        return build_model(
+            model, num_classes=classes, in_channels=in_channels, input_size=size, **yaml.safe_load(kwargs_key)
+        ).eval()
 
 
 RUNNABLE = [(p, n) for p, n in ALL_EXPERIMENTS if is_runnable(paper(p)["experiments"][n])]

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import yaml
 from sklearn.metrics import f1_score
+from test_claims import CLASSES, group, paper_config, registry, write_run  # noqa: F401 (registry: fixture)
 
 from ferrepro.config import ConfigError, load_paper_config, validate_against_schema
 from ferrepro.paper_docs import render_block
 from ferrepro.reporting import experiments as experiments_mod
 from ferrepro.reporting.claims import Workspace, build_table, claim_rows
-
-from test_claims import CLASSES, group, paper_config, registry, write_run  # noqa: F401 (registry: fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 HAPPY_F1 = {"table": "T6", "row": "Happiness", "dataset": "fer2013", "metric": "f1", "class": "happy", "value": 0.9}
@@ -40,27 +39,41 @@ def write_paper(folder: Path, cfg: dict) -> Path:
 
 
 def test_schema_accepts_a_per_class_claim():
-    validate_against_schema(with_claims(HAPPY_F1, dict(HAPPY_F1, metric="precision", value=0.8)),
-                            "paper.schema.yaml", "demo.yaml")
+    validate_against_schema(
+        with_claims(HAPPY_F1, dict(HAPPY_F1, metric="precision", value=0.8)), "paper.schema.yaml", "demo.yaml"
+    )
 
 
-@pytest.mark.parametrize("claim, where, why", [
-    (dict(HAPPY_F1, metric="macro_f1"), "experiments/proposed/claims/0/metric",
-     r"'macro_f1' is not one of \['precision', 'recall', 'f1'\]: a claim with a `class` is a per-class claim"),
-    ({k: v for k, v in HAPPY_F1.items() if k != "class"}, "experiments/proposed/claims/0",
-     "'class' is a required property: precision, recall and f1 are per-class metrics"),
-    (dict(HAPPY_F1, **{"class": "joy"}), "experiments/proposed/claims/0/class", "'joy' is not one of"),
-])
+@pytest.mark.parametrize(
+    "claim, where, why",
+    [
+        (
+            dict(HAPPY_F1, metric="macro_f1"),
+            "experiments/proposed/claims/0/metric",
+            r"'macro_f1' is not one of \['precision', 'recall', 'f1'\]: a claim with a `class` is a per-class claim",
+        ),
+        (
+            {k: v for k, v in HAPPY_F1.items() if k != "class"},
+            "experiments/proposed/claims/0",
+            "'class' is a required property: precision, recall and f1 are per-class metrics",
+        ),
+        (dict(HAPPY_F1, **{"class": "joy"}), "experiments/proposed/claims/0/class", "'joy' is not one of"),
+    ],
+)
 def test_schema_refuses_a_class_on_a_whole_model_metric_a_class_metric_without_class_and_an_unknown_class(
-        claim, where, why):
+    claim, where, why
+):
     with pytest.raises(ConfigError, match=rf"demo\.yaml is invalid:\n  at {where}: {why}"):
         validate_against_schema(with_claims(claim), "paper.schema.yaml", "demo.yaml")
 
 
 def test_a_class_outside_the_experiments_label_set_is_refused_naming_file_experiment_and_class(tmp_path):
     path = write_paper(tmp_path, with_claims(dict(HAPPY_F1, **{"class": "neutral"}), label_set="basic6"))
-    with pytest.raises(ConfigError, match=r"demo\.yaml: experiments/proposed/claims/0 \(T6, Happiness\): class 'neutral' "
-                                          r"is not in experiment proposed's label set \['angry'.*'surprise'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"demo\.yaml: experiments/proposed/claims/0 \(T6, Happiness\): class 'neutral' "
+        r"is not in experiment proposed's label set \['angry'.*'surprise'\]",
+    ):
         load_paper_config(path)
     # the same class is fine where the label set has it, and on an untestable claim (a class the run cannot have)
     load_paper_config(write_paper(tmp_path, with_claims(dict(HAPPY_F1, **{"class": "neutral"}))))
@@ -74,17 +87,28 @@ def test_the_papers_classification_reports_are_per_class_claims():
         return [c for c in cfg["experiments"][experiment]["claims"] if c["table"] == table and c.get("class")]
 
     ckplus = per_class("abdeldayem2025", "full_ckplus", "Table 5")
-    assert len(ckplus) == 21 and {c["class"] for c in ckplus} == {"angry", "contempt", "disgust", "fear", "happy", "sad",
-                                                                  "surprise"}
+    assert len(ckplus) == 21 and {c["class"] for c in ckplus} == {
+        "angry",
+        "contempt",
+        "disgust",
+        "fear",
+        "happy",
+        "sad",
+        "surprise",
+    }
     contempt = {c["metric"]: c["value"] for c in ckplus if c["class"] == "contempt"}
     assert contempt == {"precision": 0.86, "recall": 1.0, "f1": 0.92}
     assert len(per_class("abdeldayem2025", "full_kdef", "Table 7")) == 21
-    assert per_class("abdeldayem2025", "full_kdef_imagesplit", "Table 7") == per_class("abdeldayem2025", "full_kdef", "Table 7")
+    assert per_class("abdeldayem2025", "full_kdef_imagesplit", "Table 7") == per_class(
+        "abdeldayem2025", "full_kdef", "Table 7"
+    )
     nauman = per_class("nauman2025", "cnn_swhog_lmk_hog_1000pc", "Table 6")
     assert len(nauman) == 24 and nauman == per_class("nauman2025", "cnn_swhog_lmk_hog_1000pc_leaky", "Table 6")
     # FER2013 has no contempt, and the second Anger row copies Table 5: kept, but untestable
-    assert {(c["row"], c["class"]) for c in nauman if c.get("untestable")} == {("Contempt", "contempt"),
-                                                                               ("Anger (second row)", "angry")}
+    assert {(c["row"], c["class"]) for c in nauman if c.get("untestable")} == {
+        ("Contempt", "contempt"),
+        ("Anger (second row)", "angry"),
+    }
     sad_f1 = next(c for c in nauman if c["class"] == "sad" and c["metric"] == "f1")
     assert sad_f1["value"] == 0.85 and "not 0.85" in sad_f1["note"]  # as printed, inconsistency noted
 
@@ -115,13 +139,28 @@ def test_a_per_class_claim_is_compared_with_the_runs_value_for_that_class(tmp_pa
     expected = float(np.mean(per_seed))
     macro = float(np.mean([f1_score(*seed_outcomes(s), average="macro") for s in range(3)]))
     assert abs(expected - macro) > 0.02  # the per-class value, not the macro one, must be what is compared
-    cfg = with_claims(dict(HAPPY_F1, value=round(expected, 4)), dict(HAPPY_F1, value=0.5),
-                      dict(HAPPY_F1, metric="recall", value=1.0))
+    cfg = with_claims(
+        dict(HAPPY_F1, value=round(expected, 4)), dict(HAPPY_F1, value=0.5), dict(HAPPY_F1, metric="recall", value=1.0)
+    )
     papers = write_paper(tmp_path / "papers", cfg)
     out = tmp_path / "experiments"
-    experiments_mod.cli(["--metrics", *map(str, files), "--paper-config-dir", str(papers.parent),
-                         "--out-json", f"{out}.json", "--out-csv", f"{out}.csv", "--out-md", f"{out}.md"])
-    table = build_table(papers.parent, f"{out}.json", [], REPO / "config" / "datasets.yaml", Workspace("full", ("demo",)))
+    experiments_mod.cli(
+        [
+            "--metrics",
+            *map(str, files),
+            "--paper-config-dir",
+            str(papers.parent),
+            "--out-json",
+            f"{out}.json",
+            "--out-csv",
+            f"{out}.csv",
+            "--out-md",
+            f"{out}.md",
+        ]
+    )
+    table = build_table(
+        papers.parent, f"{out}.json", [], REPO / "config" / "datasets.yaml", Workspace("full", ("demo",))
+    )
     rows = table[table["table"] == "T6"].to_dict("records")
     assert [r["metric"] for r in rows] == ["f1 (happy)", "f1 (happy)", "recall (happy)"]
     assert rows[0]["_mean"] == pytest.approx(expected) and rows[0]["ours (mean ± sd)"].startswith(f"{expected:.4f} ± ")

@@ -29,12 +29,21 @@ FACE_CENTRE_X, FACE_CENTRE_Y = (180, 260), (80, 170)
 def _spec(channels="gray", size=48, normalize="per_image", model="majeed2025.lenet5", **extra) -> dict:
     """A resolved spec like config.resolve_spec produces (identity, training-only and input keys)."""
     spec = {
-        "paper": "majeed2025", "experiment": "lenet5", "dataset": "synthetic", "seed": 0,
-        "model": model, "split": "subject",
+        "paper": "majeed2025",
+        "experiment": "lenet5",
+        "dataset": "synthetic",
+        "seed": 0,
+        "model": model,
+        "split": "subject",
         "input": {"size": size, "channels": channels, "normalize": normalize},
-        "optimizer": {"name": "adam", "lr": 0.001}, "lr_schedule": {"name": "none"},
-        "batch_size": 32, "max_epochs": 2, "early_stopping": {"monitor": "val_loss", "patience": 5},
-        "checkpoint_monitor": "val_acc", "augmentation": "none", "class_weights": False,
+        "optimizer": {"name": "adam", "lr": 0.001},
+        "lr_schedule": {"name": "none"},
+        "batch_size": 32,
+        "max_epochs": 2,
+        "early_stopping": {"monitor": "val_loss", "patience": 5},
+        "checkpoint_monitor": "val_acc",
+        "augmentation": "none",
+        "class_weights": False,
         "trainer": {"accelerator": "cpu", "devices": 1},
     }
     spec.update(extra)
@@ -46,8 +55,13 @@ def _payload(channels="gray", size=48, normalize="per_image", seed=0, **spec_ext
     in_channels = {"gray": 1, "rgb": 3}[channels]
     torch.manual_seed(seed)
     model = build_model("majeed2025.lenet5", num_classes=len(BASIC7), in_channels=in_channels, input_size=size)
-    return {"format": 1, "state_dict": model.state_dict(), "spec": _spec(channels, size, normalize, **spec_extra),
-            "classes": list(BASIC7), "in_channels": in_channels}
+    return {
+        "format": 1,
+        "state_dict": model.state_dict(),
+        "spec": _spec(channels, size, normalize, **spec_extra),
+        "classes": list(BASIC7),
+        "in_channels": in_channels,
+    }
 
 
 def _save(payload, path: Path) -> Path:
@@ -114,7 +128,7 @@ def test_table_output_through_the_ferrepro_command(astronaut_png, gray_model, ca
     # The hand-built spec is a quick-profile run: synthetic data, 2 of the paper's 150 epochs.
     notes = [line for line in out if line.startswith("note: ")]
     assert len(notes) == 2 and "synthetic" in notes[0] and "capped at 2" in notes[1] and "150" in notes[1]
-    out = out[len(notes):]
+    out = out[len(notes) :]
     assert out[0].split() == ["image", "face", "left", "top", "width", "height", "score", "label", *BASIC7]
     assert len(out) == 2 and out[1].split()[0] == str(astronaut_png)
     assert out[1].split()[7] in BASIC7
@@ -178,8 +192,22 @@ def test_predicts_from_a_model_trained_by_ferrepro_train(tiny_synthetic, astrona
     split = tmp_path / "split.csv"
     make_split(load_decoded(tiny_synthetic).samples, spec["split"], spec["seed"]).to_csv(split, index=False)
     run_dir = tmp_path / "runs" / "majeed2025" / "lenet5" / "synthetic" / "seed0"
-    assert ferrepro_main(["train", "--spec-file", str(spec_file), "--decoded", str(tiny_synthetic),
-                          "--split", str(split), "--out", str(run_dir)]) == 0
+    assert (
+        ferrepro_main(
+            [
+                "train",
+                "--spec-file",
+                str(spec_file),
+                "--decoded",
+                str(tiny_synthetic),
+                "--split",
+                str(split),
+                "--out",
+                str(run_dir),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
 
     out = tmp_path / "annotated.png"
@@ -216,10 +244,19 @@ def test_every_workflow_spec_is_predicted_or_refused_for_a_stated_reason(spec, a
         return
     in_channels = model_input(spec, [np.zeros((8, 8, 3), np.uint8)]).shape[1]
     size = spec["input"]["size"]
-    model = build_model(spec["model"], num_classes=len(BASIC7), in_channels=in_channels, input_size=size,
-                        **spec.get("model_kwargs", {}))
-    path = _save({"format": 1, "state_dict": model.state_dict(), "spec": spec, "classes": list(BASIC7),
-                  "in_channels": in_channels}, tmp_path / "model.pt")
+    model = build_model(
+        spec["model"], num_classes=len(BASIC7), in_channels=in_channels, input_size=size, **spec.get("model_kwargs", {})
+    )
+    path = _save(
+        {
+            "format": 1,
+            "state_dict": model.state_dict(),
+            "spec": spec,
+            "classes": list(BASIC7),
+            "in_channels": in_channels,
+        },
+        tmp_path / "model.pt",
+    )
     code, result, err = _predict_json(capsys, astronaut_png, "--checkpoint", path)
     assert code == 0, err
     assert result["model"]["preprocess"] == (spec.get("preprocess") or [])
@@ -285,8 +322,9 @@ def test_annotate_one_image_writes_png_of_the_input_size(astronaut_png, gray_mod
 def test_annotate_folder_for_several_images(astronaut_png, gray_model, tmp_path, capsys):
     blank = _write_rgb(tmp_path / "blank.png", np.zeros((100, 120, 3), np.uint8))
     out_dir = tmp_path / "annotated"
-    code, result, _ = _predict_json(capsys, astronaut_png, blank, "--checkpoint", gray_model,
-                                    "--annotate", f"{out_dir}/")
+    code, result, _ = _predict_json(
+        capsys, astronaut_png, blank, "--checkpoint", gray_model, "--annotate", f"{out_dir}/"
+    )
     assert code == 3  # the blank image has no face
     assert sorted(p.name for p in out_dir.iterdir()) == ["astronaut.png", "blank.png"]
     assert cv2.imread(str(out_dir / "blank.png")).shape == (100, 120, 3)
@@ -294,8 +332,16 @@ def test_annotate_folder_for_several_images(astronaut_png, gray_model, tmp_path,
 
 
 def test_annotate_file_with_several_images_is_refused(astronaut_png, gray_model, tmp_path, capsys):
-    code = cli([str(astronaut_png), str(astronaut_png), "--checkpoint", str(gray_model),
-                "--annotate", str(tmp_path / "one.png")])
+    code = cli(
+        [
+            str(astronaut_png),
+            str(astronaut_png),
+            "--checkpoint",
+            str(gray_model),
+            "--annotate",
+            str(tmp_path / "one.png"),
+        ]
+    )
     assert code == 2
     assert "pass a folder" in capsys.readouterr().err
     assert not (tmp_path / "one.png").exists()
@@ -330,18 +376,21 @@ def test_run_folder_without_model_says_how_to_train_it(astronaut_png, tmp_path, 
 def _drop(key):
     def edit(p):
         del p[key]
+
     return edit
 
 
 def _set_spec(key, value):
     def edit(p):
         p["spec"][key] = value
+
     return edit
 
 
 def _set_input(key, value):
     def edit(p):
         p["spec"]["input"][key] = value
+
     return edit
 
 
@@ -352,23 +401,38 @@ def _wrong_class_count(p):
 def _uses_features(p):
     p["spec"]["model"] = "nauman2025.ia_fen"
     p["spec"]["model_kwargs"] = {"feature_dim": 136}
-    p["state_dict"] = build_model("nauman2025.ia_fen", num_classes=7, in_channels=1, input_size=48,
-                                  feature_dim=136).state_dict()
+    p["state_dict"] = build_model(
+        "nauman2025.ia_fen", num_classes=7, in_channels=1, input_size=48, feature_dim=136
+    ).state_dict()
 
 
-@pytest.mark.parametrize("edit,expected", [
-    (lambda p: p.update(format=2), "format 2 is not supported"),
-    (_drop("classes"), "lacks ['classes']"),
-    (_drop("spec"), "lacks ['spec']"),
-    (_set_spec("model", "majeed2025.no_such_model"), "'majeed2025.no_such_model' is not registered"),
-    (_set_spec("features", {"kind": "landmarks"}), "['features']"),
-    (_set_input("preprocess", "align"), "['input.preprocess']"),
-    (_set_input("channels", "rgb"), "contradicts spec input channels"),
-    (_set_input("normalize", "zscore"), "normalize 'zscore' unknown"),
-    (_wrong_class_count, "cannot rebuild model 'majeed2025.lenet5'"),
-    (_uses_features, "fuses handcrafted features"),
-], ids=["format", "no-classes", "no-spec", "unknown-model", "spec-features", "input-preprocess",
-        "channels-mismatch", "normalize-unknown", "weights-mismatch", "uses-features"])
+@pytest.mark.parametrize(
+    "edit,expected",
+    [
+        (lambda p: p.update(format=2), "format 2 is not supported"),
+        (_drop("classes"), "lacks ['classes']"),
+        (_drop("spec"), "lacks ['spec']"),
+        (_set_spec("model", "majeed2025.no_such_model"), "'majeed2025.no_such_model' is not registered"),
+        (_set_spec("features", {"kind": "landmarks"}), "['features']"),
+        (_set_input("preprocess", "align"), "['input.preprocess']"),
+        (_set_input("channels", "rgb"), "contradicts spec input channels"),
+        (_set_input("normalize", "zscore"), "normalize 'zscore' unknown"),
+        (_wrong_class_count, "cannot rebuild model 'majeed2025.lenet5'"),
+        (_uses_features, "fuses handcrafted features"),
+    ],
+    ids=[
+        "format",
+        "no-classes",
+        "no-spec",
+        "unknown-model",
+        "spec-features",
+        "input-preprocess",
+        "channels-mismatch",
+        "normalize-unknown",
+        "weights-mismatch",
+        "uses-features",
+    ],
+)
 def test_mismatched_model_file_is_refused_with_the_reason(astronaut_png, tmp_path, capsys, edit, expected):
     payload = _payload("gray")
     edit(payload)
@@ -379,10 +443,13 @@ def test_mismatched_model_file_is_refused_with_the_reason(astronaut_png, tmp_pat
     assert captured.out == ""  # nothing predicted
 
 
-@pytest.mark.parametrize("content,expected", [
-    (b"hello, I am not a model", "not a readable PyTorch model file"),
-    (b"", "not a readable PyTorch model file"),
-])
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (b"hello, I am not a model", "not a readable PyTorch model file"),
+        (b"", "not a readable PyTorch model file"),
+    ],
+)
 def test_non_model_file_is_refused(astronaut_png, tmp_path, capsys, content, expected):
     model = tmp_path / "model.pt"
     model.write_bytes(content)

@@ -125,7 +125,9 @@ def mean_face_points(size=48):
     pts[0:17] = np.stack([np.linspace(4, 44, 17), 20 + 20 * np.sin(np.linspace(0, np.pi, 17))], 1)
     pts[17:22] = np.stack([np.linspace(9, 20, 5), np.full(5, 13)], 1)
     pts[22:27] = np.stack([np.linspace(28, 39, 5), np.full(5, 13)], 1)
-    pts[27:36] = np.stack([np.r_[np.full(4, 24), np.linspace(20, 28, 5)], np.r_[np.linspace(17, 27, 4), np.full(5, 29)]], 1)
+    pts[27:36] = np.stack(
+        [np.r_[np.full(4, 24), np.linspace(20, 28, 5)], np.r_[np.linspace(17, 27, 4), np.full(5, 29)]], 1
+    )
     for start, cx in ((36, 15), (42, 33)):
         a = np.linspace(0, 2 * np.pi, 7)[:-1]
         pts[start : start + 6] = np.stack([cx + 4 * np.cos(a), 18 + 2 * np.sin(a)], 1)
@@ -166,8 +168,13 @@ def test_landmark_emphasis_leaves_failures_unchanged_and_reports_them():
 
 
 def test_pipeline_from_config_list_runs_in_order_and_in_batches():
-    spec = [{"op": "adaptive_gamma"}, {"op": "gaussian_smooth", "sigma": 1.0}, {"op": "minmax"},
-            {"op": "resize", "size": 64}, {"op": "channels", "mode": "IRGB"}]
+    spec = [
+        {"op": "adaptive_gamma"},
+        {"op": "gaussian_smooth", "sigma": 1.0},
+        {"op": "minmax"},
+        {"op": "resize", "size": 64},
+        {"op": "channels", "mode": "IRGB"},
+    ]
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, (5, 48, 48, 3), dtype=np.uint8)
     pipe = pp.build_pipeline(spec)
@@ -203,8 +210,9 @@ def test_pipeline_passes_landmarks_batch_by_batch():
     report: dict = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = pp.apply_pipeline(images, [{"op": "landmark_emphasis", "background": 0.25}], landmarks=points,
-                                batch_size=1, report=report)
+        out = pp.apply_pipeline(
+            images, [{"op": "landmark_emphasis", "background": 0.25}], landmarks=points, batch_size=1, report=report
+        )
     assert out[0, 2, 2, 0] == pytest.approx(0.2, abs=1e-3) and out[1, 2, 2, 0] == pytest.approx(0.8)
     assert report["landmark_emphasis_skipped"] == 1
 

@@ -155,8 +155,9 @@ def test_slurm_profile_sends_training_to_the_gpu_partition_and_the_rest_to_cpu(s
     for job in slurm_jobs:
         if job["rule"] in ("train", "all"):
             continue
-        expected = {k: str(v) for k, v in {**SLURM["default-resources"],
-                                            **SLURM["set-resources"].get(job["rule"], {})}.items()}
+        expected = {
+            k: str(v) for k, v in {**SLURM["default-resources"], **SLURM["set-resources"].get(job["rule"], {})}.items()
+        }
         assert {k: job["resources"].get(k) for k in expected} == expected, job
         assert "gpu" not in job["resources"], job
 
@@ -182,8 +183,14 @@ def sbatch_flags(job: dict) -> str:
     resources = _JobResources({k: int(v) if v.isdigit() else v for k, v in job["resources"].items()})
     fake_job = SimpleNamespace(resources=resources, threads=job["threads"], name=job["rule"])
     validate_slurm_extra(fake_job)
-    params = {"run_uuid": "test", "slurm_logfile": "slurm.log", "comment_str": f"rule_{job['rule']}",
-              "account": "", "partition": "", "workdir": None}
+    params = {
+        "run_uuid": "test",
+        "slurm_logfile": "slurm.log",
+        "comment_str": f"rule_{job['rule']}",
+        "account": "",
+        "partition": "",
+        "workdir": None,
+    }
     return get_submit_command(fake_job, params) + plugin.set_gres_string(fake_job)
 
 
@@ -191,8 +198,12 @@ def test_slurm_plugin_turns_the_train_rules_gpu_resource_into_a_gpu_request(slur
     """The train rule's `gpu=1` becomes `--gpus=1` (no gres or slurm_extra needed); CPU jobs ask for none."""
     train = sbatch_flags(jobs_of(slurm_jobs, "train")[0]).split()
     settings = SLURM["set-resources"]["train"]
-    for flag in ("--gpus=1", f"--cpus-per-task={settings['cpus_per_task']}", str(settings["mem_mb"]),
-                 str(settings["runtime"])):
+    for flag in (
+        "--gpus=1",
+        f"--cpus-per-task={settings['cpus_per_task']}",
+        str(settings["mem_mb"]),
+        str(settings["runtime"]),
+    ):
         assert flag in train, train
     evaluate = sbatch_flags(jobs_of(slurm_jobs, "evaluate")[0]).split()
     assert "--ntasks=1" in evaluate and not any(f.startswith(("--gpus", "--gres")) for f in evaluate), evaluate

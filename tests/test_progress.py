@@ -13,15 +13,19 @@ import pytest
 from ferrepro.training.progress import LOG_DIR, epoch_line, format_duration, show_progress_bar
 from ferrepro.training.run import train_run
 
-LINE = re.compile(r"^ferrepro train: epoch (\d+)/(\d+)  train loss \d+\.\d{4} acc \d\.\d{3}  "
-                  r"val loss \d+\.\d{4} acc \d\.\d{3}  lr \d\.\d\de[-+]\d\d  \d+\.\d s  ETA \S+$")
+LINE = re.compile(
+    r"^ferrepro train: epoch (\d+)/(\d+)  train loss \d+\.\d{4} acc \d\.\d{3}  "
+    r"val loss \d+\.\d{4} acc \d\.\d{3}  lr \d\.\d\de[-+]\d\d  \d+\.\d s  ETA \S+$"
+)
 
 
 def test_epoch_line_has_every_field_and_an_eta_from_the_mean_epoch_time():
     metrics = {"train_loss": 1.74213, "train_acc": 0.3125, "val_loss": 1.698, "val_acc": 0.3549}
     line = epoch_line(3, 150, metrics, 1e-3, 12.43, mean_seconds=12.5)
-    assert line == ("ferrepro train: epoch 3/150  train loss 1.7421 acc 0.312  val loss 1.6980 acc 0.355  "
-                    "lr 1.00e-03  12.4 s  ETA 30m38s")  # 147 epochs left x 12.5 s = 1838 s
+    assert line == (
+        "ferrepro train: epoch 3/150  train loss 1.7421 acc 0.312  val loss 1.6980 acc 0.355  "
+        "lr 1.00e-03  12.4 s  ETA 30m38s"
+    )  # 147 epochs left x 12.5 s = 1838 s
     assert LINE.match(line)
 
 
@@ -50,19 +54,35 @@ def test_progress_bar_only_on_a_terminal():
 
 def _spec(max_epochs: int) -> dict:
     return {
-        "paper": "majeed2025", "experiment": "lenet5", "dataset": "synthetic", "seed": 0,
-        "model": "majeed2025.lenet5", "split": "subject",
+        "paper": "majeed2025",
+        "experiment": "lenet5",
+        "dataset": "synthetic",
+        "seed": 0,
+        "model": "majeed2025.lenet5",
+        "split": "subject",
         "input": {"size": 48, "channels": "gray", "normalize": "per_image"},
-        "optimizer": {"name": "adam", "lr": 0.001}, "lr_schedule": {"name": "none"},
-        "batch_size": 32, "max_epochs": max_epochs, "early_stopping": {"monitor": "val_loss", "patience": 5},
-        "checkpoint_monitor": "val_acc", "augmentation": "majeed2025", "class_weights": False,
-        "trainer": {"accelerator": "cpu", "devices": 1, "precision": "32-true", "num_workers": 0,
-                    "deterministic": True, "threads": 1},
+        "optimizer": {"name": "adam", "lr": 0.001},
+        "lr_schedule": {"name": "none"},
+        "batch_size": 32,
+        "max_epochs": max_epochs,
+        "early_stopping": {"monitor": "val_loss", "patience": 5},
+        "checkpoint_monitor": "val_acc",
+        "augmentation": "majeed2025",
+        "class_weights": False,
+        "trainer": {
+            "accelerator": "cpu",
+            "devices": 1,
+            "precision": "32-true",
+            "num_workers": 0,
+            "deterministic": True,
+            "threads": 1,
+        },
     }
 
 
-def test_a_training_logs_one_line_per_epoch_and_no_repeated_lightning_noise(tiny_synthetic, split_csv, tmp_path,
-                                                                             capsys, caplog):
+def test_a_training_logs_one_line_per_epoch_and_no_repeated_lightning_noise(
+    tiny_synthetic, split_csv, tmp_path, capsys, caplog
+):
     """Seen: each train log held only three Lightning messages (repeated in all runs) and no epoch at all."""
     with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO):
         warnings.simplefilter("always")
@@ -75,8 +95,10 @@ def test_a_training_logs_one_line_per_epoch_and_no_repeated_lightning_noise(tiny
 
     history = pd.read_csv(tmp_path / "history.csv")
     last = history.iloc[-1]
-    assert f"train loss {last['train_loss']:.4f} acc {last['train_acc']:.3f}  " \
-           f"val loss {last['val_loss']:.4f} acc {last['val_acc']:.3f}" in lines[-1]
+    assert (
+        f"train loss {last['train_loss']:.4f} acc {last['train_acc']:.3f}  "
+        f"val loss {last['val_loss']:.4f} acc {last['val_acc']:.3f}" in lines[-1]
+    )
 
     messages = [str(w.message) for w in caught]
     assert not [m for m in messages if "on_after_batch_transfer" in m or "LeafSpec" in m], messages
@@ -108,8 +130,14 @@ def test_efficiency_jobs_yield_to_every_other_job(tmp_path, venv_env):
     from conftest import copy_workflow
 
     work = copy_workflow(tmp_path)
-    proc = subprocess.run([sys.executable, "-c", PRIORITIES_SCRIPT, str(work)], cwd=work, env=venv_env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", PRIORITIES_SCRIPT, str(work)],
+        cwd=work,
+        env=venv_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("PRIORITIES=")), None)
     assert proc.returncode == 0 and line, proc.stderr[-3000:]
     priorities = json.loads(line.removeprefix("PRIORITIES="))

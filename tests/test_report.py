@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, copy_workflow, run_checked
+
 from ferrepro.config import load_paper_config
 from ferrepro.evaluation.robustness import SEVERITIES
 from ferrepro.reporting import browser
@@ -35,9 +35,15 @@ def workspace(tmp_path_factory, venv_env):
     config = yaml.safe_load((work / "config" / "config.yaml").read_text())
     config["synthetic"] = {"n_subjects": 8, "images_per_subject_per_class": 3, "size": 48, "seed": 3}
     if "synthetic_shift" in config:
-        config["synthetic_shift"] = dict(config["synthetic_shift"], n_subjects=4, images_per_subject_per_class=2, size=48)
-    config["profiles"]["quick"]["overrides"] = {"max_epochs": 3, "early_stopping": {"patience": 3}, "batch_size": 32,
-                                                "trainer": {"threads": 1}}
+        config["synthetic_shift"] = dict(
+            config["synthetic_shift"], n_subjects=4, images_per_subject_per_class=2, size=48
+        )
+    config["profiles"]["quick"]["overrides"] = {
+        "max_epochs": 3,
+        "early_stopping": {"patience": 3},
+        "batch_size": 32,
+        "trainer": {"threads": 1},
+    }
     config["features"]["datasets"] = []
     config["trainer"]["threads"] = 1
     path = work / "config" / "papers" / "majeed2025.yaml"
@@ -62,14 +68,20 @@ def test_claims_table_has_every_claim_and_never_compares_synthetic_runs(workspac
     table = pd.read_csv(workspace / "results" / "claims.csv")
     assert len(table) == claims_in_configs(workspace)
     assert table["paper"].nunique() == len(list((workspace / "config" / "papers").glob("*.yaml")))
-    classification = table[(table["paper"] == "majeed2025") & (table["metric"] == "test_accuracy")
-                           & (table["dataset"] == "fer2013 (ours: synthetic)")]
+    classification = table[
+        (table["paper"] == "majeed2025")
+        & (table["metric"] == "test_accuracy")
+        & (table["dataset"] == "fer2013 (ours: synthetic)")
+    ]
     assert classification["verdict"].eq("synthetic only").all()
     groups = json.loads((workspace / "results" / "experiments.json").read_text())["groups"]
     [synthetic] = [g for g in groups if g["experiment"] == "proposed" and g["eval_dataset"] == "synthetic"]
     assert classification["ours_mean"].iloc[0] == pytest.approx(synthetic["metrics"]["test_accuracy"]["mean"])
-    metrics = json.loads((workspace / "results" / "runs" / "majeed2025" / "proposed" / "synthetic" / "seed0"
-                          / "metrics.json").read_text())
+    metrics = json.loads(
+        (
+            workspace / "results" / "runs" / "majeed2025" / "proposed" / "synthetic" / "seed0" / "metrics.json"
+        ).read_text()
+    )
     assert synthetic["metrics"]["test_accuracy"]["mean"] == pytest.approx(metrics["accuracy"])
     # Only synthetic data ran here, and majeed2025 claims no parameter or FLOP count: no real verdict anywhere.
     assert set(table["verdict"]) == {"untestable", "synthetic only"}
@@ -104,7 +116,9 @@ def test_dvc_plots_and_metrics_cover_every_run_without_naming_one(workspace, ven
     run(["git", "init", "-q"], project, env)
     run(["dvc", "init", "-q"], project, env)
     plots = json.loads(run(["dvc", "plots", "show", "--json"], project, env).stdout)["data"]
-    runs = sorted(str(p.relative_to(workspace / "results" / "runs")) for p in (workspace / "results" / "runs").glob("*/*/*/seed*"))
+    runs = sorted(
+        str(p.relative_to(workspace / "results" / "runs")) for p in (workspace / "results" / "runs").glob("*/*/*/seed*")
+    )
     # Images only (seen: DVC's Vega plots load their scripts from a CDN and were blank offline).
     assert {p.split("/")[2] for p in plots} == {"learning_curves", "confusion_matrices"}
     for folder in ("learning_curves", "confusion_matrices"):
@@ -179,8 +193,15 @@ def test_learning_curve_counts_epochs_from_1_with_integer_ticks_and_full_accurac
 
     from ferrepro.evaluation.plots import learning_curve_figure
 
-    history = pd.DataFrame({"epoch": [0, 1, 2], "train_loss": [1.95, 1.94, 1.93], "train_acc": [0.15, 0.16, 0.17],
-                            "val_loss": [1.96, 1.95, 1.955], "val_acc": [0.14, 0.2, 0.18]})
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1, 2],
+            "train_loss": [1.95, 1.94, 1.93],
+            "train_acc": [0.15, 0.16, 0.17],
+            "val_loss": [1.96, 1.95, 1.955],
+            "val_acc": [0.14, 0.2, 0.18],
+        }
+    )
     fig = learning_curve_figure(history, selected_epoch=1, title="demo / synthetic")
     loss_ax, acc_ax = fig.axes
     assert list(acc_ax.lines[0].get_xdata()) == [1, 2, 3]
@@ -201,14 +222,36 @@ def test_claims_chart_has_full_labels_axis_label_chance_line_and_a_synthetic_tit
     from ferrepro.evaluation.plots import claims_figure
 
     long_table = "Table 4 (subject-independent, 5-fold cross-validation, mean of folds)"
-    table = pd.DataFrame([
-        {"paper": "demo2025", "experiment": "proposed", "variant": "", "dataset": "ckplus", "table": long_table,
-         "metric": "test_accuracy", "verdict": "synthetic only", "_claimed": 0.99, "_mean": 0.4, "_low": 0.35,
-         "_high": 0.45},
-        {"paper": "demo2025", "experiment": "proposed_leaky", "variant": "LEAKY", "dataset": "ckplus",
-         "table": "Table 4", "metric": "test_accuracy", "verdict": "synthetic only", "_claimed": 0.995,
-         "_mean": 0.6, "_low": 0.55, "_high": 0.65},
-    ])
+    table = pd.DataFrame(
+        [
+            {
+                "paper": "demo2025",
+                "experiment": "proposed",
+                "variant": "",
+                "dataset": "ckplus",
+                "table": long_table,
+                "metric": "test_accuracy",
+                "verdict": "synthetic only",
+                "_claimed": 0.99,
+                "_mean": 0.4,
+                "_low": 0.35,
+                "_high": 0.45,
+            },
+            {
+                "paper": "demo2025",
+                "experiment": "proposed_leaky",
+                "variant": "LEAKY",
+                "dataset": "ckplus",
+                "table": "Table 4",
+                "metric": "test_accuracy",
+                "verdict": "synthetic only",
+                "_claimed": 0.995,
+                "_mean": 0.6,
+                "_low": 0.55,
+                "_high": 0.65,
+            },
+        ]
+    )
     fig = claims_figure(table, profile="quick")
     ax = fig.axes[0]
     labels = " ".join(t.get_text().replace("\n", " ") for t in ax.get_yticklabels())

@@ -10,13 +10,13 @@ import re
 
 import numpy as np
 import pandas as pd
+from test_claims import CLASSES, group, outcomes, registry, table_for, write_run  # noqa: F401 (registry: fixture)
 
 from ferrepro.reporting import claims as claims_mod
 from ferrepro.reporting import comparisons as comparisons_mod
 from ferrepro.reporting import per_class as per_class_mod
 from ferrepro.reporting.comparisons import comparison_rows
 from ferrepro.reporting.runs import load_runs
-from test_claims import CLASSES, group, outcomes, registry, table_for, write_run  # noqa: F401 (registry: fixture)
 
 
 def test_claims_page_opens_on_the_counts_then_one_compact_table_per_paper_then_the_full_table(tmp_path, registry):
@@ -70,9 +70,11 @@ def test_per_class_tables_per_paper_and_dataset_show_na_for_a_class_without_supp
     per_class_mod.write_per_class(table, tmp_path / "pc.csv", tmp_path / "pc.md", tmp_path / "pc.html")
     md = (tmp_path / "pc.md").read_text()
     sections = re.findall(r"^## (.*)$", md, re.M)
-    assert sections == ["demo: per-class P/R/F1, trained and tested on fer2013",
-                        "demo: per-class P/R/F1, trained and tested on synthetic (SYNTHETIC data: a pipeline check, "
-                        "never a paper's number)"]
+    assert sections == [
+        "demo: per-class P/R/F1, trained and tested on fer2013",
+        "demo: per-class P/R/F1, trained and tested on synthetic (SYNTHETIC data: a pipeline check, "
+        "never a paper's number)",
+    ]
     assert md.startswith("# Per-class precision, recall and F1 (SYNTHETIC")
     assert "| proposed | disgust | n/a | n/a | n/a | 0 | 2 |" in md
     assert (tmp_path / "pc.html").read_text().startswith('<div class="ferrepro-table" id="per-class">')
@@ -84,8 +86,21 @@ def test_per_class_command_is_registered_and_runs(tmp_path):
 
     assert cli.COMMANDS["per-class"][0] == "ferrepro.reporting.per_class:cli"
     path = write_run(tmp_path, "demo", "proposed", "fer2013", 0, *outcomes(np.random.default_rng(1), 50, 0.7))
-    assert per_class_mod.cli(["--metrics", str(path), "--out-csv", str(tmp_path / "p.csv"),
-                              "--out-md", str(tmp_path / "p.md"), "--out-html", str(tmp_path / "p.html")]) == 0
+    assert (
+        per_class_mod.cli(
+            [
+                "--metrics",
+                str(path),
+                "--out-csv",
+                str(tmp_path / "p.csv"),
+                "--out-md",
+                str(tmp_path / "p.md"),
+                "--out-html",
+                str(tmp_path / "p.html"),
+            ]
+        )
+        == 0
+    )
     assert "| proposed | happy |" in (tmp_path / "p.md").read_text()
 
 
@@ -94,13 +109,37 @@ def _leaky_table(tmp_path, seeds=(0,)):
     files = []
     for seed in seeds:
         shared = [f"s{i}" for i in range(60)]
-        files.append(write_run(tmp_path, "demo", "a_leaky", "synthetic", seed, *outcomes(rng, 100, 0.95),
-                               ids=shared + [f"leak{i}" for i in range(40)], leaky=True))
-        files.append(write_run(tmp_path, "demo", "a", "synthetic", seed, *outcomes(rng, 100, 0.5),
-                               ids=shared + [f"own{i}" for i in range(40)]))
-    cfg = {"paper": "demo", "experiments": {"a": {}, "a_leaky": {}},
-           "comparisons": [{"a": "a_leaky", "b": "a", "label": "leaky vs proper: demo net"},
-                           {"a": "a", "b": "a_leaky", "label": "not a leak pair"}]}
+        files.append(
+            write_run(
+                tmp_path,
+                "demo",
+                "a_leaky",
+                "synthetic",
+                seed,
+                *outcomes(rng, 100, 0.95),
+                ids=shared + [f"leak{i}" for i in range(40)],
+                leaky=True,
+            )
+        )
+        files.append(
+            write_run(
+                tmp_path,
+                "demo",
+                "a",
+                "synthetic",
+                seed,
+                *outcomes(rng, 100, 0.5),
+                ids=shared + [f"own{i}" for i in range(40)],
+            )
+        )
+    cfg = {
+        "paper": "demo",
+        "experiments": {"a": {}, "a_leaky": {}},
+        "comparisons": [
+            {"a": "a_leaky", "b": "a", "label": "leaky vs proper: demo net"},
+            {"a": "a", "b": "a_leaky", "label": "not a leak pair"},
+        ],
+    }
     return comparison_rows([cfg], load_runs(files))
 
 

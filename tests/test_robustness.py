@@ -112,8 +112,15 @@ def threshold_predict(batch: torch.Tensor) -> torch.Tensor:
 def test_robustness_table_reports_drops_against_clean_accuracy():
     images, labels = brightness_dataset()
     table = robustness_table(threshold_predict, images, labels, seed=0, batch_size=16)
-    assert list(table.columns) == ["perturbation", "severity", "parameter", "accuracy", "clean_accuracy",
-                                   "drop_pp", "n"]
+    assert list(table.columns) == [
+        "perturbation",
+        "severity",
+        "parameter",
+        "accuracy",
+        "clean_accuracy",
+        "drop_pp",
+        "n",
+    ]
     assert len(table) == 9 and set(table["perturbation"]) == set(PERTURBATIONS)
     assert (table["clean_accuracy"] == 1.0).all()
     assert np.allclose(table["drop_pp"], 100 * (table["clean_accuracy"] - table["accuracy"]))
@@ -165,21 +172,47 @@ def evaluated_run(tmp_path, tiny_synthetic):
     decoded = load_decoded(tiny_synthetic)
     split = tmp_path / "split.csv"
     make_split(decoded.samples, "subject", seed=0).to_csv(split, index=False)
-    spec = {"paper": "demo", "experiment": "lenet", "dataset": "synthetic", "seed": 0, "model": "majeed2025.lenet5",
-            "split": "subject", "input": {"size": 32, "channels": "gray", "normalize": "per_image"},
-            "preprocess": [{"op": "adaptive_gamma"}], "label_set": "basic7", "model_kwargs": {}}
+    spec = {
+        "paper": "demo",
+        "experiment": "lenet",
+        "dataset": "synthetic",
+        "seed": 0,
+        "model": "majeed2025.lenet5",
+        "split": "subject",
+        "input": {"size": 32, "channels": "gray", "normalize": "per_image"},
+        "preprocess": [{"op": "adaptive_gamma"}],
+        "label_set": "basic7",
+        "model_kwargs": {},
+    }
     torch.manual_seed(0)
     model = build_model(spec["model"], num_classes=7, in_channels=1, input_size=32)
     run = tmp_path / "run"
     run.mkdir()
-    torch.save({"format": 1, "state_dict": model.state_dict(), "spec": spec,
-                "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], "in_channels": 1},
-               run / "model.pt")
-    (run / "train_summary.json").write_text(json.dumps({"run": "demo/lenet/synthetic/seed0", "selected_epoch": 0,
-                                                        "epochs_run": 1, "selection_metric": "val_acc",
-                                                        "selection_value": 0.2, "n_val": 10}))
+    torch.save(
+        {
+            "format": 1,
+            "state_dict": model.state_dict(),
+            "spec": spec,
+            "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+            "in_channels": 1,
+        },
+        run / "model.pt",
+    )
+    (run / "train_summary.json").write_text(
+        json.dumps(
+            {
+                "run": "demo/lenet/synthetic/seed0",
+                "selected_epoch": 0,
+                "epochs_run": 1,
+                "selection_metric": "val_acc",
+                "selection_value": 0.2,
+                "n_val": 10,
+            }
+        )
+    )
     pd.DataFrame({"epoch": [0], "train_loss": [2.0], "val_loss": [2.0], "train_acc": [0.1], "val_acc": [0.2]}).to_csv(
-        run / "history.csv", index=False)
+        run / "history.csv", index=False
+    )
     evaluate_run(run, tiny_synthetic, split)
     return run, tiny_synthetic, split
 

@@ -15,10 +15,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _paper(**experiments) -> dict:
     return {
-        "paper": "demo2025", "title": "demo",
-        "defaults": {"datasets": ["ckplus"], "model": "majeed2025.lenet5", "split": "stratified",
-                     "input": {"size": 48, "channels": "gray"}, "optimizer": {"name": "sgd", "lr": 0.01},
-                     "batch_size": 32, "max_epochs": 40},
+        "paper": "demo2025",
+        "title": "demo",
+        "defaults": {
+            "datasets": ["ckplus"],
+            "model": "majeed2025.lenet5",
+            "split": "stratified",
+            "input": {"size": 48, "channels": "gray"},
+            "optimizer": {"name": "sgd", "lr": 0.01},
+            "batch_size": 32,
+            "max_epochs": 40,
+        },
         "experiments": experiments,
     }
 
@@ -48,29 +55,43 @@ def test_quick_profile_keeps_the_first_fold_only(tmp_path):
     assert [(r.experiment, r.dataset, r.spec["split"]) for r in runs] == [("cv-fold3", "synthetic", "subject_k5_fold3")]
 
 
-@pytest.mark.parametrize("keys, message", [
-    ({"split": "subject_k5"}, "names no fold"),
-    ({"split": "stratified", "folds": "all"}, "needs a split of the form subject_k"),
-    ({"split": "subject_k5", "folds": [5]}, r"folds \[5\] do not exist"),
-])
+@pytest.mark.parametrize(
+    "keys, message",
+    [
+        ({"split": "subject_k5"}, "names no fold"),
+        ({"split": "stratified", "folds": "all"}, "needs a split of the form subject_k"),
+        ({"split": "subject_k5", "folds": [5]}, r"folds \[5\] do not exist"),
+    ],
+)
 def test_bad_fold_settings_are_explained(tmp_path, keys, message):
     with pytest.raises(ConfigError, match=message):
         _matrix(tmp_path, _paper(cv=keys))
 
 
 def test_cross_eval_targets_others_and_quick_substitutes_the_shifted_domain(tmp_path):
-    paper = _paper(matrix={"datasets": ["jaffe", "kdef", "ferg"], "cross_eval": "others"},
-                   listed={"cross_eval": ["jaffe"]}, none={})
+    paper = _paper(
+        matrix={"datasets": ["jaffe", "kdef", "ferg"], "cross_eval": "others"},
+        listed={"cross_eval": ["jaffe"]},
+        none={},
+    )
     full = {(r.experiment, r.dataset): r.cross_targets for r in _matrix(tmp_path, paper) if r.seed == 0}
-    assert full == {("matrix", "jaffe"): ("kdef", "ferg"), ("matrix", "kdef"): ("jaffe", "ferg"),
-                    ("matrix", "ferg"): ("jaffe", "kdef"), ("listed", "ckplus"): ("jaffe",), ("none", "ckplus"): ()}
+    assert full == {
+        ("matrix", "jaffe"): ("kdef", "ferg"),
+        ("matrix", "kdef"): ("jaffe", "ferg"),
+        ("matrix", "ferg"): ("jaffe", "kdef"),
+        ("listed", "ckplus"): ("jaffe",),
+        ("none", "ckplus"): (),
+    }
     quick = {r.experiment: r.cross_targets for r in _matrix(tmp_path, paper, profile="quick")}
     assert quick == {"matrix": ("synthetic_shift",), "listed": ("synthetic_shift",), "none": ()}
 
 
 def test_datasets_that_cannot_be_measured_get_no_runs(tmp_path):
-    paper = _paper(local={"datasets": ["gilanie_local"]}, utk={"datasets": ["utkface"]},
-                   real={"datasets": ["kdef"], "cross_eval": ["utkface", "senthil", "jaffe"]})
+    paper = _paper(
+        local={"datasets": ["gilanie_local"]},
+        utk={"datasets": ["utkface"]},
+        real={"datasets": ["kdef"], "cross_eval": ["utkface", "senthil", "jaffe"]},
+    )
     full = _matrix(tmp_path, paper)
     assert {r.experiment for r in full} == {"real"}
     assert {r.cross_targets for r in full} == {("jaffe",)}
@@ -94,10 +115,13 @@ def test_paper_profile_overrides_win_over_the_profile_and_stay_in_their_profile(
     assert full["input"] == {"size": 48, "channels": "gray"} and full["max_epochs"] == 40
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"max_epochs": "3"}, "(?s)profiles/full/overrides.*max_epochs.*integer"),  # what `--config` nesting yields
-    ({"optimizer": {"name": "sgd", "lr": 0.01, "momentun": 0.9}}, "momentun"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"max_epochs": "3"}, "(?s)profiles/full/overrides.*max_epochs.*integer"),  # what `--config` nesting yields
+        ({"optimizer": {"name": "sgd", "lr": 0.01, "momentun": 0.9}}, "momentun"),
+    ],
+)
 def test_profile_overrides_get_the_run_settings_checks(tmp_path, overrides, message):
     config = load_config(REPO / "config" / "config.yaml")
     profiles = dict(config["profiles"], full=dict(config["profiles"]["full"], overrides=overrides))
@@ -108,7 +132,9 @@ def test_profile_overrides_get_the_run_settings_checks(tmp_path, overrides, mess
 def test_matrix_keys_never_enter_a_spec(tmp_path):
     """Adding a cross-dataset target or a fold must not retrain the runs that already exist."""
     before = {r.run_dir: r.spec_json for r in _matrix(tmp_path, _paper(e={"datasets": ["kdef"]}))}
-    after = {r.run_dir: r.spec_json for r in _matrix(tmp_path, _paper(e={"datasets": ["kdef"], "cross_eval": ["jaffe"]}))}
+    after = {
+        r.run_dir: r.spec_json for r in _matrix(tmp_path, _paper(e={"datasets": ["kdef"], "cross_eval": ["jaffe"]}))
+    }
     assert before == after
 
 

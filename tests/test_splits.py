@@ -3,11 +3,11 @@ list is a pure function of (samples, protocol, seed)."""
 
 from __future__ import annotations
 
+import native_fixtures as fx
 import numpy as np
 import pandas as pd
 import pytest
 
-import native_fixtures as fx
 from ferrepro.data.decode import decode_dataset
 from ferrepro.data.splits import (
     SplitError,
@@ -27,7 +27,9 @@ def subject_samples(n_subjects: int = 12, per_class: int = 2, seed: int = 0) -> 
     for s in range(n_subjects):
         for label in BASIC7:
             for k in range(per_class + int(rng.integers(0, 2))):
-                rows.append({"sample_id": f"S{s:03d}_{label}_{k}", "label": label, "subject_id": f"S{s:03d}", "split": ""})
+                rows.append(
+                    {"sample_id": f"S{s:03d}_{label}_{k}", "label": label, "subject_id": f"S{s:03d}", "split": ""}
+                )
     return pd.DataFrame(rows)
 
 
@@ -41,7 +43,11 @@ def test_subject_holdout_never_shares_a_subject(seed):
     samples = subject_samples()
     sides = subjects_by_side(samples, make_split(samples, "subject", seed))
     assert set(sides) == {"train", "val", "test"}
-    assert not (sides["train"] & sides["val"]) and not (sides["train"] & sides["test"]) and not (sides["val"] & sides["test"])
+    assert (
+        not (sides["train"] & sides["val"])
+        and not (sides["train"] & sides["test"])
+        and not (sides["val"] & sides["test"])
+    )
 
 
 @pytest.mark.parametrize("n_folds", [3, 5])
@@ -51,7 +57,11 @@ def test_subject_kfold_folds_are_disjoint_and_cover_every_subject_once(n_folds):
     for fold in range(n_folds):
         table = make_split(samples, "subject_kfold", seed=3, n_folds=n_folds, fold=fold)
         sides = subjects_by_side(samples, table)
-        assert not (sides["train"] & sides["test"]) and not (sides["train"] & sides["val"]) and not (sides["val"] & sides["test"])
+        assert (
+            not (sides["train"] & sides["test"])
+            and not (sides["train"] & sides["val"])
+            and not (sides["val"] & sides["test"])
+        )
         assert len(table) == len(samples)
         tested += sorted(sides["test"])
     assert sorted(tested) == sorted(samples["subject_id"].unique())  # each subject tested exactly once
@@ -71,7 +81,9 @@ def test_subject_fold_groups_keep_a_subject_in_one_group():
     assert set(groups) == {0, 1, 2, 3}
 
 
-@pytest.mark.parametrize("protocol, kw", [("stratified", {}), ("subject", {}), ("subject_kfold", {"n_folds": 4, "fold": 1})])
+@pytest.mark.parametrize(
+    "protocol, kw", [("stratified", {}), ("subject", {}), ("subject_kfold", {"n_folds": 4, "fold": 1})]
+)
 def test_split_lists_are_deterministic_for_a_seed(protocol, kw):
     samples = subject_samples()
     first = make_split(samples, protocol, seed=11, **kw)
@@ -120,7 +132,10 @@ def test_ckplus_fixture_subject_kfold_end_to_end(tmp_path):
     raw = fx.write_ckplus48(tmp_path / "raw", subjects=("S005", "S010", "S011", "S022", "S034"))
     ds = load_decoded(decode_dataset("ckplus", raw, tmp_path / "out", check_counts=False))
     out = tmp_path / "splits" / "subject_k5_fold0_seed0.csv"
-    assert cli(["--decoded", str(tmp_path / "out"), "--protocol", "subject_k5_fold0", "--seed", "0", "--out", str(out)]) == 0
+    assert (
+        cli(["--decoded", str(tmp_path / "out"), "--protocol", "subject_k5_fold0", "--seed", "0", "--out", str(out)])
+        == 0
+    )
     table = read_split(out)
     sides = subjects_by_side(ds.samples, table)
     assert len(sides["test"]) == 1 and len(sides["val"]) == 1 and len(sides["train"]) == 3

@@ -6,8 +6,15 @@ from ferrepro.data.standard import DecodedFormatError, load_decoded, write_decod
 
 
 def _table(n, **overrides):
-    t = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)], "label": ["happy"] * n, "subject_id": [""] * n,
-                      "source_file": [f"f{i}.png" for i in range(n)], "split": ["train"] * n})
+    t = pd.DataFrame(
+        {
+            "sample_id": [f"s{i}" for i in range(n)],
+            "label": ["happy"] * n,
+            "subject_id": [""] * n,
+            "source_file": [f"f{i}.png" for i in range(n)],
+            "split": ["train"] * n,
+        }
+    )
     for k, v in overrides.items():
         t[k] = v
     return t

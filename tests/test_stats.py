@@ -30,6 +30,7 @@ def paired_outcomes(both: int, only_a: int, only_b: int, neither: int) -> tuple[
 
 # ------------------------------------------------------------------------------------------- McNemar
 
+
 def test_mcnemar_table_orientation():
     a, b = paired_outcomes(both=50, only_a=10, only_b=3, neither=5)
     assert mcnemar_table(a, b).tolist() == [[50, 10], [3, 5]]
@@ -73,6 +74,7 @@ def test_mcnemar_identical_models_give_p_one_and_reject_bad_input():
 
 
 # ------------------------------------------------------------------------------------------ bootstrap
+
 
 def test_bootstrap_ci_covers_known_mean_with_sensible_width():
     n = 400
@@ -157,8 +159,9 @@ def test_paired_difference_ci_uses_pairing():
     result = paired_bootstrap_diff_ci(a, b, n_resamples=1000)
     assert result["difference"] == pytest.approx(0.05)
     assert 0 < result["ci_low"] < 0.05 < result["ci_high"]
-    unpaired_se = math.hypot(bootstrap_ci(a, n_resamples=1000)["standard_error"],
-                             bootstrap_ci(b, n_resamples=1000)["standard_error"])
+    unpaired_se = math.hypot(
+        bootstrap_ci(a, n_resamples=1000)["standard_error"], bootstrap_ci(b, n_resamples=1000)["standard_error"]
+    )
     assert result["standard_error"] < 0.5 * unpaired_se
 
 
@@ -170,6 +173,7 @@ def test_paired_difference_of_identical_models_is_degenerate_zero():
 
 
 # ---------------------------------------------------------------------------------------------- seeds
+
 
 def test_aggregate_seeds_uses_sample_sd():
     assert aggregate_seeds([0.6, 0.7, 0.8]) == pytest.approx({"mean": 0.7, "sd": 0.1, "n": 3})
@@ -189,6 +193,7 @@ def test_aggregate_seeds_refuses_failed_runs_and_empty_input():
 
 # -------------------------------------------------------------------------------------------- verdict
 
+
 @pytest.mark.parametrize(
     "claimed, low, high, expected",
     [
@@ -207,8 +212,13 @@ def test_verdict_precedence_and_vocabulary():
     assert verdict(0.99, 0.5, 0.6, is_synthetic=True) == "synthetic only"
     assert verdict(0.99, 0.5, 0.6, is_synthetic=True, untestable_reason="dataset not public") == "untestable"
     assert verdict(None, None, None, is_synthetic=False, untestable_reason="no test split") == "untestable"
-    assert set(VERDICTS) == {"reproduced", "not reproduced (higher)", "not reproduced (lower)",
-                             "untestable", "synthetic only"}
+    assert set(VERDICTS) == {
+        "reproduced",
+        "not reproduced (higher)",
+        "not reproduced (lower)",
+        "untestable",
+        "synthetic only",
+    }
 
 
 def test_verdict_rejects_scale_mismatch_and_missing_interval():
@@ -276,6 +286,7 @@ def test_confusion_from_codes_is_vectorised_over_resamples():
     matrices = confusion_from_codes(stacked, 3)
     assert matrices.shape == (3, 3, 3)
     from sklearn.metrics import confusion_matrix
+
     assert matrices[0].tolist() == confusion_matrix(y_true, y_pred, labels=[0, 1, 2]).tolist()
     assert matrices[1].tolist() == matrices[0].tolist()  # order does not matter
     assert matrices[2].sum() == 60
@@ -287,6 +298,7 @@ def test_encode_outcomes_rejects_labels_outside_the_class_range():
 
 
 # ---------------------------------------------------------------------- intervals over several seeds
+
 
 def test_seed_mean_ci_covers_known_accuracy_over_repeated_experiments():
     rng = np.random.default_rng(8)
@@ -345,8 +357,9 @@ def test_seed_mean_difference_ci_finds_a_known_paired_gain():
 def test_seed_mean_difference_of_identical_models_is_zero():
     rng = np.random.default_rng(13)
     seeds = [noisy_predictions(rng, 100, 0.5) for _ in range(2)]
-    result = seed_mean_difference_ci(seeds, seeds, "accuracy", 7, paired_within_seed=True, shared_test_set=False,
-                                     n_resamples=500)
+    result = seed_mean_difference_ci(
+        seeds, seeds, "accuracy", 7, paired_within_seed=True, shared_test_set=False, n_resamples=500
+    )
     assert result["difference"] == 0
     assert abs(result["ci_low"]) < 1e-12 and abs(result["ci_high"]) < 1e-12
 
@@ -370,7 +383,9 @@ def test_median_ci_covers_the_median_of_timings():
     assert 15 < result["ci_low"] and result["ci_high"] < 25
 
 
-@pytest.mark.parametrize("claimed,half", [(11_600_000, 50_000), (4.2, 0.05), (21, 0.5), (0.658, 0.0005), (0.9697, 0.00005)])
+@pytest.mark.parametrize(
+    "claimed,half", [(11_600_000, 50_000), (4.2, 0.05), (21, 0.5), (0.658, 0.0005), (0.9697, 0.00005)]
+)
 def test_claim_resolution_is_half_a_unit_of_the_last_printed_digit(claimed, half):
     assert claim_resolution(claimed) == pytest.approx(half)
 

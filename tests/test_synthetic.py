@@ -50,9 +50,17 @@ def test_classes_differ_on_average():
     assert min(gaps) > 0.1
 
 
-@pytest.mark.parametrize("kwargs", [dict(n_subjects=2), dict(images_per_subject_per_class=0), dict(size=16),
-                                    dict(class_proportions={"digust": 0.5}), dict(class_proportions={"happy": 0}),
-                                    dict(class_proportions={"sad": 1.5})])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(n_subjects=2),
+        dict(images_per_subject_per_class=0),
+        dict(size=16),
+        dict(class_proportions={"digust": 0.5}),
+        dict(class_proportions={"happy": 0}),
+        dict(class_proportions={"sad": 1.5}),
+    ],
+)
 def test_invalid_spec_is_refused(kwargs):
     with pytest.raises(ValueError, match="synthetic"):
         SyntheticSpec(**kwargs)
@@ -60,8 +68,13 @@ def test_invalid_spec_is_refused(kwargs):
 
 def test_class_proportions_make_the_classes_imbalanced_without_changing_kept_images():
     balanced_img, balanced_tab = generate(SyntheticSpec(n_subjects=3, images_per_subject_per_class=5, size=48, seed=4))
-    spec = SyntheticSpec(n_subjects=3, images_per_subject_per_class=5, size=48, seed=4,
-                         class_proportions={"disgust": 0.2, "surprise": 0.6, "fear": 0.01})
+    spec = SyntheticSpec(
+        n_subjects=3,
+        images_per_subject_per_class=5,
+        size=48,
+        seed=4,
+        class_proportions={"disgust": 0.2, "surprise": 0.6, "fear": 0.01},
+    )
     img, tab = generate(spec)
     counts = tab.groupby("label").size()
     # round(5 * 0.2) = 1, round(5 * 0.6) = 3, fear rounds to 0 but keeps one per subject, the rest keep 5.

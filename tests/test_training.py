@@ -1,6 +1,5 @@
 """Training and evaluation on a tiny synthetic dataset, without Snakemake."""
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,14 +15,29 @@ from ferrepro.training.run import train_run
 
 def _spec(seed=0, **overrides):
     spec = {
-        "paper": "majeed2025", "experiment": "lenet5", "dataset": "synthetic", "seed": seed,
-        "model": "majeed2025.lenet5", "split": "subject",
+        "paper": "majeed2025",
+        "experiment": "lenet5",
+        "dataset": "synthetic",
+        "seed": seed,
+        "model": "majeed2025.lenet5",
+        "split": "subject",
         "input": {"size": 48, "channels": "gray", "normalize": "per_image"},
-        "optimizer": {"name": "adam", "lr": 0.001}, "lr_schedule": {"name": "none"},
-        "batch_size": 32, "max_epochs": 2, "early_stopping": {"monitor": "val_loss", "patience": 5},
-        "checkpoint_monitor": "val_acc", "augmentation": "none", "class_weights": False,
-        "trainer": {"accelerator": "cpu", "devices": 1, "precision": "32-true", "num_workers": 0,
-                    "deterministic": True, "threads": 1},
+        "optimizer": {"name": "adam", "lr": 0.001},
+        "lr_schedule": {"name": "none"},
+        "batch_size": 32,
+        "max_epochs": 2,
+        "early_stopping": {"monitor": "val_loss", "patience": 5},
+        "checkpoint_monitor": "val_acc",
+        "augmentation": "none",
+        "class_weights": False,
+        "trainer": {
+            "accelerator": "cpu",
+            "devices": 1,
+            "precision": "32-true",
+            "num_workers": 0,
+            "deterministic": True,
+            "threads": 1,
+        },
     }
     spec.update(overrides)
     return spec
@@ -95,6 +109,7 @@ def test_augmentation_touches_training_batches_only(tiny_synthetic, split_csv, t
         def augment(x, generator=None):
             seen.append(len(x))
             return x.flip(-1)
+
         return augment
 
     monkeypatch.setattr(run_module, "_augmentation", recording_augmentation)
@@ -116,7 +131,9 @@ def test_normalize_batch():
     z = normalize_batch(x, "per_image")
     assert torch.allclose(z.mean(dim=(1, 2, 3)), torch.zeros(4), atol=1e-5)
     assert torch.allclose(z.std(dim=(1, 2, 3), unbiased=False), torch.ones(4), atol=1e-4)
-    assert torch.allclose(normalize_batch(torch.full((1, 1, 4, 4), 0.3), "per_image"), torch.zeros(1, 1, 4, 4), atol=1e-5)
+    assert torch.allclose(
+        normalize_batch(torch.full((1, 1, 4, 4), 0.3), "per_image"), torch.zeros(1, 1, 4, 4), atol=1e-5
+    )
     with pytest.raises(ValueError, match="normalisation"):
         normalize_batch(x, "zscore")
 
@@ -156,9 +173,14 @@ def test_missing_feature_rows_are_excluded_and_reported(tiny_synthetic, split_cs
     features[broken] = np.nan  # e.g. faces the landmark detector missed
     path = tmp_path / "hog.npy"
     np.save(path, features)
-    arrays = load_split_arrays(tiny_synthetic, split_csv, {"size": 48, "channels": "gray"}, ("angry", "disgust", "fear",
-                               "happy", "sad", "surprise", "neutral"), [path],
-                               missing_features={"train": "exclude", "evaluate": "exclude"})
+    arrays = load_split_arrays(
+        tiny_synthetic,
+        split_csv,
+        {"size": 48, "channels": "gray"},
+        ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"),
+        [path],
+        missing_features={"train": "exclude", "evaluate": "exclude"},
+    )
     assert arrays["test"].excluded == [samples["sample_id"][i] for i in broken]
     assert len(arrays["test"].y) == len(test_ids) - 3
     assert not np.isnan(arrays["test"].features).any()
@@ -234,8 +256,7 @@ def test_preprocessing_pipeline_reaches_the_model_input(tiny_synthetic, split_cs
 
 
 def test_irgb_run_trains_with_four_input_channels(tiny_synthetic, split_csv, tmp_path):
-    spec = _spec(preprocess=[{"op": "channels", "mode": "IRGB"}], input={"size": 48, "channels": "keep"},
-                 max_epochs=1)
+    spec = _spec(preprocess=[{"op": "channels", "mode": "IRGB"}], input={"size": 48, "channels": "keep"}, max_epochs=1)
     train_run(spec, tiny_synthetic, split_csv, tmp_path)
     model, _, _ = load_trained_model(tmp_path / "model.pt")
     assert model(torch.zeros(1, 4, 48, 48)).shape == (1, 7)

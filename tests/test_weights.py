@@ -94,8 +94,14 @@ def test_check_fails_naming_file_url_and_destination_when_the_file_is_missing(to
     err = capsys.readouterr().err
     destination = torch_home / "hub" / "checkpoints" / DENSENET
     assert f"{destination} does not exist" in err
-    for expected in (f"file:        {DENSENET}", f"URL:         {URL}", "must start with a639ec97",
-                     f"destination: {destination}", f"curl -L -o {destination} {URL}", "ferrepro weights check"):
+    for expected in (
+        f"file:        {DENSENET}",
+        f"URL:         {URL}",
+        "must start with a639ec97",
+        f"destination: {destination}",
+        f"curl -L -o {destination} {URL}",
+        "ferrepro weights check",
+    ):
         assert expected in err, err
     assert main(["weights", "where"]) == 0
     assert capsys.readouterr().out.strip() == str(destination)
@@ -139,8 +145,13 @@ def test_start_up_check_names_every_run_that_needs_the_file(torch_home):
     assert listed == {f"results/runs/{r.paper}/{r.experiment}/{r.dataset}/seed{{{seeds}}}" for r in needing}
     assert "full_random_init" not in message
     destination = torch_home / "hub" / "checkpoints" / DENSENET
-    for expected in (f"{destination} does not exist", DENSENET, URL, f"destination: {destination}",
-                     "ferrepro weights check"):
+    for expected in (
+        f"{destination} does not exist",
+        DENSENET,
+        URL,
+        f"destination: {destination}",
+        "ferrepro weights check",
+    ):
         assert expected in message
     assert message.count(URL) == 2  # one block for the one file (its URL line and its curl line)
 
@@ -191,11 +202,16 @@ def test_evaluation_rebuilds_a_trained_dcrnet_without_the_pretrained_file(torch_
 
     torch.manual_seed(0)
     model = build_model("abdeldayem2025.dcrnet", num_classes=7, in_channels=3, input_size=64)
-    spec = {"model": "abdeldayem2025.dcrnet", "input": {"size": 64, "channels": "rgb", "normalize": "imagenet"},
-            "model_kwargs": {"pretrained_weights": "imagenet", "allow_random_fallback": False}}
+    spec = {
+        "model": "abdeldayem2025.dcrnet",
+        "input": {"size": 64, "channels": "rgb", "normalize": "imagenet"},
+        "model_kwargs": {"pretrained_weights": "imagenet", "allow_random_fallback": False},
+    }
     path = tmp_path / "model.pt"
-    torch.save({"format": 1, "state_dict": model.state_dict(), "spec": spec, "classes": list("abcdefg"),
-                "in_channels": 3}, path)
+    torch.save(
+        {"format": 1, "state_dict": model.state_dict(), "spec": spec, "classes": list("abcdefg"), "in_channels": 3},
+        path,
+    )
     loaded, _, _ = load_trained_model(path)  # no densenet121 file under torch_home
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
 
@@ -211,8 +227,10 @@ def test_imagenet_normalisation_uses_the_imagenet_mean_and_std_per_channel():
     z = normalize_batch(x, "imagenet")
     for c in range(3):
         assert torch.allclose(z[:, c], (x[:, c] - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
-    assert torch.allclose(normalize_batch(torch.ones(1, 3, 1, 1), "imagenet").flatten(),
-                          torch.tensor([(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225]))
+    assert torch.allclose(
+        normalize_batch(torch.ones(1, 3, 1, 1), "imagenet").flatten(),
+        torch.tensor([(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225]),
+    )
 
 
 def test_grey_images_are_replicated_to_rgb_before_imagenet_normalisation():
@@ -257,12 +275,16 @@ def test_abdeldayem_pretrained_runs_are_imagenet_normalised_and_the_control_diff
     full, control = runs[("full", 0)], runs[("full_random_init", 0)]
     assert full.spec["model_kwargs"]["pretrained_weights"] == "imagenet"
     assert full.spec["input"]["normalize"] == "imagenet" and full.spec["input"]["channels"] == "rgb"
-    assert all(r.spec["input"]["normalize"] == "imagenet" for r in runs.values()
-               if r.spec["model_kwargs"]["pretrained_weights"] == "imagenet")
+    assert all(
+        r.spec["input"]["normalize"] == "imagenet"
+        for r in runs.values()
+        if r.spec["model_kwargs"]["pretrained_weights"] == "imagenet"
+    )
     assert control.spec["model_kwargs"]["pretrained_weights"] is None
     ignore = ("experiment", "group", "model_kwargs")
-    assert {k: v for k, v in control.spec.items() if k not in ignore} == \
-        {k: v for k, v in full.spec.items() if k not in ignore}
+    assert {k: v for k, v in control.spec.items() if k not in ignore} == {
+        k: v for k, v in full.spec.items() if k not in ignore
+    }
     assert {**control.spec["model_kwargs"], "pretrained_weights": "imagenet"} == full.spec["model_kwargs"]
     assert control.dataset == full.dataset and not control.robustness
 
@@ -274,7 +296,8 @@ def test_the_random_init_control_has_no_claims_and_is_compared_with_full():
     control = cfg["experiments"]["full_random_init"]
     assert not control.get("claims") and "Control" in control["description"]
     assert {"a": "full", "b": "full_random_init"}.items() <= next(
-        c for c in cfg["comparisons"] if c["b"] == "full_random_init").items()
+        c for c in cfg["comparisons"] if c["b"] == "full_random_init"
+    ).items()
     assert "imagenet" in cfg["choices"]["normalize"] and "0.485" in cfg["choices"]["normalize"]
 
 
@@ -286,8 +309,9 @@ def test_the_workflow_stops_at_start_up_naming_the_runs_and_the_file(tmp_path, v
     (tmp_path / "ws").mkdir()
     work = copy_workflow(tmp_path / "ws")
     env = dict(venv_env, TORCH_HOME=str(tmp_path / "torch_home"))
-    proc = run_checked(["snakemake", "-n", "--config", "profile=full", "papers=[abdeldayem2025]"], work, env,
-                       timeout=300, check=False)
+    proc = run_checked(
+        ["snakemake", "-n", "--config", "profile=full", "papers=[abdeldayem2025]"], work, env, timeout=300, check=False
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "PretrainedWeightsError" in out and "stops before any job runs" in out

@@ -12,9 +12,8 @@ import re
 import pandas as pd
 import pytest
 import yaml
-from scipy.stats import binomtest
-
 from conftest import copy_workflow, run_checked
+from scipy.stats import binomtest
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("workflow")]
 
@@ -55,13 +54,19 @@ def workspace(tmp_path_factory, venv_env):
     other = yaml.safe_load((work / "config" / "papers" / "majeed2025.yaml").read_text())
     other["paper"] = "other2025"
     # Two experiments that fuse the same cached HoG features (a tiny IA-FEN): the cache must be built once.
-    tiny = {"model": "nauman2025.ia_fen", "batch_size": 32,
-            "model_kwargs": {"widths": [8, 8, 16, 16], "blocks_per_stage": [1, 1, 1, 1], "hidden_units": 16}}
+    tiny = {
+        "model": "nauman2025.ia_fen",
+        "batch_size": 32,
+        "model_kwargs": {"widths": [8, 8, 16, 16], "blocks_per_stage": [1, 1, 1, 1], "hidden_units": 16},
+    }
     # A cross-validated experiment (fold 0 only in the quick profile) to prove the fold expansion end to end.
     lenet5_cv = dict(other["experiments"]["lenet5"], split="subject_k3", folds="all")
-    other["experiments"] = {"lenet5": other["experiments"]["lenet5"], "lenet5_cv": lenet5_cv,
-                            "fusion_hog": dict(tiny, features=["hog"]),
-                            "fusion_hog_landmarks": dict(tiny, features=["hog", "landmarks"])}
+    other["experiments"] = {
+        "lenet5": other["experiments"]["lenet5"],
+        "lenet5_cv": lenet5_cv,
+        "fusion_hog": dict(tiny, features=["hog"]),
+        "fusion_hog_landmarks": dict(tiny, features=["hog", "landmarks"]),
+    }
     other.pop("comparisons", None)  # its ablation pairs name experiments dropped above
     (work / "config" / "papers" / "other2025.yaml").write_text(yaml.safe_dump(other))
     config["papers"] = ["majeed2025", "other2025"]
@@ -74,12 +79,24 @@ def workspace(tmp_path_factory, venv_env):
 def test_every_run_has_metrics_and_figures(workspace):
     runs = sorted((workspace / "results" / "runs").glob("*/*/*/seed*"))
     assert [str(r.relative_to(workspace / "results" / "runs")) for r in runs] == [
-        "majeed2025/lenet5/synthetic/seed0", "majeed2025/lu2024/synthetic/seed0", "majeed2025/proposed/synthetic/seed0",
-        "other2025/fusion_hog/synthetic/seed0", "other2025/fusion_hog_landmarks/synthetic/seed0",
-        "other2025/lenet5/synthetic/seed0", "other2025/lenet5_cv-fold0/synthetic/seed0"]
+        "majeed2025/lenet5/synthetic/seed0",
+        "majeed2025/lu2024/synthetic/seed0",
+        "majeed2025/proposed/synthetic/seed0",
+        "other2025/fusion_hog/synthetic/seed0",
+        "other2025/fusion_hog_landmarks/synthetic/seed0",
+        "other2025/lenet5/synthetic/seed0",
+        "other2025/lenet5_cv-fold0/synthetic/seed0",
+    ]
     for run in runs:
-        for name in ("model.pt", "history.csv", "train_summary.json", "metrics.json", "predictions.parquet",
-                     "confusion_matrix.png", "learning_curve.png"):
+        for name in (
+            "model.pt",
+            "history.csv",
+            "train_summary.json",
+            "metrics.json",
+            "predictions.parquet",
+            "confusion_matrix.png",
+            "learning_curve.png",
+        ):
             assert (run / name).stat().st_size > 0, f"{run}/{name}"
     for feature in ("hog", "sliding_hog", "landmarks"):
         assert (workspace / "results" / "features" / "synthetic" / f"{feature}.npy").exists()
@@ -88,7 +105,9 @@ def test_every_run_has_metrics_and_figures(workspace):
 def test_each_feature_is_computed_once_for_all_consumers(workspace):
     log = (workspace / "first_run.log").read_text()
     assert log.count("output: results/features/synthetic/hog.npy") == 1
-    consumers = [block for block in log.split("\n\n") if "rule train:" in block and "results/features/synthetic/hog.npy" in block]
+    consumers = [
+        block for block in log.split("\n\n") if "rule train:" in block and "results/features/synthetic/hog.npy" in block
+    ]
     assert len(consumers) == 2
 
 
@@ -105,14 +124,27 @@ def test_models_beat_chance_on_synthetic(workspace):
         assert row.accuracy < 0.999, "synthetic data must not be trivially separable"
     metrics = json.loads((workspace / "results" / "metrics.json").read_text())
     assert set(metrics) == {f"{r.paper}/{r.experiment}/synthetic/seed0" for r in summary.itertuples()}
-    fused = json.loads((workspace / "results" / "runs" / "other2025" / "fusion_hog_landmarks" / "synthetic" / "seed0"
-                        / "metrics.json").read_text())
+    fused = json.loads(
+        (
+            workspace
+            / "results"
+            / "runs"
+            / "other2025"
+            / "fusion_hog_landmarks"
+            / "synthetic"
+            / "seed0"
+            / "metrics.json"
+        ).read_text()
+    )
     assert fused["n"] + len(fused["excluded_missing_features"]) == summary["n"].iloc[0]
 
 
 def test_fold_run_uses_its_fold_split_and_names_its_group(workspace):
-    metrics = json.loads((workspace / "results" / "runs" / "other2025" / "lenet5_cv-fold0" / "synthetic" / "seed0"
-                          / "metrics.json").read_text())
+    metrics = json.loads(
+        (
+            workspace / "results" / "runs" / "other2025" / "lenet5_cv-fold0" / "synthetic" / "seed0" / "metrics.json"
+        ).read_text()
+    )
     assert (metrics["group"], metrics["fold"], metrics["split"]) == ("lenet5_cv", 0, "subject_k3_fold0")
     assert metrics["max_epochs"] == 8 and metrics["stopped_early"] is (metrics["epochs_run"] < 8)
     split = pd.read_csv(workspace / "results" / "splits" / "synthetic" / "subject_k3_fold0_seed0.csv")
@@ -151,8 +183,11 @@ def test_hyperparameter_change_reruns_only_that_papers_jobs(workspace, venv_env)
         jobs = scheduled_jobs(snakemake(workspace, venv_env, "-n"))
         # Only lenet5's spec changed: its run alone is out of date; the paper's other runs, other2025's
         # lenet5 (same settings, another paper) and the data are not.
-        assert {k: v for k, v in jobs.items() if k in ("train", "evaluate", "evaluate_cross", "summary")} == \
-            {"train": 1, "evaluate": 1, "summary": 1}
+        assert {k: v for k, v in jobs.items() if k in ("train", "evaluate", "evaluate_cross", "summary")} == {
+            "train": 1,
+            "evaluate": 1,
+            "summary": 1,
+        }
         assert not {"make_synthetic", "split", "features_hog", "features_landmarks"} & set(jobs)
         text = snakemake(workspace, venv_env, "-n", "--printshellcmds").stdout
         commands = [line for line in text.splitlines() if re.search(r"ferrepro (train|evaluate) ", line)]
@@ -163,8 +198,11 @@ def test_hyperparameter_change_reruns_only_that_papers_jobs(workspace, venv_env)
     assert scheduled_jobs(snakemake(workspace, venv_env, "-n")) == {}
 
 
-@pytest.mark.parametrize("removed", [("metrics.json",), ("model.pt", "history.csv", "train_summary.json")],
-                         ids=["deleted-metrics", "killed-training"])
+@pytest.mark.parametrize(
+    "removed",
+    [("metrics.json",), ("model.pt", "history.csv", "train_summary.json")],
+    ids=["deleted-metrics", "killed-training"],
+)
 def test_a_missing_run_file_is_rebuilt_not_left_stale(workspace, venv_env, removed):
     """A deleted metrics.json, or the outputs Snakemake removes after a killed training, must be rebuilt:
     the old numbers must never stay in the tables (issue 13)."""

@@ -46,9 +46,16 @@ def torch_port(spec: dict, dm, steps: int, augment: bool) -> dict:
             if index % 50 == 0:
                 alive.append([index, int((seen["dense"] > 0).any(0).sum())])
 
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=steps, enable_checkpointing=False, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        callbacks=[Probe()])
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=steps,
+        enable_checkpointing=False,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[Probe()],
+    )
     trainer.fit(module, datamodule=dm)
     return {"alive_dense_units": alive, **{k: round(float(v), 4) for k, v in trainer.callback_metrics.items()}}
 
@@ -73,7 +80,7 @@ def keras_itself(dm, lr: float, steps: int) -> dict:
     order = np.random.default_rng(0).permutation(len(yt))
     alive = []
     for start in range(0, steps, 50):
-        rows = order[start * 64:(start + 50) * 64]
+        rows = order[start * 64 : (start + 50) * 64]
         model.fit(xt[rows], yt[rows], batch_size=64, epochs=1, verbose=0, shuffle=False)
         alive.append([start + 50, int((np.asarray(probe.predict(xt[order[:64]], verbose=0)) > 0).any(0).sum())])
     val_loss, val_acc = model.evaluate(xv, yv, verbose=0)
@@ -101,11 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     spec["optimizer"]["lr"] = a.lr
     if a.init:
         spec["init"] = a.init
-    dm = FERDataModule(spec, str(ws / "results/decoded/fer2013"), str(ws / "results/splits/fer2013/official_seed0.csv"), [], None)
+    dm = FERDataModule(
+        spec, str(ws / "results/decoded/fer2013"), str(ws / "results/splits/fer2013/official_seed0.csv"), [], None
+    )
     dm.setup("fit")
     result = keras_itself(dm, a.lr, a.steps) if a.keras else torch_port(spec, dm, a.steps, not a.no_augment)
-    result = {"framework": "keras" if a.keras else "ferrepro (PyTorch)", "lr": a.lr, "steps": a.steps,
-              "augment": not (a.no_augment or a.keras), "init": spec["init"], **result}
+    result = {
+        "framework": "keras" if a.keras else "ferrepro (PyTorch)",
+        "lr": a.lr,
+        "steps": a.steps,
+        "augment": not (a.no_augment or a.keras),
+        "init": spec["init"],
+        **result,
+    }
     text = json.dumps(result, indent=1)
     print(text)
     if a.out:

@@ -29,39 +29,65 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-data": ("ferrepro.data.acquire:cli", "check (or, for public files, download) a raw dataset"),
     "data": ("ferrepro.data.status:cli", "`data status`: per dataset, present, missing or decoded; counts; next step"),
     "audit": ("ferrepro.data.audit:cli", "leakage audit of a decoded dataset and one split list"),
-    "weights": ("ferrepro.models.weights:cli",
-                "`weights check`: is the ImageNet DenseNet121 file in torch hub's cache, hash right? `weights where`"),
+    "weights": (
+        "ferrepro.models.weights:cli",
+        "`weights check`: is the ImageNet DenseNet121 file in torch hub's cache, hash right? `weights where`",
+    ),
     "split": ("ferrepro.data.splits:cli", "write a seeded split list for a decoded dataset"),
-    "features": ("ferrepro.features.cli:cli",
-                 "compute one cached handcrafted feature array (hog, sliding_hog, landmarks)"),
+    "features": (
+        "ferrepro.features.cli:cli",
+        "compute one cached handcrafted feature array (hog, sliding_hog, landmarks)",
+    ),
     "train": ("ferrepro.training.run:cli", "train one run (paper/experiment/dataset/seed) with Lightning"),
     "evaluate": ("ferrepro.evaluation.evaluate:cli", "evaluate a trained run once on its test split"),
     "predict": ("ferrepro.predict:cli", "classify the expression of every face in your own photos with a trained run"),
     "efficiency": ("ferrepro.evaluation.efficiency:cli", "parameters, FLOPs and latency of a registered model"),
     "summary": ("ferrepro.reporting.summary:cli", "collect every run's metrics into results/summary.*"),
-    "experiments": ("ferrepro.reporting.experiments:cli",
-                    "per experiment over seeds and folds: mean ± sd and bootstrap CIs"),
-    "claims": ("ferrepro.reporting.claims:cli",
-               "the claims table: every claimed number beside ours, with CI and verdict"),
-    "comparisons": ("ferrepro.reporting.comparisons:cli",
-                    "ablation pairs: McNemar and a bootstrap CI of the accuracy difference"),
-    "per-class": ("ferrepro.reporting.per_class:cli",
-                  "per-class precision, recall and F1 per paper and dataset, n/a for classes without test images"),
-    "efficiency-paper": ("ferrepro.reporting.efficiency_measure:cli_measure",
-                         "params, FLOPs and latency of one paper's models at its input size"),
-    "efficiency-table": ("ferrepro.reporting.efficiency_table:cli_table",
-                         "collect results/efficiency/*.json into results/efficiency.*"),
-    "robustness": ("ferrepro.evaluation.robustness:cli",
-                   "accuracy of a trained run under occlusion, noise and brightness shifts"),
-    "robustness-table": ("ferrepro.reporting.robustness_table:cli",
-                         "collect robustness.json files into results/robustness.*"),
-    "plot-data": ("ferrepro.reporting.plot_data:cli",
-                  "lay out learning curves, predictions and confusion matrices for dvc plots"),
-    "ledger": ("ferrepro.reporting.ledger:cli",
-               "merge a workspace's real-data claims into the reproduction ledger (docs/results/)"),
+    "experiments": (
+        "ferrepro.reporting.experiments:cli",
+        "per experiment over seeds and folds: mean ± sd and bootstrap CIs",
+    ),
+    "claims": (
+        "ferrepro.reporting.claims:cli",
+        "the claims table: every claimed number beside ours, with CI and verdict",
+    ),
+    "comparisons": (
+        "ferrepro.reporting.comparisons:cli",
+        "ablation pairs: McNemar and a bootstrap CI of the accuracy difference",
+    ),
+    "per-class": (
+        "ferrepro.reporting.per_class:cli",
+        "per-class precision, recall and F1 per paper and dataset, n/a for classes without test images",
+    ),
+    "efficiency-paper": (
+        "ferrepro.reporting.efficiency_measure:cli_measure",
+        "params, FLOPs and latency of one paper's models at its input size",
+    ),
+    "efficiency-table": (
+        "ferrepro.reporting.efficiency_table:cli_table",
+        "collect results/efficiency/*.json into results/efficiency.*",
+    ),
+    "robustness": (
+        "ferrepro.evaluation.robustness:cli",
+        "accuracy of a trained run under occlusion, noise and brightness shifts",
+    ),
+    "robustness-table": (
+        "ferrepro.reporting.robustness_table:cli",
+        "collect robustness.json files into results/robustness.*",
+    ),
+    "plot-data": (
+        "ferrepro.reporting.plot_data:cli",
+        "lay out learning curves, predictions and confusion matrices for dvc plots",
+    ),
+    "ledger": (
+        "ferrepro.reporting.ledger:cli",
+        "merge a workspace's real-data claims into the reproduction ledger (docs/results/)",
+    ),
     "show-config": ("ferrepro.config:cli", "print the resolved run matrix for a config"),
-    "paper-docs": ("ferrepro.paper_docs:cli",
-                   "regenerate the experiment tables of docs/papers/*.md from the paper configs"),
+    "paper-docs": (
+        "ferrepro.paper_docs:cli",
+        "regenerate the experiment tables of docs/papers/*.md from the paper configs",
+    ),
 }
 
 
@@ -166,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _plain_help():
             return int(func(rest) or 0)
-    except Exception as exc:  # noqa: BLE001 - only expected errors are caught; the others are re-raised
+    except Exception as exc:  # only expected errors are caught; the others are re-raised
         message = expected_error_message(exc)
         if message is None or os.environ.get("FERREPRO_TRACEBACK"):
             raise

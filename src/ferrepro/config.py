@@ -139,7 +139,11 @@ def validate_against_schema(data: dict, schema_name: str, where: str, definition
     if errors:
         err = _real_cause(errors)
         path = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        more = f"\n  ({len(errors) - 1} more error(s) follow from the same file; fix this one first)" if len(errors) > 1 else ""
+        more = (
+            f"\n  ({len(errors) - 1} more error(s) follow from the same file; fix this one first)"
+            if len(errors) > 1
+            else ""
+        )
         # A schema entry may carry an `x-hint` (jsonschema ignores unknown keywords) saying what the bare
         # message cannot, e.g. why a metric is refused: because the claim names a class.
         hint = err.schema.get("x-hint") if isinstance(err.schema, dict) else None
@@ -178,7 +182,9 @@ def check_override_keys(overrides: dict, where: str) -> None:
 def load_paper_config(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"paper config {path} does not exist; papers are listed under `papers:` in config/config.yaml")
+        raise ConfigError(
+            f"paper config {path} does not exist; papers are listed under `papers:` in config/config.yaml"
+        )
     data = yaml.safe_load(path.read_text())
     validate_against_schema(data, "paper.schema.yaml", str(path))
     for profile_name, overrides in (data.get("profile_overrides") or {}).items():
@@ -210,7 +216,8 @@ def check_claim_classes(paper_cfg: dict, where: str) -> None:
                 raise ConfigError(
                     f"{where}: experiments/{name}/claims/{index} ({claim['table']}, {claim['row']}): class "
                     f"{claim['class']!r} is not in experiment {name}'s label set {list(classes)}; name one of these "
-                    "(our label names: the paper's 'sadness' is sad), or mark the claim `untestable` with the reason")
+                    "(our label names: the paper's 'sadness' is sad), or mark the claim `untestable` with the reason"
+                )
 
 
 # Experiment keys that shape the run matrix (which runs exist), not how one run trains: they never
@@ -226,8 +233,9 @@ FOLDED_SPLIT = re.compile(r"^subject_k(?P<k>[0-9]+)$")
 SYNTHETIC_DATASETS = (SYNTHETIC, "synthetic_shift")
 
 
-def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, config: dict,
-                 split: str | None = None) -> dict:
+def resolve_spec(
+    paper_cfg: dict, experiment: str, dataset: str, seed: int, config: dict, split: str | None = None
+) -> dict:
     """The fully resolved settings of one run (see the module docstring for the layering)."""
     exp = paper_cfg["experiments"][experiment]
     exp_settings = {k: v for k, v in exp.items() if k not in MATRIX_KEYS}
@@ -251,22 +259,27 @@ def resolve_spec(paper_cfg: dict, experiment: str, dataset: str, seed: int, conf
         spec.pop("missing_features", None)  # meaningless without fused features: kept out of the digest
     for key in ("model", "split", "input", "optimizer", "batch_size", "max_epochs"):
         if key not in spec:
-            raise ConfigError(f"{paper_cfg['paper']}/{experiment}: resolved spec lacks `{key}` (set it in defaults or the experiment)")
+            raise ConfigError(
+                f"{paper_cfg['paper']}/{experiment}: resolved spec lacks `{key}` (set it in defaults or the experiment)"
+            )
     missing = [k for k in ("size", "channels") if k not in spec["input"]]
     if missing:
         raise ConfigError(f"{paper_cfg['paper']}/{experiment}: resolved spec's `input` lacks {missing}")
     if spec["input"].get("normalize") == "imagenet" and spec["input"]["channels"] != "rgb":
-        raise ConfigError(f"{paper_cfg['paper']}/{experiment}: input normalize imagenet standardises the R, G and B "
-                          f"channels, but input channels is {spec['input']['channels']!r}; set channels: rgb (grey "
-                          "images are replicated to 3 channels) or another normalize")
+        raise ConfigError(
+            f"{paper_cfg['paper']}/{experiment}: input normalize imagenet standardises the R, G and B "
+            f"channels, but input channels is {spec['input']['channels']!r}; set channels: rgb (grey "
+            "images are replicated to 3 channels) or another normalize"
+        )
     return spec
 
 
 def write_spec_files(runs: list[Run], basedir: str | Path = ".") -> int:
     """Every run's spec file (``write_spec_file``); returns how many were (re)written."""
     basedir = Path(basedir)
-    return sum(write_spec_file(basedir / run.spec_file, run.spec, basedir / run.run_dir / "train_summary.json")
-               for run in runs)
+    return sum(
+        write_spec_file(basedir / run.spec_file, run.spec, basedir / run.run_dir / "train_summary.json") for run in runs
+    )
 
 
 def _check_profile_overrides(profile_name: str, profile: dict) -> None:
@@ -297,8 +310,10 @@ def fold_splits(paper_cfg: dict, experiment: str, profile: dict) -> list[tuple[i
     match = FOLDED_SPLIT.match(str(split))
     if folds is None:
         if match:
-            raise ConfigError(f"{where}: split {split!r} names no fold; set `folds: all` (or a list) to run "
-                              f"every fold, or name one fold as {split}_fold0")
+            raise ConfigError(
+                f"{where}: split {split!r} names no fold; set `folds: all` (or a list) to run "
+                f"every fold, or name one fold as {split}_fold0"
+            )
         return [(None, None)]
     if not match:
         raise ConfigError(f"{where}: `folds` needs a split of the form subject_k<K> (got split {split!r})")
@@ -329,12 +344,16 @@ def dataset_availability(basedir: str | Path = ".") -> dict[str, str | None]:
 
 def unavailable_reason(dataset: str, availability: dict[str, str | None]) -> str | None:
     if dataset not in availability:
-        return (f"dataset {dataset!r} is not in config/datasets.yaml: the paper's data is not public "
-                "or could not be identified")
+        return (
+            f"dataset {dataset!r} is not in config/datasets.yaml: the paper's data is not public "
+            "or could not be identified"
+        )
     return availability[dataset]
 
 
-def cross_targets(paper_cfg: dict, experiment: str, dataset: str, datasets: list[str], profile: dict) -> tuple[str, ...]:
+def cross_targets(
+    paper_cfg: dict, experiment: str, dataset: str, datasets: list[str], profile: dict
+) -> tuple[str, ...]:
     """Datasets a run trained on `dataset` is also tested on, whole (train on A, test on B).
 
     ``cross_eval: others`` means every other dataset of the experiment; a profile's ``cross_datasets``
@@ -363,17 +382,23 @@ def skipped_cross_targets(config: dict, runs: list[Run], basedir: str | Path = "
     if profile.get("cross_datasets") is not None:
         return {}
     availability = dataset_availability(basedir)
-    papers = {paper: load_paper_config(Path(basedir) / config["paper_config_dir"] / f"{paper}.yaml")
-              for paper in {run.paper for run in runs}}
+    papers = {
+        paper: load_paper_config(Path(basedir) / config["paper_config_dir"] / f"{paper}.yaml")
+        for paper in {run.paper for run in runs}
+    }
     skipped: set[str] = set()
     for run in runs:
         paper_cfg = papers[run.paper]
         own = _setting(paper_cfg, run.group or run.experiment, "datasets", [])
-        skipped.update(set(cross_targets(paper_cfg, run.group or run.experiment, run.dataset, own, profile))
-                       - set(run.cross_targets))
+        skipped.update(
+            set(cross_targets(paper_cfg, run.group or run.experiment, run.dataset, own, profile))
+            - set(run.cross_targets)
+        )
     raw_dir = config.get("raw_dir", "resources/raw")
-    return {t: unavailable_reason(t, availability) or f"no data on disk ({raw_dir}/{t}/ is missing or empty)"
-            for t in sorted(skipped)}
+    return {
+        t: unavailable_reason(t, availability) or f"no data on disk ({raw_dir}/{t}/ is missing or empty)"
+        for t in sorted(skipped)
+    }
 
 
 def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
@@ -386,7 +411,9 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
     basedir = Path(basedir)
     profile_name = config["profile"]
     if profile_name not in config["profiles"]:
-        raise ConfigError(f"profile {profile_name!r} is not defined under `profiles:` (have {sorted(config['profiles'])})")
+        raise ConfigError(
+            f"profile {profile_name!r} is not defined under `profiles:` (have {sorted(config['profiles'])})"
+        )
     profile = config["profiles"][profile_name]
     _check_profile_overrides(profile_name, profile)
     availability = dataset_availability(basedir)
@@ -398,8 +425,9 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
     def usable_cross_target(dataset: str) -> bool:
         """`run_datasets` names the datasets to train on; a cross-test target whose data is on disk is
         tested too (e.g. `run_datasets=[fer2013]` still cross-tests on CK+ and JAFFE when they are there)."""
-        return usable(dataset) or (unavailable_reason(dataset, availability) is None
-                                   and data_on_disk(dataset, config, basedir))
+        return usable(dataset) or (
+            unavailable_reason(dataset, availability) is None and data_on_disk(dataset, config, basedir)
+        )
 
     runs = []
     for paper in config["papers"]:
@@ -411,17 +439,28 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
             datasets = [d for d in (profile.get("datasets") or own) if usable(d)]
             folds = fold_splits(paper_cfg, experiment, profile)
             for dataset in datasets:
-                targets = tuple(t for t in cross_targets(paper_cfg, experiment, dataset, own, profile)
-                                if usable_cross_target(t))
+                targets = tuple(
+                    t for t in cross_targets(paper_cfg, experiment, dataset, own, profile) if usable_cross_target(t)
+                )
                 for fold, split in folds:
                     name = experiment if fold is None else f"{experiment}-fold{fold}"
                     for seed in profile["seeds"]:
                         spec = resolve_spec(paper_cfg, experiment, dataset, int(seed), config, split)
                         spec["experiment"] = name
                         spec.update(group=experiment, fold=fold)
-                        runs.append(Run(paper, name, dataset, int(seed), spec, group=experiment, fold=fold,
-                                        cross_targets=targets,
-                                        robustness=bool(_setting(paper_cfg, experiment, "robustness", False))))
+                        runs.append(
+                            Run(
+                                paper,
+                                name,
+                                dataset,
+                                int(seed),
+                                spec,
+                                group=experiment,
+                                fold=fold,
+                                cross_targets=targets,
+                                robustness=bool(_setting(paper_cfg, experiment, "robustness", False)),
+                            )
+                        )
     return runs
 
 

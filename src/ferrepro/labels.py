@@ -25,13 +25,17 @@ def label_set(name) -> tuple[str, ...]:
     if isinstance(name, (list, tuple)):
         unknown = sorted(set(name) - ALL_LABELS)
         if unknown or len(set(name)) < 2:
-            raise ValueError(f"label set {list(name)}: needs at least two distinct canonical labels "
-                             f"({sorted(ALL_LABELS)}); unknown: {unknown}")
+            raise ValueError(
+                f"label set {list(name)}: needs at least two distinct canonical labels "
+                f"({sorted(ALL_LABELS)}); unknown: {unknown}"
+            )
         return tuple(c for c in WITH_CONTEMPT if c in set(name))
     try:
         return NAMED_SETS[name]
     except KeyError:
-        raise ValueError(f"unknown label set {name!r}; expected one of {sorted(NAMED_SETS)} or a list of labels") from None
+        raise ValueError(
+            f"unknown label set {name!r}; expected one of {sorted(NAMED_SETS)} or a list of labels"
+        ) from None
 
 
 def encode(labels, classes: tuple[str, ...]):
@@ -39,7 +43,7 @@ def encode(labels, classes: tuple[str, ...]):
     import numpy as np
 
     index = {c: i for i, c in enumerate(classes)}
-    unknown = sorted({str(l) for l in labels} - set(index))
+    unknown = sorted({str(label) for label in labels} - set(index))
     if unknown:
         raise ValueError(f"labels {unknown} are not in the class list {list(classes)}")
-    return np.array([index[l] for l in labels], dtype=np.int64)
+    return np.array([index[label] for label in labels], dtype=np.int64)

@@ -11,14 +11,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-from ferrepro.config import (ConfigError, _setting, claim_label, dataset_availability, fold_splits,
-                             load_paper_config, unavailable_reason)
+from ferrepro.config import (
+    ConfigError,
+    _setting,
+    claim_label,
+    dataset_availability,
+    fold_splits,
+    load_paper_config,
+    unavailable_reason,
+)
 
 BEGIN = "<!-- experiments:begin (generated from the config by `ferrepro paper-docs`; do not edit by hand) -->"
 END = "<!-- experiments:end -->"
-HEADER = ("| experiment | model / settings | datasets | claims (metric = value) | runs (full profile) |\n"
-          "|---|---|---|---|---|")
+HEADER = (
+    "| experiment | model / settings | datasets | claims (metric = value) | runs (full profile) |\n"
+    "|---|---|---|---|---|"
+)
 
 
 def _settings(paper_cfg: dict, exp: dict) -> str:
@@ -87,8 +95,11 @@ def _runs(paper_cfg: dict, name: str, exp: dict, availability: dict, full_profil
     blocked = {d: unavailable_reason(d, availability) for d in datasets}
     usable = [d for d, why in blocked.items() if why is None]
     if not usable:
-        return "no: " + "; ".join(f"{d}: {why}" for d, why in blocked.items()) + \
-            " (the configuration still runs on synthetic data in the quick profile)"
+        return (
+            "no: "
+            + "; ".join(f"{d}: {why}" for d, why in blocked.items())
+            + " (the configuration still runs on synthetic data in the quick profile)"
+        )
     folds = fold_splits(paper_cfg, name, full_profile)
     text = "yes" + (f", {len(folds)} folds" if folds != [(None, None)] else "")
     skipped = [d for d in datasets if d not in usable]
@@ -101,8 +112,10 @@ def experiment_table(paper_cfg: dict, basedir: str | Path = ".") -> str:
     rows = [HEADER]
     for name, exp in paper_cfg["experiments"].items():
         datasets = ", ".join(_setting(paper_cfg, name, "datasets", []))
-        rows.append(f"| `{name}` | {_settings(paper_cfg, exp)} | {datasets} | {_claims(exp)} | "
-                    f"{_runs(paper_cfg, name, exp, availability, full_profile)} |")
+        rows.append(
+            f"| `{name}` | {_settings(paper_cfg, exp)} | {datasets} | {_claims(exp)} | "
+            f"{_runs(paper_cfg, name, exp, availability, full_profile)} |"
+        )
     return "\n".join(rows)
 
 
@@ -120,8 +133,9 @@ def sync_doc(doc: str, paper_cfg: dict, basedir: str | Path = ".") -> str:
 
 
 def cli(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ferrepro paper-docs", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="ferrepro paper-docs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config-dir", default="config/papers")
     p.add_argument("--docs-dir", default="docs/papers")
     p.add_argument("--check", action="store_true", help="only report docs that are out of date (exit 1)")

@@ -115,14 +115,18 @@ def training_caveats(spec: dict, model_path: Path) -> list[str]:
     notes = []
     dataset = spec.get("dataset")
     if dataset in SYNTHETIC_DATASETS:
-        notes.append(f"trained on synthetic faces (dataset {dataset!r}), never on real photos: its predictions "
-                     "on real faces mean nothing; it only shows that the pipeline runs")
+        notes.append(
+            f"trained on synthetic faces (dataset {dataset!r}), never on real photos: its predictions "
+            "on real faces mean nothing; it only shows that the pipeline runs"
+        )
     epochs, paper_epochs = spec.get("max_epochs"), _paper_max_epochs(spec)
     if isinstance(epochs, int) and isinstance(paper_epochs, int) and epochs < paper_epochs:
         run = _train_summary(model_path)
         ran = run.get("epochs_run", epochs) if isinstance(run.get("epochs_run"), int) else epochs
-        notes.append(f"trained for {ran} epoch(s) under a profile capped at {epochs}, where the paper trains "
-                     f"up to {paper_epochs}: an under-trained model")
+        notes.append(
+            f"trained for {ran} epoch(s) under a profile capped at {epochs}, where the paper trains "
+            f"up to {paper_epochs}: an under-trained model"
+        )
     return notes
 
 
@@ -167,8 +171,9 @@ def model_file_for(run: str | None, checkpoint: str | None) -> Path:
         train = f"snakemake --cores all {run_dir.as_posix()}/{MODEL_FILE}"
         if not run_dir.is_dir():
             raise PredictError(f"run folder {run_dir} does not exist: check the path, or train the run with: {train}")
-        raise PredictError(f"run folder {run_dir} has no {MODEL_FILE}: the run has not been trained. "
-                           f"Train it with: {train}")
+        raise PredictError(
+            f"run folder {run_dir} has no {MODEL_FILE}: the run has not been trained. Train it with: {train}"
+        )
     return path
 
 
@@ -180,7 +185,7 @@ def read_model_payload(path: Path) -> dict:
 
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - weights_only means no code ran; any failure means "not loadable"
+    except Exception as exc:  # weights_only: no code ran, so any failure means "not loadable"
         if isinstance(exc, pickle.UnpicklingError) and "weights only load failed" in str(exc).lower():
             raise PredictError(
                 f"{path}: refused to load: it is not a plain-weights PyTorch file ({_weights_only_reason(str(exc))}). "
@@ -188,8 +193,10 @@ def read_model_payload(path: Path) -> dict:
                 "objects, which could run code when loaded. Load it with weights_only=False only if you trust its "
                 "source and know what it contains."
             ) from None
-        raise PredictError(f"{path}: not a readable PyTorch model file ({type(exc).__name__}: "
-                           f"{_first_line(str(exc))}); pass a model.pt written by `ferrepro train`") from None
+        raise PredictError(
+            f"{path}: not a readable PyTorch model file ({type(exc).__name__}: "
+            f"{_first_line(str(exc))}); pass a model.pt written by `ferrepro train`"
+        ) from None
     check_payload(payload, path)
     return payload
 
@@ -212,20 +219,30 @@ def check_payload(payload: Any, path: Path) -> None:
     from ferrepro.training.inputs import CHANNELS, KEEP, NORMALISATIONS
 
     if not isinstance(payload, dict):
-        raise PredictError(f"{path}: expected a ferrepro model file (a dict with keys {list(PAYLOAD_KEYS)}), "
-                           f"got a {type(payload).__name__}; pass a model.pt written by `ferrepro train`")
+        raise PredictError(
+            f"{path}: expected a ferrepro model file (a dict with keys {list(PAYLOAD_KEYS)}), "
+            f"got a {type(payload).__name__}; pass a model.pt written by `ferrepro train`"
+        )
     missing = [k for k in PAYLOAD_KEYS if k not in payload]
     if missing:
-        raise PredictError(f"{path}: model file lacks {missing} (has {sorted(map(str, payload))}); "
-                           "pass a model.pt written by `ferrepro train`")
+        raise PredictError(
+            f"{path}: model file lacks {missing} (has {sorted(map(str, payload))}); "
+            "pass a model.pt written by `ferrepro train`"
+        )
     if payload["format"] != SUPPORTED_FORMAT:
-        raise PredictError(f"{path}: model file format {payload['format']!r} is not supported (this ferrepro "
-                           f"reads format {SUPPORTED_FORMAT}); retrain the run or use the ferrepro version that wrote it")
+        raise PredictError(
+            f"{path}: model file format {payload['format']!r} is not supported (this ferrepro "
+            f"reads format {SUPPORTED_FORMAT}); retrain the run or use the ferrepro version that wrote it"
+        )
     spec, classes = payload["spec"], payload["classes"]
     if not isinstance(spec, dict) or not isinstance(spec.get("input"), dict) or "model" not in spec:
         raise PredictError(f"{path}: the model file's spec must be a dict with `model` and `input` keys")
-    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
-            and len(set(classes)) == len(classes)):
+    if not (
+        isinstance(classes, list)
+        and classes
+        and all(isinstance(c, str) for c in classes)
+        and len(set(classes)) == len(classes)
+    ):
         raise PredictError(f"{path}: `classes` must be a non-empty list of distinct class names, got {classes!r}")
     check_spec_reproducible(spec, path)
     inp = spec["input"]
@@ -234,18 +251,24 @@ def check_payload(payload: Any, path: Path) -> None:
     if not isinstance(inp["size"], int) or inp["size"] < 1:
         raise PredictError(f"{path}: spec input size must be a positive integer, got {inp['size']!r}")
     if inp["channels"] not in (*CHANNELS, KEEP):
-        raise PredictError(f"{path}: spec input channels {inp['channels']!r} unknown; expected one of "
-                           f"{sorted(CHANNELS) + [KEEP]}")
+        raise PredictError(
+            f"{path}: spec input channels {inp['channels']!r} unknown; expected one of {sorted(CHANNELS) + [KEEP]}"
+        )
     if inp.get("normalize", "unit") not in NORMALISATIONS:
-        raise PredictError(f"{path}: spec input normalize {inp['normalize']!r} unknown; "
-                           f"expected one of {list(NORMALISATIONS)}")
+        raise PredictError(
+            f"{path}: spec input normalize {inp['normalize']!r} unknown; expected one of {list(NORMALISATIONS)}"
+        )
     produced = _input_channels(spec, path)
     if payload["in_channels"] != produced:
-        raise PredictError(f"{path}: in_channels {payload['in_channels']!r} contradicts spec input channels "
-                           f"{inp['channels']!r} (which give {produced}); the file is inconsistent, retrain the run")
+        raise PredictError(
+            f"{path}: in_channels {payload['in_channels']!r} contradicts spec input channels "
+            f"{inp['channels']!r} (which give {produced}); the file is inconsistent, retrain the run"
+        )
     if spec["model"] not in available_models():
-        raise PredictError(f"{path}: model {spec['model']!r} is not registered in this ferrepro "
-                           f"(registered: {available_models()}); use the ferrepro version that trained it")
+        raise PredictError(
+            f"{path}: model {spec['model']!r} is not registered in this ferrepro "
+            f"(registered: {available_models()}); use the ferrepro version that trained it"
+        )
 
 
 def check_spec_reproducible(spec: dict, path: Path) -> None:
@@ -272,13 +295,17 @@ def _pipeline(spec: dict, path: Path):
     try:
         pipeline = build_pipeline(spec.get("preprocess") or [])
     except PreprocessError as exc:
-        raise PredictError(f"{path}: the model's spec has an invalid `preprocess` list ({exc}); "
-                           "the file is inconsistent, retrain the run") from None
+        raise PredictError(
+            f"{path}: the model's spec has an invalid `preprocess` list ({exc}); "
+            "the file is inconsistent, retrain the run"
+        ) from None
     for step in pipeline.steps:
         if step.op in UNREPRODUCIBLE_STEPS:
-            raise PredictError(f"{path}: the model's preprocessing has a {step.op!r} step, which `ferrepro predict` "
-                               f"cannot run on a photo ({UNREPRODUCIBLE_STEPS[step.op]}); predict supports models "
-                               f"whose preprocessing uses only {sorted(_photo_ops())}")
+            raise PredictError(
+                f"{path}: the model's preprocessing has a {step.op!r} step, which `ferrepro predict` "
+                f"cannot run on a photo ({UNREPRODUCIBLE_STEPS[step.op]}); predict supports models "
+                f"whose preprocessing uses only {sorted(_photo_ops())}"
+            )
     return pipeline
 
 
@@ -293,8 +320,10 @@ def _input_channels(spec: dict, path: Path) -> int:
     try:
         return int(model_input(spec, [np.zeros((8, 8, 3), np.uint8)]).shape[1])
     except ValueError as exc:
-        raise PredictError(f"{path}: the model's input settings cannot be applied to a photo "
-                           f"({_first_line(str(exc))}); the file is inconsistent, retrain the run") from None
+        raise PredictError(
+            f"{path}: the model's input settings cannot be applied to a photo "
+            f"({_first_line(str(exc))}); the file is inconsistent, retrain the run"
+        ) from None
 
 
 def model_input(spec: dict, crops: list[np.ndarray]) -> np.ndarray:
@@ -331,12 +360,16 @@ def load_model(path: Path) -> LoadedModel:
         model, spec, classes = load_trained_model(path)
     except (RuntimeError, KeyError, TypeError, ValueError, OSError) as exc:
         # load_state_dict reports missing/unexpected keys and shape mismatches as RuntimeError.
-        raise PredictError(f"{path}: cannot rebuild model {payload['spec']['model']!r} from this file "
-                           f"({type(exc).__name__}: {_first_line(str(exc))}); if the weights do not fit the "
-                           "model its spec describes, the file is inconsistent: retrain the run") from None
+        raise PredictError(
+            f"{path}: cannot rebuild model {payload['spec']['model']!r} from this file "
+            f"({type(exc).__name__}: {_first_line(str(exc))}); if the weights do not fit the "
+            "model its spec describes, the file is inconsistent: retrain the run"
+        ) from None
     if model_uses_features(model):
-        raise PredictError(f"{path}: model {spec['model']!r} fuses handcrafted features with the image "
-                           "(uses_features); `ferrepro predict` cannot compute those, so it refuses to guess them")
+        raise PredictError(
+            f"{path}: model {spec['model']!r} fuses handcrafted features with the image "
+            "(uses_features); `ferrepro predict` cannot compute those, so it refuses to guess them"
+        )
     return LoadedModel(model=model, spec=spec, classes=list(classes), path=path)
 
 
@@ -356,8 +389,9 @@ def read_image_rgb(path: Path) -> np.ndarray:
     except cv2.error as exc:
         raise ImageReadError(f"OpenCV could not decode it ({_first_line(str(exc))})") from None
     if image is None:
-        raise ImageReadError("not an image OpenCV can decode (e.g. jpg, png, bmp, tiff, webp); "
-                             "is it truncated or another kind of file?")
+        raise ImageReadError(
+            "not an image OpenCV can decode (e.g. jpg, png, bmp, tiff, webp); is it truncated or another kind of file?"
+        )
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -384,8 +418,12 @@ def _frontal_face_detector():
 class FaceDetector:
     """dlib's HOG frontal face detector, returning every face above ``threshold``."""
 
-    def __init__(self, upsample: int = DEFAULT_UPSAMPLE, threshold: float = DEFAULT_THRESHOLD,
-                 max_side: int = DEFAULT_DETECT_MAX_SIDE):
+    def __init__(
+        self,
+        upsample: int = DEFAULT_UPSAMPLE,
+        threshold: float = DEFAULT_THRESHOLD,
+        max_side: int = DEFAULT_DETECT_MAX_SIDE,
+    ):
         from ferrepro.features.landmarks import LandmarkModelMissing
 
         self.upsample, self.threshold, self.max_side = upsample, threshold, max_side
@@ -401,8 +439,11 @@ class FaceDetector:
 
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w)) if self.max_side > 0 else 1.0
-        small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)),
-                                                      interpolation=cv2.INTER_AREA)
+        small = (
+            image
+            if scale == 1.0
+            else cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        )
         # dlib's adjust_threshold: it returns detections scoring above it.
         rects, scores, _ = self._detector.run(_as_dlib_image(small), self.upsample, self.threshold)
         found = [self._to_full_resolution(r, s, scale, w, h) for r, s in zip(rects, scores)]
@@ -414,8 +455,15 @@ class FaceDetector:
         right, bottom = (rect.right() + 1) / scale, (rect.bottom() + 1) / scale
         cl, ct = max(0, round(left)), max(0, round(top))
         cr, cb = min(w, round(right)), min(h, round(bottom))
-        return Detection(left=cl, top=ct, width=max(0, cr - cl), height=max(0, cb - ct), score=float(score),
-                         center=((left + right) / 2, (top + bottom) / 2), side=max(right - left, bottom - top))
+        return Detection(
+            left=cl,
+            top=ct,
+            width=max(0, cr - cl),
+            height=max(0, cb - ct),
+            score=float(score),
+            center=((left + right) / 2, (top + bottom) / 2),
+            side=max(right - left, bottom - top),
+        )
 
 
 def crop_face(image: np.ndarray, detection: Detection, margin: float) -> np.ndarray:
@@ -431,7 +479,7 @@ def crop_face(image: np.ndarray, detection: Detection, margin: float) -> np.ndar
     if pad_left or pad_top or pad_right or pad_bottom:
         image = cv2.copyMakeBorder(image, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_REPLICATE)
     top, left = top + pad_top, left + pad_left
-    return np.ascontiguousarray(image[top:top + side, left:left + side])
+    return np.ascontiguousarray(image[top : top + side, left : left + side])
 
 
 def face_probabilities(loaded: LoadedModel, crops: list[np.ndarray]) -> np.ndarray:
@@ -463,8 +511,12 @@ class ImageResult:
     annotated: Path | None = None
 
 
-def predict_image(path: Path, loaded: LoadedModel, detector: FaceDetector, margin: float,
-                  ) -> tuple[ImageResult, np.ndarray | None]:
+def predict_image(
+    path: Path,
+    loaded: LoadedModel,
+    detector: FaceDetector,
+    margin: float,
+) -> tuple[ImageResult, np.ndarray | None]:
     """Result for one image (never raises for a bad image) and the RGB image, for annotation."""
     try:
         image = read_image_rgb(path)
@@ -474,12 +526,16 @@ def predict_image(path: Path, loaded: LoadedModel, detector: FaceDetector, margi
     detections = detector.detect(image)
     if not detections:
         hint = "" if detector.upsample >= 2 else f"; for small faces try --upsample {detector.upsample + 1}"
-        message = (f"no face found (dlib frontal face detector, upsample {detector.upsample}, "
-                   f"threshold {detector.threshold:g}{hint})")
+        message = (
+            f"no face found (dlib frontal face detector, upsample {detector.upsample}, "
+            f"threshold {detector.threshold:g}{hint})"
+        )
         return ImageResult(path, "no_face", message, size), image
     probs = face_probabilities(loaded, [crop_face(image, d, margin) for d in detections])
-    faces = [FaceResult(i, d, loaded.classes[int(p.argmax())], {c: float(v) for c, v in zip(loaded.classes, p)})
-             for i, (d, p) in enumerate(zip(detections, probs))]
+    faces = [
+        FaceResult(i, d, loaded.classes[int(p.argmax())], {c: float(v) for c, v in zip(loaded.classes, p)})
+        for i, (d, p) in enumerate(zip(detections, probs))
+    ]
     return ImageResult(path, "ok", "", size, faces), image
 
 
@@ -494,8 +550,10 @@ def annotation_paths(images: list[Path], target: str | None) -> list[Path | None
     as_folder = out.is_dir() or target.endswith(("/", "\\")) or out.suffix == ""
     if not as_folder:
         if len(images) > 1:
-            raise PredictError(f"--annotate {target} is a file but {len(images)} images were given; "
-                               "pass a folder (e.g. --annotate annotated/) to get one annotated copy per image")
+            raise PredictError(
+                f"--annotate {target} is a file but {len(images)} images were given; "
+                "pass a folder (e.g. --annotate annotated/) to get one annotated copy per image"
+            )
         return [out]
     paths, used = [], set()
     for image in images:
@@ -590,36 +648,71 @@ def write_annotation(image: np.ndarray, result: ImageResult, out: Path, caveats:
 
 def results_json(results: list[ImageResult], loaded: LoadedModel, detector: FaceDetector, margin: float) -> dict:
     return {
-        "model": {"file": str(loaded.path), "run": loaded.run_name, "name": loaded.spec["model"],
-                  "input": loaded.input_spec, "preprocess": loaded.spec.get("preprocess") or [],
-                  "classes": loaded.classes, "dataset": loaded.spec.get("dataset"),
-                  "max_epochs": loaded.spec.get("max_epochs"), "caveats": loaded.caveats},
-        "settings": {"upsample": detector.upsample, "threshold": detector.threshold, "margin": margin,
-                     "detect_max_side": detector.max_side},
+        "model": {
+            "file": str(loaded.path),
+            "run": loaded.run_name,
+            "name": loaded.spec["model"],
+            "input": loaded.input_spec,
+            "preprocess": loaded.spec.get("preprocess") or [],
+            "classes": loaded.classes,
+            "dataset": loaded.spec.get("dataset"),
+            "max_epochs": loaded.spec.get("max_epochs"),
+            "caveats": loaded.caveats,
+        },
+        "settings": {
+            "upsample": detector.upsample,
+            "threshold": detector.threshold,
+            "margin": margin,
+            "detect_max_side": detector.max_side,
+        },
         "images": [_image_json(r) for r in results],
     }
 
 
 def _image_json(r: ImageResult) -> dict:
     return {
-        "image": str(r.path), "status": r.status, "message": r.message or None,
-        "width": r.size[0] if r.size else None, "height": r.size[1] if r.size else None,
+        "image": str(r.path),
+        "status": r.status,
+        "message": r.message or None,
+        "width": r.size[0] if r.size else None,
+        "height": r.size[1] if r.size else None,
         "annotated": str(r.annotated) if r.annotated else None,
-        "faces": [{"face": f.index,
-                   "box": {"left": f.detection.left, "top": f.detection.top,
-                           "width": f.detection.width, "height": f.detection.height},
-                   "score": round(f.detection.score, 4), "label": f.label, "probabilities": f.probabilities}
-                  for f in r.faces],
+        "faces": [
+            {
+                "face": f.index,
+                "box": {
+                    "left": f.detection.left,
+                    "top": f.detection.top,
+                    "width": f.detection.width,
+                    "height": f.detection.height,
+                },
+                "score": round(f.detection.score, 4),
+                "label": f.label,
+                "probabilities": f.probabilities,
+            }
+            for f in r.faces
+        ],
     }
 
 
 def results_table(results: list[ImageResult], classes: list[str]) -> str:
     import pandas as pd
 
-    rows = [{"image": str(r.path), "face": f.index, "left": f.detection.left, "top": f.detection.top,
-             "width": f.detection.width, "height": f.detection.height, "score": f.detection.score,
-             "label": f.label, **f.probabilities}
-            for r in results for f in r.faces]
+    rows = [
+        {
+            "image": str(r.path),
+            "face": f.index,
+            "left": f.detection.left,
+            "top": f.detection.top,
+            "width": f.detection.width,
+            "height": f.detection.height,
+            "score": f.detection.score,
+            "label": f.label,
+            **f.probabilities,
+        }
+        for r in results
+        for f in r.faces
+    ]
     if not rows:
         return "(no faces found)"
     columns = ["image", "face", "left", "top", "width", "height", "score", "label", *classes]
@@ -655,23 +748,44 @@ Exit status: 0 every image had at least one face; 1 some image could not be read
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ferrepro predict", description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="ferrepro predict", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("images", nargs="+", metavar="IMG", help="photos (jpg, png, ...); every face in each is classified")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run folder results/runs/<paper>/<experiment>/<dataset>/seed<k> (uses its model.pt)")
     src.add_argument("--checkpoint", help="a model.pt written by ferrepro train")
     p.add_argument("--json", action="store_true", help="print JSON (every image, with status) instead of a table")
-    p.add_argument("--annotate", metavar="OUT", help="write a copy with boxes and labels: OUT.png for one image, "
-                                                     "a folder (OUT/, or a name without extension) for several")
-    p.add_argument("--upsample", type=int, default=DEFAULT_UPSAMPLE,
-                   help="times dlib upsamples the image before detecting (finds smaller faces, slower); default 1")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help="minimum dlib detection score; lower finds more faces and more false ones; default 0.5")
-    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
-                   help="fraction of the face box added on each side of the crop; default 0.2")
-    p.add_argument("--detect-max-side", type=int, default=DEFAULT_DETECT_MAX_SIDE,
-                   help="shrink larger photos to this many pixels for detection only (0: never); default 1600")
+    p.add_argument(
+        "--annotate",
+        metavar="OUT",
+        help="write a copy with boxes and labels: OUT.png for one image, "
+        "a folder (OUT/, or a name without extension) for several",
+    )
+    p.add_argument(
+        "--upsample",
+        type=int,
+        default=DEFAULT_UPSAMPLE,
+        help="times dlib upsamples the image before detecting (finds smaller faces, slower); default 1",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="minimum dlib detection score; lower finds more faces and more false ones; default 0.5",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=DEFAULT_MARGIN,
+        help="fraction of the face box added on each side of the crop; default 0.2",
+    )
+    p.add_argument(
+        "--detect-max-side",
+        type=int,
+        default=DEFAULT_DETECT_MAX_SIDE,
+        help="shrink larger photos to this many pixels for detection only (0: never); default 1600",
+    )
     return p
 
 
@@ -684,8 +798,9 @@ def _check_arguments(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
         p.error(f"--detect-max-side must be >= 0, got {a.detect_max_side}")
 
 
-def run_predict(image_paths: list[Path], loaded: LoadedModel, detector: FaceDetector, margin: float,
-                annotate: str | None = None) -> list[ImageResult]:
+def run_predict(
+    image_paths: list[Path], loaded: LoadedModel, detector: FaceDetector, margin: float, annotate: str | None = None
+) -> list[ImageResult]:
     targets = annotation_paths(image_paths, annotate)
     results = []
     for path, target in zip(image_paths, targets):
@@ -712,8 +827,11 @@ def cli(argv: list[str]) -> int:
         print(f"ferrepro predict: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     inp = loaded.input_spec
-    print(f"ferrepro predict: model {loaded.spec['model']} ({loaded.run_name or loaded.path}), input "
-          f"{inp['size']}x{inp['size']} {inp['channels']}, normalize {inp.get('normalize', 'unit')}", file=sys.stderr)
+    print(
+        f"ferrepro predict: model {loaded.spec['model']} ({loaded.run_name or loaded.path}), input "
+        f"{inp['size']}x{inp['size']} {inp['channels']}, normalize {inp.get('normalize', 'unit')}",
+        file=sys.stderr,
+    )
     for note in loaded.caveats:
         print(f"ferrepro predict: warning: this model was {note}", file=sys.stderr)
     results = run_predict(images, loaded, detector, a.margin, a.annotate)
@@ -729,6 +847,9 @@ def cli(argv: list[str]) -> int:
         print(results_table(results, loaded.classes))
     n_faces = sum(len(r.faces) for r in results)
     n_bad = sum(r.status != "ok" for r in results)
-    print(f"ferrepro predict: {n_faces} face(s) in {len(results) - n_bad} of {len(results)} image(s)"
-          + (f"; {n_bad} image(s) without a prediction (see above)" if n_bad else ""), file=sys.stderr)
+    print(
+        f"ferrepro predict: {n_faces} face(s) in {len(results) - n_bad} of {len(results)} image(s)"
+        + (f"; {n_bad} image(s) without a prediction (see above)" if n_bad else ""),
+        file=sys.stderr,
+    )
     return exit_status(results)

@@ -17,21 +17,21 @@ rule efficiency:
         registry="config/datasets.yaml",
     output:
         "results/efficiency/{paper}.json",
-    params:
-        specs=lambda wc: EFFICIENCY_SPECS[wc.paper],
-    # Latency is wall-clock time: the job takes the cores it times on, so no other job competes with it.
-    # Snakemake lowers it to --cores where fewer are available; the JSON records the threads used.
-    threads: 4
-    # Below every other job (default 0): the efficiency jobs need nothing but the registry, so they would
-    # otherwise run first and hold every core for minutes before the first training starts. (When only
-    # they are left, Snakemake's scheduler falls back to running them in priority order.)
-    priority: -1
     log:
         "results/logs/analysis/efficiency_{paper}.log",
     benchmark:
         "results/benchmarks/analysis/efficiency_{paper}.tsv"
+    # Below every other job (default 0): the efficiency jobs need nothing but the registry, so they would
+    # otherwise run first and hold every core for minutes before the first training starts. (When only
+    # they are left, Snakemake's scheduler falls back to running them in priority order.)
+    priority: -1
     conda:
         "../../envs/train.yaml"
+    # Latency is wall-clock time: the job takes the cores it times on, so no other job competes with it.
+    # Snakemake lowers it to --cores where fewer are available; the JSON records the threads used.
+    threads: 4
+    params:
+        specs=lambda wc: EFFICIENCY_SPECS[wc.paper],
     shell:
         "workflow/scripts/ferrepro efficiency-paper --specs-json {params.specs:q} --registry {input.registry}"
         " --threads {threads} --out {output} > {log} 2>&1"
@@ -48,16 +48,16 @@ rule robustness:
         points=lambda wc: run_landmark_points(run_of(wc)),
     output:
         "results/runs/{paper}/{experiment}/{dataset}/seed{seed}/robustness.json",
-    params:
-        run_dir=lambda wc: run_of(wc).run_dir,
-        digest=lambda wc: run_of(wc).spec_digest,
-    threads: 1
     log:
         "results/logs/analysis/robustness/{paper}/{experiment}/{dataset}/seed{seed}.log",
     benchmark:
         "results/benchmarks/analysis/robustness/{paper}/{experiment}/{dataset}/seed{seed}.tsv"
     conda:
         "../../envs/train.yaml"
+    threads: 1
+    params:
+        run_dir=lambda wc: run_of(wc).run_dir,
+        digest=lambda wc: run_of(wc).spec_digest,
     shell:
         "workflow/scripts/ferrepro robustness --run {params.run_dir:q} --decoded results/decoded/{wildcards.dataset}"
         " --split {input.split:q} --landmarks-points {input.points:q} --threads {threads} --spec-digest {params.digest}"

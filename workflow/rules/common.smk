@@ -67,7 +67,9 @@ def cross_target_of(wildcards):
     """The cross-dataset target of an evaluate_cross job, checked against the run matrix."""
     run = run_of(wildcards)
     if wildcards.target not in run.cross_targets:
-        raise ValueError(f"{run.run_dir} is not cross-evaluated on {wildcards.target!r} (its targets: {list(run.cross_targets)})")
+        raise ValueError(
+            f"{run.run_dir} is not cross-evaluated on {wildcards.target!r} (its targets: {list(run.cross_targets)})"
+        )
     return wildcards.target
 
 
@@ -87,7 +89,9 @@ def feature_params(name):
 
 def all_audits():
     """One leakage audit per split list that some run uses."""
-    return sorted({run.split_file.replace("results/splits/", "results/audit/").replace(".csv", ".json") for run in RUNS})
+    return sorted(
+        {run.split_file.replace("results/splits/", "results/audit/").replace(".csv", ".json") for run in RUNS}
+    )
 
 
 # dvc.yaml declares these folders as outputs of its one stage; a config that computes no features (or
@@ -127,13 +131,30 @@ def all_robustness():
     return [f"{run.run_dir}/robustness.json" for run in RUNS if run.robustness]
 
 
-RUN_FILES = ("model.pt", "history.csv", "train_summary.json", "metrics.json", "predictions.parquet",
-             "confusion_matrix.png", "learning_curve.png")
+RUN_FILES = (
+    "model.pt",
+    "history.csv",
+    "train_summary.json",
+    "metrics.json",
+    "predictions.parquet",
+    "confusion_matrix.png",
+    "learning_curve.png",
+)
 CROSS_FILES = ("metrics.json", "predictions.parquet", "confusion_matrix.png")
-TABLES = ("results/summary.md", "results/summary.csv", "results/experiments.md", "results/claims.md",
-          "results/claims.csv", "results/claims.png", "results/comparisons.md", "results/leaky_vs_proper.png",
-          "results/per_class.md", "results/efficiency.md",
-          "results/robustness.md", "results/plots")
+TABLES = (
+    "results/summary.md",
+    "results/summary.csv",
+    "results/experiments.md",
+    "results/claims.md",
+    "results/claims.csv",
+    "results/claims.png",
+    "results/comparisons.md",
+    "results/leaky_vs_proper.png",
+    "results/per_class.md",
+    "results/efficiency.md",
+    "results/robustness.md",
+    "results/plots",
+)
 
 
 def final_outputs():

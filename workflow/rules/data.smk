@@ -16,45 +16,45 @@ rule make_synthetic:
         samples="results/decoded/{synthetic}/samples.csv",
         report="results/decoded/{synthetic}/decode_report.json",
         preview=report("results/decoded/{synthetic}/preview.png", caption="../report/synthetic.rst", category="Data"),
-    wildcard_constraints:
-        synthetic="synthetic|synthetic_shift",
-    params:
-        # The generator's settings as JSON (a param: changing them re-renders this dataset only).
-        json=lambda wc: json.dumps(synthetic_params(wc.synthetic), sort_keys=True),
     log:
         "results/logs/data/{synthetic}.log",
     benchmark:
         "results/benchmarks/data/{synthetic}.tsv"
+    wildcard_constraints:
+        synthetic="synthetic|synthetic_shift",
     conda:
         "../../envs/data.yaml"
+    params:
+        # The generator's settings as JSON (a param: changing them re-renders this dataset only).
+        json=lambda wc: json.dumps(synthetic_params(wc.synthetic), sort_keys=True),
     shell:
         "workflow/scripts/ferrepro make-synthetic --out results/decoded/{wildcards.synthetic} --params-json {params.json:q}"
         " --preview {output.preview} > {log} 2>&1"
 
 
 rule decode_dataset:
+    input:
+        registry="config/datasets.yaml",
+        manifest=lambda wc: manifest_path(wc.dataset),
     output:
         images="results/decoded/{dataset}/images.npy",
         samples="results/decoded/{dataset}/samples.csv",
         report="results/decoded/{dataset}/decode_report.json",
-    input:
-        registry="config/datasets.yaml",
-        manifest=lambda wc: manifest_path(wc.dataset),
+    log:
+        "results/logs/data/decode_{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/decode_{dataset}.tsv"
+    wildcard_constraints:
+        # The synthetic datasets are rendered, not decoded (the lookahead sees the rest of the path).
+        dataset=r"(?!synthetic/|synthetic_shift/)[a-z0-9_+]+",
+    conda:
+        "../../envs/data.yaml"
     params:
         raw=lambda wc: f"{config['raw_dir']}/{wc.dataset}",
         out=lambda wc: f"results/decoded/{wc.dataset}",
         # config/config.yaml `decode: {<dataset>: {size, resize, label_set, quarantine}}` (a params change
         # re-decodes that dataset only)
         options=lambda wc: decode_arguments(decode_options(config, wc.dataset)),
-    wildcard_constraints:
-        # The synthetic datasets are rendered, not decoded (the lookahead sees the rest of the path).
-        dataset=r"(?!synthetic/|synthetic_shift/)[a-z0-9_+]+",
-    log:
-        "results/logs/data/decode_{dataset}.log",
-    benchmark:
-        "results/benchmarks/data/decode_{dataset}.tsv"
-    conda:
-        "../../envs/data.yaml"
     shell:
         "workflow/scripts/ferrepro decode --dataset {wildcards.dataset} --raw-dir {params.raw:q} --registry {input.registry}"
         " --out {params.out} {params.options} > {log} 2>&1"
@@ -64,15 +64,15 @@ rule decode_dataset:
 # verifying its sha256. Never part of `rule all`; ask for it by name, e.g.
 #   snakemake --cores 1 resources/raw/ferplus/fer2013new.csv
 rule download_public_file:
-    output:
-        "resources/raw/{dataset}/{filename}",
     input:
         registry="config/datasets.yaml",
+    output:
+        "resources/raw/{dataset}/{filename}",
+    log:
+        "results/logs/data/download_{dataset}_{filename}.log",
     wildcard_constraints:
         dataset="ferplus",
         filename=r"fer2013new\.csv",
-    log:
-        "results/logs/data/download_{dataset}_{filename}.log",
     conda:
         "../../envs/data.yaml"
     shell:

@@ -19,28 +19,38 @@ rule evaluate:
             caption="../report/confusion_matrix.rst",
             category="Runs",
             subcategory="{paper}",
-            labels={"experiment": "{experiment}", "dataset": "{dataset}", "seed": "{seed}", "figure": "confusion matrix"},
+            labels={
+                "experiment": "{experiment}",
+                "dataset": "{dataset}",
+                "seed": "{seed}",
+                "figure": "confusion matrix",
+            },
         ),
         curve=report(
             "results/runs/{paper}/{experiment}/{dataset}/seed{seed}/learning_curve.png",
             caption="../report/learning_curve.rst",
             category="Runs",
             subcategory="{paper}",
-            labels={"experiment": "{experiment}", "dataset": "{dataset}", "seed": "{seed}", "figure": "learning curve"},
+            labels={
+                "experiment": "{experiment}",
+                "dataset": "{dataset}",
+                "seed": "{seed}",
+                "figure": "learning curve",
+            },
         ),
-    params:
-        run_dir=lambda wc: run_of(wc).run_dir,
-        flags=lambda wc, input: shell_flags(features=input.features, landmarks_points=input.points),
-        # The digest of the run's current spec: a param (a changed spec reruns the job) that the command
-        # checks against model.pt, so it can never score a model trained for another setting.
-        digest=lambda wc: run_of(wc).spec_digest,
-    threads: 1
     log:
         "results/logs/evaluate/{paper}/{experiment}/{dataset}/seed{seed}.log",
     benchmark:
         "results/benchmarks/evaluate/{paper}/{experiment}/{dataset}/seed{seed}.tsv"
     conda:
         "../../envs/train.yaml"
+    threads: 1
+    params:
+        run_dir=lambda wc: run_of(wc).run_dir,
+        flags=lambda wc, input: shell_flags(features=input.features, landmarks_points=input.points),
+        # The digest of the run's current spec: a param (a changed spec reruns the job) that the command
+        # checks against model.pt, so it can never score a model trained for another setting.
+        digest=lambda wc: run_of(wc).spec_digest,
     shell:
         "workflow/scripts/ferrepro evaluate --run {params.run_dir:q} --decoded results/decoded/{wildcards.dataset}"
         " --split {input.split:q} --spec-digest {params.digest}"
@@ -65,21 +75,26 @@ rule evaluate_cross:
             caption="../report/cross_confusion_matrix.rst",
             category="Cross-dataset",
             subcategory="{paper}",
-            labels={"experiment": "{experiment}", "trained on": "{dataset}", "tested on": "{target}", "seed": "{seed}"},
+            labels={
+                "experiment": "{experiment}",
+                "trained on": "{dataset}",
+                "tested on": "{target}",
+                "seed": "{seed}",
+            },
         ),
-    params:
-        run_dir=lambda wc: run_of(wc).run_dir,
-        flags=lambda wc, input: shell_flags(features=input.features, landmarks_points=input.points),
-        # The digest of the run's current spec: a param (a changed spec reruns the job) that the command
-        # checks against model.pt, so it can never score a model trained for another setting.
-        digest=lambda wc: run_of(wc).spec_digest,
-    threads: 1
     log:
         "results/logs/evaluate/{paper}/{experiment}/{dataset}/seed{seed}_cross_{target}.log",
     benchmark:
         "results/benchmarks/evaluate/{paper}/{experiment}/{dataset}/seed{seed}_cross_{target}.tsv"
     conda:
         "../../envs/train.yaml"
+    threads: 1
+    params:
+        run_dir=lambda wc: run_of(wc).run_dir,
+        flags=lambda wc, input: shell_flags(features=input.features, landmarks_points=input.points),
+        # The digest of the run's current spec: a param (a changed spec reruns the job) that the command
+        # checks against model.pt, so it can never score a model trained for another setting.
+        digest=lambda wc: run_of(wc).spec_digest,
     shell:
         "workflow/scripts/ferrepro evaluate --run {params.run_dir:q} --decoded results/decoded/{wildcards.target}"
         " --cross {wildcards.target} --out {params.run_dir:q}/cross/{wildcards.target} --spec-digest {params.digest}"

@@ -9,17 +9,17 @@ rule features_hog:
     output:
         features="results/features/{dataset}/{feature}.npy",
         sidecar="results/features/{dataset}/{feature}.json",
-    wildcard_constraints:
-        feature="hog|sliding_hog",
-    params:
-        json=lambda wc: feature_params(wc.feature),
-    threads: 2
     log:
         "results/logs/features/{dataset}/{feature}.log",
     benchmark:
         "results/benchmarks/features/{dataset}/{feature}.tsv"
+    wildcard_constraints:
+        feature="hog|sliding_hog",
     conda:
         "../../envs/data.yaml"
+    threads: 2
+    params:
+        json=lambda wc: feature_params(wc.feature),
     shell:
         "workflow/scripts/ferrepro features --decoded results/decoded/{wildcards.dataset} --feature {wildcards.feature}"
         " --params-json {params.json:q} --out {output.features} --threads {threads} > {log} 2>&1"
@@ -33,16 +33,16 @@ rule features_landmarks:
         features="results/features/{dataset}/landmarks.npy",
         sidecar="results/features/{dataset}/landmarks.json",
         points="results/features/{dataset}/landmarks_points.npy",
-    params:
-        json=feature_params("landmarks"),
-    # dlib holds the GIL, so these are worker processes; Snakemake lowers it to --cores if needed.
-    threads: 4
     log:
         "results/logs/features/{dataset}/landmarks.log",
     benchmark:
         "results/benchmarks/features/{dataset}/landmarks.tsv"
     conda:
         "../../envs/data.yaml"
+    # dlib holds the GIL, so these are worker processes; Snakemake lowers it to --cores if needed.
+    threads: 4
+    params:
+        json=feature_params("landmarks"),
     shell:
         "workflow/scripts/ferrepro features --decoded results/decoded/{wildcards.dataset} --feature landmarks"
         " --params-json {params.json:q} --out {output.features} --threads {threads} > {log} 2>&1"

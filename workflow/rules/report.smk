@@ -2,6 +2,7 @@
 # Every rule calls one `ferrepro` command; the logic is in src/ferrepro/reporting/.
 from ferrepro.reporting.config_checks import validate_paper_comparisons  # noqa: E402
 
+
 # The front page of `snakemake --report results/report.html`: it opens on the claims table.
 report: "../report/workflow.rst"
 
@@ -22,13 +23,13 @@ rule summary:
         # One flat file per run: `dvc metrics show` prints one row per run (dvc.yaml `metrics:`). Named one by
         # one, not as a directory(), whose .snakemake_timestamp file DVC would show as a metrics file.
         per_run=[f"results/metrics/{run.paper}/{run.experiment}/{run.dataset}/seed{run.seed}.json" for run in RUNS],
-    params:
-        # results/metrics: results/metrics/<paper>/<experiment>/<dataset>/seed<k>.json, four levels up
-        metrics_dir=lambda wc, output: str(Path(output.per_run[0]).parents[3]),
     log:
         "results/logs/report/summary.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        # results/metrics: results/metrics/<paper>/<experiment>/<dataset>/seed<k>.json, four levels up
+        metrics_dir=lambda wc, output: str(Path(output.per_run[0]).parents[3]),
     shell:
         "workflow/scripts/ferrepro summary --metrics {input} --out-csv {output.csv} --out-md {output.md} --out-json {output.metrics}"
         " --metrics-dir {params.metrics_dir} --current-specs results/specs > {log} 2>&1"
@@ -44,15 +45,17 @@ rule experiments:
         json="results/experiments.json",
         csv="results/experiments.csv",
         md="results/experiments.md",
-        html=report("results/experiments.html", caption="../report/experiments.rst", category="1. Claims and statistics"),
-    params:
-        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
+        html=report(
+            "results/experiments.html", caption="../report/experiments.rst", category="1. Claims and statistics"
+        ),
     log:
         "results/logs/report/experiments.log",
     benchmark:
         "results/benchmarks/report/experiments.tsv"
     conda:
         "../../envs/report.yaml"
+    params:
+        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
     shell:
         "workflow/scripts/ferrepro experiments --metrics {input.metrics:q} --paper-config-dir {params.paper_dir:q}"
         " --current-specs results/specs --out-json {output.json} --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
@@ -69,14 +72,14 @@ rule claims:
         md="results/claims.md",
         html=report("results/claims.html", caption="../report/claims.rst", category="1. Claims and statistics"),
         png=report("results/claims.png", caption="../report/claims_chart.rst", category="1. Claims and statistics"),
-    params:
-        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
-        profile=config["profile"],
-        papers=config["papers"],
     log:
         "results/logs/report/claims.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
+        profile=config["profile"],
+        papers=config["papers"],
     shell:
         "workflow/scripts/ferrepro claims --paper-config-dir {params.paper_dir:q} --experiments {input.experiments:q}"
         " --efficiency {input.efficiency:q} --registry {input.registry:q} --profile {params.profile:q}"
@@ -92,18 +95,21 @@ rule comparisons:
     output:
         csv="results/comparisons.csv",
         md="results/comparisons.md",
-        html=report("results/comparisons.html", caption="../report/comparisons.rst", category="1. Claims and statistics"),
-        png=report("results/leaky_vs_proper.png", caption="../report/leaky_vs_proper.rst",
-                   category="1. Claims and statistics"),
-    params:
-        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
-        papers=config["papers"],
+        html=report(
+            "results/comparisons.html", caption="../report/comparisons.rst", category="1. Claims and statistics"
+        ),
+        png=report(
+            "results/leaky_vs_proper.png", caption="../report/leaky_vs_proper.rst", category="1. Claims and statistics"
+        ),
     log:
         "results/logs/report/comparisons.log",
     benchmark:
         "results/benchmarks/report/comparisons.tsv"
     conda:
         "../../envs/report.yaml"
+    params:
+        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
+        papers=config["papers"],
     shell:
         "workflow/scripts/ferrepro comparisons --metrics {input.metrics:q} --paper-config-dir {params.paper_dir:q}"
         " --papers {params.papers:q} --current-specs results/specs --out-csv {output.csv} --out-md {output.md}"
@@ -133,13 +139,15 @@ rule efficiency_table:
     output:
         csv="results/efficiency.csv",
         md="results/efficiency.md",
-        html=report("results/efficiency.html", caption="../report/efficiency.rst", category="2. Efficiency and robustness"),
-    params:
-        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
+        html=report(
+            "results/efficiency.html", caption="../report/efficiency.rst", category="2. Efficiency and robustness"
+        ),
     log:
         "results/logs/report/efficiency_table.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
     shell:
         "workflow/scripts/ferrepro efficiency-table --reports {input.reports} --paper-config-dir {params.paper_dir:q}"
         " --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
@@ -151,7 +159,9 @@ rule robustness_table:
     output:
         csv="results/robustness.csv",
         md="results/robustness.md",
-        html=report("results/robustness.html", caption="../report/robustness.rst", category="2. Efficiency and robustness"),
+        html=report(
+            "results/robustness.html", caption="../report/robustness.rst", category="2. Efficiency and robustness"
+        ),
     log:
         "results/logs/report/robustness_table.log",
     conda:
@@ -170,11 +180,11 @@ rule plot_data:
         metrics=[f"{run.run_dir}/metrics.json" for run in RUNS],
     output:
         directory("results/plots"),
-    params:
-        runs=[run.run_dir for run in RUNS],
     log:
         "results/logs/report/plot_data.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        runs=[run.run_dir for run in RUNS],
     shell:
         "workflow/scripts/ferrepro plot-data --runs {params.runs:q} --current-specs results/specs --out {output:q} > {log} 2>&1"

@@ -6,12 +6,12 @@ rule split:
         **decoded("{dataset}"),
     output:
         "results/splits/{dataset}/{protocol}_seed{seed}.csv",
-    params:
-        fractions=" ".join(str(f) for f in config.get("split_fractions", [0.6, 0.2, 0.2])),
     log:
         "results/logs/split/{dataset}_{protocol}_seed{seed}.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        fractions=" ".join(str(f) for f in config.get("split_fractions", [0.6, 0.2, 0.2])),
     shell:
         "workflow/scripts/ferrepro split --decoded results/decoded/{wildcards.dataset} --protocol {wildcards.protocol}"
         " --seed {wildcards.seed} --fractions {params.fractions} --out {output} > {log} 2>&1"

@@ -15,22 +15,22 @@ rule train:
         model="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/model.pt",
         history="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/history.csv",
         summary="results/runs/{paper}/{experiment}/{dataset}/seed{seed}/train_summary.json",
-    params:
-        digest=lambda wc: run_of(wc).spec_digest,
-        # Only the flags that have values: no bare `--features  --landmarks-points` on printed commands.
-        flags=lambda wc, input: shell_flags(features=input.features, landmarks_points=input.points),
-        run_dir=lambda wc: run_of(wc).run_dir,
-    # The run's own torch thread count (a profile may lower it to run more small jobs side by side).
-    threads: lambda wc: run_of(wc).spec["trainer"].get("threads", 2)
-    resources:
-        # One slot per device the run trains on, so `--resources gpu=N` never oversubscribes the GPUs.
-        gpu=lambda wc: run_of(wc).gpus,
     log:
         "results/logs/train/{paper}/{experiment}/{dataset}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{paper}/{experiment}/{dataset}/seed{seed}.tsv"
     conda:
         "../../envs/train.yaml"
+    # The run's own torch thread count (a profile may lower it to run more small jobs side by side).
+    threads: lambda wc: run_of(wc).spec["trainer"].get("threads", 2)
+    resources:
+        # One slot per device the run trains on, so `--resources gpu=N` never oversubscribes the GPUs.
+        gpu=lambda wc: run_of(wc).gpus,
+    params:
+        digest=lambda wc: run_of(wc).spec_digest,
+        # Only the flags that have values: no bare `--features  --landmarks-points` on printed commands.
+        flags=lambda wc, input: shell_flags(features=input.features, landmarks_points=input.points),
+        run_dir=lambda wc: run_of(wc).run_dir,
     shell:
         "workflow/scripts/ferrepro train --spec-file {input.spec:q} --decoded results/decoded/{wildcards.dataset}"
         " --split {input.split:q} {params.flags}"

@@ -33,8 +33,8 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Iterator
 
 from ferrepro.data.registry import DatasetSpec, LayoutSpec, Registry, load_registry
 
@@ -140,7 +140,8 @@ def _check_member_name(name: str, archive: Path, dest: Path) -> None:
         raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract this archive")
     if ".." in PurePosixPath(posix).parts:
         raise UnsafeArchiveError(
-            f"{archive}: member {name!r} escapes the extraction folder with '..' (zip-slip); refusing to extract this archive"
+            f"{archive}: member {name!r} escapes the extraction folder with '..' (zip-slip); refusing to extract "
+            "this archive"
         )
     target = (dest / posix).resolve()
     if target != dest.resolve() and dest.resolve() not in target.parents:
@@ -163,9 +164,11 @@ def safe_extract(archive: str | Path, dest: str | Path) -> list[Path]:
             return _extract_tar(archive, dest)
         except (EOFError, tarfile.ReadError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as err:
             # A truncated download: the header reads, the rest does not.
-            raise UnsafeArchiveError(f"{archive}: the archive is truncated or corrupt ({type(err).__name__}: {err}); "
-                                     "nothing was decoded from it. Download it again (compare its sha256 with "
-                                     "config/datasets.yaml) and put it back in the same folder.") from None
+            raise UnsafeArchiveError(
+                f"{archive}: the archive is truncated or corrupt ({type(err).__name__}: {err}); "
+                "nothing was decoded from it. Download it again (compare its sha256 with "
+                "config/datasets.yaml) and put it back in the same folder."
+            ) from None
     raise UnsafeArchiveError(f"{archive}: not a zip or tar archive (or it is corrupt)")
 
 
@@ -179,7 +182,9 @@ def _extract_zip(archive: Path, dest: Path) -> list[Path]:
                 raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to extract")
         bad = zf.testzip()
         if bad is not None:
-            raise UnsafeArchiveError(f"{archive}: member {bad!r} fails its CRC check (corrupt download); download it again")
+            raise UnsafeArchiveError(
+                f"{archive}: member {bad!r} fails its CRC check (corrupt download); download it again"
+            )
         zf.extractall(dest)
     return sorted(dest / m.filename for m in members if not m.is_dir())
 
@@ -194,7 +199,7 @@ def _extract_tar(archive: Path, dest: Path) -> list[Path]:
             if not (m.isfile() or m.isdir()):
                 raise UnsafeArchiveError(f"{archive}: member {m.name!r} is a device or fifo; refusing to extract")
         kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        tf.extractall(dest, members=members, **kwargs)  # noqa: S202 - every member checked above
+        tf.extractall(dest, members=members, **kwargs)  # every member was checked above
     return sorted(dest / m.name for m in members if m.isfile())
 
 
@@ -229,8 +234,9 @@ def _matches(layout: LayoutSpec, root: Path) -> bool:
     return bool(decoder_module(layout.decoder).detect(root, layout))
 
 
-def find_layout(spec: DatasetSpec, root: Path, forced: str | None = None,
-                max_depth: int = 4) -> tuple[LayoutSpec, Path] | None:
+def find_layout(
+    spec: DatasetSpec, root: Path, forced: str | None = None, max_depth: int = 4
+) -> tuple[LayoutSpec, Path] | None:
     """(layout, folder) of the first accepted layout in root, descending through single wrapper folders."""
     candidates = [spec.layout(forced)] if forced else list(spec.layouts)
     folder = root
@@ -245,13 +251,17 @@ def find_layout(spec: DatasetSpec, root: Path, forced: str | None = None,
     return None
 
 
-def detect_layout(spec: DatasetSpec, root: Path, forced: str | None = None, shown_as: Path | None = None) -> tuple[LayoutSpec, Path]:
+def detect_layout(
+    spec: DatasetSpec, root: Path, forced: str | None = None, shown_as: Path | None = None
+) -> tuple[LayoutSpec, Path]:
     found = find_layout(spec, root, forced)
     if found is None:
         listing = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())[:15]
         which = f"layout {forced!r}" if forced else "any accepted layout"
         raise MissingDatasetError(
-            missing_message(spec, shown_as or root, f"{shown_as or root} does not hold {which} (it contains: {listing})")
+            missing_message(
+                spec, shown_as or root, f"{shown_as or root} does not hold {which} (it contains: {listing})"
+            )
         )
     return found
 
@@ -270,7 +280,13 @@ def check_dataset(dataset: str, where: str | Path | None = None, registry: Regis
     with prepared_root(spec, located) as root:
         layout, folder = detect_layout(spec, root, shown_as=where)
         rel = folder.relative_to(root).as_posix()
-    return {"dataset": dataset, "raw_dir": str(where), "layout": layout.name, "layout_folder": rel, "verified_sha256": verified}
+    return {
+        "dataset": dataset,
+        "raw_dir": str(where),
+        "layout": layout.name,
+        "layout_folder": rel,
+        "verified_sha256": verified,
+    }
 
 
 # -- opt-in download of public files ----------------------------------------------------------
@@ -296,7 +312,8 @@ def download_public_file(
     spec = registry[dataset]
     if filename not in spec.downloads:
         raise ValueError(
-            f"{dataset}: {filename!r} is not a public download in the registry; downloadable: {sorted(spec.downloads)}. "
+            f"{dataset}: {filename!r} is not a public download in the registry; downloadable: "
+            f"{sorted(spec.downloads)}. "
             f"The rest must be obtained by hand: {spec.obtain_url}"
         )
     entry = spec.downloads[filename]
@@ -307,7 +324,7 @@ def download_public_file(
     dest_dir.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     digest = hashlib.sha256()
-    with urllib.request.urlopen(url or entry["url"], timeout=timeout) as response, open(part, "wb") as fh:  # noqa: S310
+    with urllib.request.urlopen(url or entry["url"], timeout=timeout) as response, open(part, "wb") as fh:
         for block in iter(lambda: response.read(_CHUNK), b""):
             digest.update(block)
             fh.write(block)
@@ -323,7 +340,9 @@ def download_public_file(
 
 def cli(argv: list[str]) -> int:
     """``python -m ferrepro.data.acquire check|download ...``"""
-    p = argparse.ArgumentParser(prog="ferrepro.data.acquire", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="ferrepro.data.acquire", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="action", required=True)
     check = sub.add_parser("check", help="locate a dataset, verify checksums and detect its layout")
     download = sub.add_parser("download", help="fetch a public file (e.g. the FER+ label CSV) and verify its sha256")

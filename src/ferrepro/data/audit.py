@@ -57,7 +57,9 @@ class AuditError(ValueError):
 
 def exact_digests(images: np.ndarray) -> np.ndarray:
     """One 16-byte BLAKE2b digest per image (as an 'S16' array) of its decoded pixels."""
-    return np.array([hashlib.blake2b(np.ascontiguousarray(img).tobytes(), digest_size=16).digest() for img in images], dtype="S16")
+    return np.array(
+        [hashlib.blake2b(np.ascontiguousarray(img).tobytes(), digest_size=16).digest() for img in images], dtype="S16"
+    )
 
 
 def perceptual_hashes(images: np.ndarray) -> np.ndarray:
@@ -199,7 +201,9 @@ def audit_dataset(samples: pd.DataFrame, images: np.ndarray, split: pd.Series, m
     pi, pj, pdist = near_pairs(unique_ph, max_distance)
 
     n_splits = len(present)
-    exact_counts = _group_split_counts(exact_group[assigned], split_code[assigned], n_splits, n_groups=int(exact_group.max(initial=-1)) + 1)
+    exact_counts = _group_split_counts(
+        exact_group[assigned], split_code[assigned], n_splits, n_groups=int(exact_group.max(initial=-1)) + 1
+    )
     ph_counts = _group_split_counts(ph_group[assigned], split_code[assigned], n_splits, n_groups=len(unique_ph))
     neighbour_counts = np.zeros_like(ph_counts)
     np.add.at(neighbour_counts, pi, ph_counts[pj])
@@ -241,13 +245,18 @@ def audit_dataset(samples: pd.DataFrame, images: np.ndarray, split: pd.Series, m
         }
         for s in range(n_splits)
     }
-    subjects = samples["subject_id"].fillna("").astype(str) if "subject_id" in samples else pd.Series([""] * len(samples))
+    subjects = (
+        samples["subject_id"].fillna("").astype(str) if "subject_id" in samples else pd.Series([""] * len(samples))
+    )
     return {
         "n_samples": int(len(samples)),
         "n_unassigned": int((~assigned).sum()),
         "splits": present,
         "hamming_threshold": int(max_distance),
-        "hash": {"exact": "blake2b-128 of decoded pixels", "near": "pHash 64-bit (8x8 low DCT of 32x32 grey, median threshold)"},
+        "hash": {
+            "exact": "blake2b-128 of decoded pixels",
+            "near": "pHash 64-bit (8x8 low DCT of 32x32 grey, median threshold)",
+        },
         "class_counts": _class_counts(samples, split, present),
         "across_splits": across,
         "within_split": within,
@@ -338,13 +347,16 @@ def _subject_overlap(subjects: pd.Series, split: pd.Series, present) -> dict:
 def to_markdown(result: dict, title: str) -> str:
     lines = [f"# Leakage audit: {title}", ""]
     lines += [
-        f"{result['n_samples']} samples ({result['n_unassigned']} not in the split list); splits: {', '.join(result['splits'])}.",
-        f"Exact duplicates: identical decoded pixels. Near duplicates: pHash within {result['hamming_threshold']} of 64 bits "
+        f"{result['n_samples']} samples ({result['n_unassigned']} not in the split list); splits: "
+        f"{', '.join(result['splits'])}.",
+        f"Exact duplicates: identical decoded pixels. Near duplicates: pHash within {result['hamming_threshold']} of "
+        "64 bits "
         "(exact duplicates included).",
         "",
         "## Across splits",
         "",
-        "| splits | exact pairs | exact pairs, different labels | near pairs | near, not exact | later-split images with an exact duplicate | ... with a near duplicate |",
+        "| splits | exact pairs | exact pairs, different labels | near pairs | near, not exact | later-split images "
+        "with an exact duplicate | ... with a near duplicate |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in result["across_splits"].items():
@@ -352,14 +364,19 @@ def to_markdown(result: dict, title: str) -> str:
         lines.append(
             f"| {name} | {r['exact_duplicate_pairs']} | {r['exact_duplicate_pairs_with_different_labels']} | "
             f"{r['near_duplicate_pairs']} | {r['near_but_not_exact_pairs']} | "
-            f"{r[f'{b}_images_with_exact_duplicate_in_{a}']} {b} in {a} | {r[f'{b}_images_with_near_duplicate_in_{a}']} {b} in {a} |"
+            f"{r[f'{b}_images_with_exact_duplicate_in_{a}']} {b} in {a} | "
+            f"{r[f'{b}_images_with_near_duplicate_in_{a}']} {b} in {a} |"
         )
     lines += ["", "## Within splits", "", "| split | exact duplicate groups | redundant copies |", "|---|---|---|"]
-    lines += [f"| {s} | {w['exact_duplicate_groups']} | {w['redundant_exact_copies']} |" for s, w in result["within_split"].items()]
+    lines += [
+        f"| {s} | {w['exact_duplicate_groups']} | {w['redundant_exact_copies']} |"
+        for s, w in result["within_split"].items()
+    ]
     conflicts = result["label_conflicts"]
     lines += [
         "",
-        f"Exact-duplicate groups whose copies carry different labels: {conflicts['exact_duplicate_groups_with_different_labels']} "
+        "Exact-duplicate groups whose copies carry different labels: "
+        f"{conflicts['exact_duplicate_groups_with_different_labels']} "
         f"({conflicts['images_in_those_groups']} images).",
         "",
         "## Subject overlap",
@@ -369,16 +386,33 @@ def to_markdown(result: dict, title: str) -> str:
     if "note" in overlap:
         lines.append(overlap["note"] + ".")
     else:
-        lines += [f"- {k}: {v['n_subjects']} shared subjects {v['subjects'][:10]}" for k, v in overlap.items() if isinstance(v, dict)]
+        lines += [
+            f"- {k}: {v['n_subjects']} shared subjects {v['subjects'][:10]}"
+            for k, v in overlap.items()
+            if isinstance(v, dict)
+        ]
     labels = sorted({lab for counts in result["class_counts"].values() for lab in counts})
     splits = list(result["class_counts"])
-    lines += ["", "## Class counts per split", "", "| label | " + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
-    lines += [f"| {lab} | " + " | ".join(str(result["class_counts"][s].get(lab, 0)) for s in splits) + " |" for lab in labels]
-    examples = [(name, e) for name, r in result["across_splits"].items() for e in r["exact_examples"][:3] + r["near_examples"][:3]]
+    lines += [
+        "",
+        "## Class counts per split",
+        "",
+        "| label | " + " | ".join(splits) + " |",
+        "|---" * (len(splits) + 1) + "|",
+    ]
+    lines += [
+        f"| {lab} | " + " | ".join(str(result["class_counts"][s].get(lab, 0)) for s in splits) + " |" for lab in labels
+    ]
+    examples = [
+        (name, e)
+        for name, r in result["across_splits"].items()
+        for e in r["exact_examples"][:3] + r["near_examples"][:3]
+    ]
     if examples:
         lines += ["", "## Examples", ""]
         lines += [
-            f"- {name}: `{e['a']}` ({e['label_a']}) ~ `{e['b']}` ({e['label_b']})" + (f", distance {e['distance']}" if "distance" in e else ", identical")
+            f"- {name}: `{e['a']}` ({e['label_a']}) ~ `{e['b']}` ({e['label_b']})"
+            + (f", distance {e['distance']}" if "distance" in e else ", identical")
             for name, e in examples
         ]
     return "\n".join(lines) + "\n"
@@ -399,7 +433,9 @@ def run_audit(decoded: str | Path, split_csv: str | Path, max_distance: int = 4)
 
 
 def cli(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ferrepro audit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="ferrepro audit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--decoded", required=True, help="decoded dataset folder")
     p.add_argument("--split", required=True, help="split list CSV (sample_id,split)")
     p.add_argument("--out-json", required=True)
@@ -416,5 +452,8 @@ def cli(argv: list[str]) -> int:
     Path(a.out_json).write_text(json.dumps(result, indent=2, sort_keys=True))
     Path(a.out_md).write_text(to_markdown(result, f"{result['dataset']} / {Path(a.split).name}"))
     summary = {k: (v["exact_duplicate_pairs"], v["near_duplicate_pairs"]) for k, v in result["across_splits"].items()}
-    print(f"audit of {a.decoded} with {a.split}: (exact, near) duplicate pairs across splits {summary}; wrote {a.out_json}, {a.out_md}")
+    print(
+        f"audit of {a.decoded} with {a.split}: (exact, near) duplicate pairs across splits {summary}; wrote "
+        f"{a.out_json}, {a.out_md}"
+    )
     return 0

@@ -19,8 +19,9 @@ import csv
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -83,9 +84,17 @@ def decode_dataset(
         with acquire.prepared_root(spec, located, scratch_parent=out_dir.parent) as root:
             lay, folder = acquire.detect_layout(spec, root, forced=layout, shown_as=Path(raw_dir))
             ctx = DecodeContext(
-                spec=spec, layout=lay, root=folder, classes=classes, label_set=label_set,
-                quarantine=quarantine, size_override=tuple(size) if size else None, resize_override=resize,
-                scratch_dir=scratch, registry=registry, raw_dir=Path(raw_dir),
+                spec=spec,
+                layout=lay,
+                root=folder,
+                classes=classes,
+                label_set=label_set,
+                quarantine=quarantine,
+                size_override=tuple(size) if size else None,
+                resize_override=resize,
+                scratch_dir=scratch,
+                registry=registry,
+                raw_dir=Path(raw_dir),
             )
             if workers:
                 ctx.workers = workers
@@ -148,9 +157,16 @@ def _count_check(decoded: Decoded, lay: LayoutSpec, classes, ctx: DecodeContext,
         return {"status": "no official counts known"}
     units = decoded.units if decoded.units is not None else decoded.samples
     diffs = compare_counts(units, official, classes)
-    result = {"status": "ok" if not diffs else "mismatch", "unit": lay.count_unit, "official": official, "differences": diffs}
+    result = {
+        "status": "ok" if not diffs else "mismatch",
+        "unit": lay.count_unit,
+        "official": official,
+        "differences": diffs,
+    }
     if diffs and not ctx.quarantine:
-        table = "\n".join(f"  {d['split']:<6} {d['label']:<9} expected {d['expected']:>7}  found {d['found']:>7}" for d in diffs[:30])
+        table = "\n".join(
+            f"  {d['split']:<6} {d['label']:<9} expected {d['expected']:>7}  found {d['found']:>7}" for d in diffs[:30]
+        )
         raise CountMismatchError(
             f"{ctx.spec.name} ({lay.name} in {ctx.raw_dir}): decoded {lay.count_unit} counts differ from the official "
             f"counts in the registry:\n{table}\n"
@@ -187,8 +203,13 @@ def _write_quarantine(path: Path, problems: list[Problem], count_check: dict) ->
     rows = [p.as_dict() for p in problems]
     if count_check.get("status") == "mismatch":
         for d in count_check["differences"]:
-            rows.append({"file": "(official counts)", "line": None,
-                         "reason": f"{d['split']}/{d['label']}: expected {d['expected']}, found {d['found']}"})
+            rows.append(
+                {
+                    "file": "(official counts)",
+                    "line": None,
+                    "reason": f"{d['split']}/{d['label']}: expected {d['expected']}, found {d['found']}",
+                }
+            )
     if not rows:
         path.unlink(missing_ok=True)
         return
@@ -212,18 +233,31 @@ def _label_set_arg(text: str) -> str | list[str]:
 
 
 def cli(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ferrepro decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="ferrepro decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--dataset", required=True, help="dataset name in the registry (fer2013, ferplus, ckplus, ...)")
     p.add_argument("--raw-dir", help="raw folder (or archive); default <raw_root>/<dataset> from the registry")
     p.add_argument("--out", required=True, help="output folder (standard decoded format)")
     p.add_argument("--registry", default=None, help="dataset registry (default config/datasets.yaml)")
-    p.add_argument("--quarantine", action="store_true", help="leave bad rows/images out and list them instead of failing")
-    p.add_argument("--label-set", default=DECODE_LABEL_SET, type=_label_set_arg,
-                   help="labels to keep: a named set or comma-separated labels (default: every label)")
+    p.add_argument(
+        "--quarantine", action="store_true", help="leave bad rows/images out and list them instead of failing"
+    )
+    p.add_argument(
+        "--label-set",
+        default=DECODE_LABEL_SET,
+        type=_label_set_arg,
+        help="labels to keep: a named set or comma-separated labels (default: every label)",
+    )
     p.add_argument("--layout", default=None, help="force one of the dataset's layouts (default: detected)")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="decode size, overriding the registry")
-    p.add_argument("--resize", dest="resize", action="store_true", default=None,
-                   help="resize images of another size to the decode size (config: decode.<dataset>.resize)")
+    p.add_argument(
+        "--resize",
+        dest="resize",
+        action="store_true",
+        default=None,
+        help="resize images of another size to the decode size (config: decode.<dataset>.resize)",
+    )
     p.add_argument("--no-resize", dest="resize", action="store_false", help="refuse images of another size")
     p.add_argument("--no-count-check", action="store_true", help="skip the official-count check (deliberate subsets)")
     p.add_argument("--workers", type=int, default=None, help="image-decoding threads (default min(4, cores))")
@@ -232,18 +266,34 @@ def cli(argv: list[str]) -> int:
         registry = load_registry(a.registry)
         raw = a.raw_dir or acquire.raw_dir(a.dataset, registry=registry)
         out = decode_dataset(
-            a.dataset, raw, a.out, registry, quarantine=a.quarantine, label_set=a.label_set,
-            layout=a.layout, size=tuple(a.size) if a.size else None, resize=a.resize,
-            check_counts=not a.no_count_check, workers=a.workers,
+            a.dataset,
+            raw,
+            a.out,
+            registry,
+            quarantine=a.quarantine,
+            label_set=a.label_set,
+            layout=a.layout,
+            size=tuple(a.size) if a.size else None,
+            resize=a.resize,
+            check_counts=not a.no_count_check,
+            workers=a.workers,
         )
-    except (DecodeError, RegistryError, acquire.MissingDatasetError, acquire.ChecksumMismatchError, acquire.UnsafeArchiveError) as exc:
+    except (
+        DecodeError,
+        RegistryError,
+        acquire.MissingDatasetError,
+        acquire.ChecksumMismatchError,
+        acquire.UnsafeArchiveError,
+    ) as exc:
         # expected, user-fixable failures: the message is the whole story, a traceback would bury it
         print(f"ferrepro decode: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     samples = pd.read_csv(out / "samples.csv", usecols=["label", "split"], keep_default_na=False)
-    print(f"wrote {out}: {len(samples)} samples; per split {samples['split'].replace('', '(none)').value_counts().to_dict()}")
+    print(
+        f"wrote {out}: {len(samples)} samples; per split "
+        f"{samples['split'].replace('', '(none)').value_counts().to_dict()}"
+    )
     quarantine_file = out / QUARANTINE_FILE
     if quarantine_file.exists():
         print(f"quarantined: see {quarantine_file}")
     return 0
-

@@ -20,8 +20,9 @@ import hashlib
 import json
 import os
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 DECODE_LABEL_SET = "basic7+contempt"  # = ferrepro.labels.DECODE_LABEL_SET (not imported: numpy-free here)
 DECODE_DEFAULTS: dict[str, Any] = {"size": None, "resize": None, "label_set": DECODE_LABEL_SET, "quarantine": False}
@@ -38,12 +39,14 @@ def decode_options(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     entry = dict((config.get("decode") or {}).get(dataset) or {})
     unknown = sorted(set(entry) - set(DECODE_DEFAULTS))
     if unknown:
-        raise DecodeOptionError(f"config/config.yaml decode.{dataset}: unknown keys {unknown}; "
-                                f"allowed: {sorted(DECODE_DEFAULTS)}")
+        raise DecodeOptionError(
+            f"config/config.yaml decode.{dataset}: unknown keys {unknown}; allowed: {sorted(DECODE_DEFAULTS)}"
+        )
     options = {**DECODE_DEFAULTS, **{k: v for k, v in entry.items() if v is not None}}
     if options["size"] is not None and (len(options["size"]) != 2 or min(options["size"]) <= 0):
-        raise DecodeOptionError(f"config/config.yaml decode.{dataset}.size: expected [height, width], "
-                                f"got {options['size']!r}")
+        raise DecodeOptionError(
+            f"config/config.yaml decode.{dataset}.size: expected [height, width], got {options['size']!r}"
+        )
     return options
 
 
@@ -97,8 +100,13 @@ def raw_manifest(raw: str | Path, previous: Mapping[str, Any] | None = None) -> 
             digest = cached["sha256"] if cached.get("key") == key else _sha256(path)
             archives[rel] = digest
             archive_cache[rel] = {"key": key, "sha256": digest}
-    return {"version": MANIFEST_VERSION, "present": bool(files), "files": files, "archives": archives,
-            "archive_cache": archive_cache}
+    return {
+        "version": MANIFEST_VERSION,
+        "present": bool(files),
+        "files": files,
+        "archives": archives,
+        "archive_cache": archive_cache,
+    }
 
 
 def manifest_path(dataset: str) -> str:

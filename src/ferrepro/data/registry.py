@@ -13,9 +13,10 @@ as a silently mislabelled class later.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -94,7 +95,9 @@ class DatasetSpec:
         for layout in self.layouts:
             if layout.name == name:
                 return layout
-        raise RegistryError(f"dataset {self.name!r} has no layout {name!r}; known: {[l.name for l in self.layouts]}")
+        raise RegistryError(
+            f"dataset {self.name!r} has no layout {name!r}; known: {[layout.name for layout in self.layouts]}"
+        )
 
 
 @dataclass(frozen=True)
@@ -318,8 +321,13 @@ def datasets_markdown(registry: Registry) -> str:
     ]
     for name in registry.names:
         spec = registry[name]
-        lines += [f"### {spec.title} (`{name}`)", "", f"- Where to get it: {spec.obtain_url}", f"- Licence: {spec.licence}",
-                  f"- Where to put it: `{registry.raw_root}/{name}/`. {spec.obtain_how}"]
+        lines += [
+            f"### {spec.title} (`{name}`)",
+            "",
+            f"- Where to get it: {spec.obtain_url}",
+            f"- Licence: {spec.licence}",
+            f"- Where to put it: `{registry.raw_root}/{name}/`. {spec.obtain_how}",
+        ]
         if not spec.expression_labels:
             lines += [f"- Not decodable for expression recognition: {spec.no_labels_reason}", ""]
             continue

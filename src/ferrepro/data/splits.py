@@ -131,7 +131,11 @@ def subject_split(samples: pd.DataFrame, fractions: tuple[float, float, float], 
     idx = np.arange(len(samples))
     test_idx = _one_group_fold(idx, labels, subjects.to_numpy(), test_f, seed)
     rest = np.setdiff1d(idx, test_idx)
-    val_idx = rest[_one_group_fold(np.arange(len(rest)), labels[rest], subjects.to_numpy()[rest], val_f / (train_f + val_f), seed + 1)]
+    val_idx = rest[
+        _one_group_fold(
+            np.arange(len(rest)), labels[rest], subjects.to_numpy()[rest], val_f / (train_f + val_f), seed + 1
+        )
+    ]
     out = np.full(len(samples), "train", dtype=object)
     out[val_idx], out[test_idx] = "val", "test"
     return pd.Series(out, index=samples.index)
@@ -153,7 +157,12 @@ def _check_fractions(fractions) -> tuple[float, float, float]:
 
 
 def make_split(
-    samples: pd.DataFrame, protocol: str, seed: int, fractions=(0.6, 0.2, 0.2), n_folds: int | None = None, fold: int | None = None
+    samples: pd.DataFrame,
+    protocol: str,
+    seed: int,
+    fractions=(0.6, 0.2, 0.2),
+    n_folds: int | None = None,
+    fold: int | None = None,
 ) -> pd.DataFrame:
     named = KFOLD_NAME.match(protocol)
     if named:
@@ -184,7 +193,9 @@ def read_split(path: str | Path) -> pd.DataFrame:
 def cli(argv: list[str]) -> int:
     from ferrepro.data.standard import load_decoded
 
-    p = argparse.ArgumentParser(prog="ferrepro split", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="ferrepro split", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--decoded", required=True, help="decoded dataset folder")
     p.add_argument("--protocol", required=True, help=f"one of {PROTOCOLS}, or subject_k<K>_fold<F>")
     p.add_argument("--seed", type=int, required=True)

@@ -28,16 +28,31 @@ def dataset_status(spec: DatasetSpec, raw_root: Path, decoded_root: Path = DECOD
     decode_cmd = f"snakemake --cores all {decoded_root / spec.name / 'samples.csv'}"
     if report_file.exists():
         report = json.loads(report_file.read_text())
-        counts = {"samples": report.get("n_samples"), "per_label": report.get("per_label"),
-                  "dropped": report.get("n_dropped", 0), "quarantined": report.get("n_quarantined", 0),
-                  "layout": report.get("layout")}
-        return {**row, "state": "decoded", "counts": counts,
-                "next": f"nothing to do (new raw data re-decodes with: {decode_cmd})"}
+        counts = {
+            "samples": report.get("n_samples"),
+            "per_label": report.get("per_label"),
+            "dropped": report.get("n_dropped", 0),
+            "quarantined": report.get("n_quarantined", 0),
+            "layout": report.get("layout"),
+        }
+        return {
+            **row,
+            "state": "decoded",
+            "counts": counts,
+            "next": f"nothing to do (new raw data re-decodes with: {decode_cmd})",
+        }
     if n_raw:
-        return {**row, "state": "present", "next": f"decode it: {decode_cmd}  (or: ferrepro decode --dataset "
-                                                   f"{spec.name} --raw-dir {raw} --out {decoded_root / spec.name})"}
-    return {**row, "state": "missing",
-            "next": f"get it from {spec.obtain_url} ({spec.licence}) and put it into {raw}/: {spec.obtain_how}"}
+        return {
+            **row,
+            "state": "present",
+            "next": f"decode it: {decode_cmd}  (or: ferrepro decode --dataset "
+            f"{spec.name} --raw-dir {raw} --out {decoded_root / spec.name})",
+        }
+    return {
+        **row,
+        "state": "missing",
+        "next": f"get it from {spec.obtain_url} ({spec.licence}) and put it into {raw}/: {spec.obtain_how}",
+    }
 
 
 def format_status(rows: list[dict]) -> str:
@@ -47,15 +62,18 @@ def format_status(rows: list[dict]) -> str:
         lines.append(head)
         if row["counts"]:
             c = row["counts"]
-            lines.append(f"{'':<11}decoded ({c['layout']}): {c['samples']} samples {c['per_label']}; "
-                         f"dropped {c['dropped']}, quarantined {c['quarantined']}")
+            lines.append(
+                f"{'':<11}decoded ({c['layout']}): {c['samples']} samples {c['per_label']}; "
+                f"dropped {c['dropped']}, quarantined {c['quarantined']}"
+            )
         lines.append(f"{'':<11}next: {row['next']}")
     return "\n".join(lines)
 
 
 def cli(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ferrepro data", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="ferrepro data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="action", required=True)
     status = sub.add_parser("status", help="per dataset: present, missing or decoded; counts; the next step")
     status.add_argument("--registry", help="dataset registry (default config/datasets.yaml)")

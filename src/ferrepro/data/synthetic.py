@@ -76,7 +76,9 @@ class SyntheticSpec:
             raise ValueError("synthetic: size must be >= 32 pixels")
         unknown = sorted(set(self.class_proportions or {}) - set(BASIC7))
         if unknown:
-            raise ValueError(f"synthetic: class_proportions has unknown labels {unknown}; expected some of {list(BASIC7)}")
+            raise ValueError(
+                f"synthetic: class_proportions has unknown labels {unknown}; expected some of {list(BASIC7)}"
+            )
         bad = {k: v for k, v in (self.class_proportions or {}).items() if not 0 < v <= 1}
         if bad:
             raise ValueError(f"synthetic: class_proportions must lie in (0, 1]; got {bad}")
@@ -156,7 +158,9 @@ def render_face(identity: Identity, p: dict, size: int) -> np.ndarray:
     eye_h = max(0.005, 0.05 * identity.eye_size * p["eye_open"])
     for side in (-1, 1):
         ex = cx + side * identity.eye_gap / 2
-        cv2.ellipse(img, _pt(ex, eye_y, s), (int(eye_w * s * 16), int(eye_h * s * 16)), 0, 0, 360, (235, 235, 235), -1, aa, sh)
+        cv2.ellipse(
+            img, _pt(ex, eye_y, s), (int(eye_w * s * 16), int(eye_h * s * 16)), 0, 0, 360, (235, 235, 235), -1, aa, sh
+        )
         iris_r = int(min(eye_h, 0.028) * s * 16)
         if iris_r > 0:
             cv2.circle(img, _pt(ex, eye_y, s), iris_r, (40, 30, 20), -1, aa, sh)
@@ -205,8 +209,14 @@ def apply_nuisance(img: np.ndarray, rng: np.random.Generator, spec: SyntheticSpe
     shift = rng.uniform(-0.04, 0.04, size=2) * s
     m = cv2.getRotationMatrix2D((s / 2, s / 2), angle, scale)
     m[:, 2] += shift
-    img = cv2.warpAffine(img, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=tuple(float(b) for b in background))
+    img = cv2.warpAffine(
+        img,
+        m,
+        (s, s),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=tuple(float(b) for b in background),
+    )
     if rng.random() < spec.occlusion_probability:
         img = _occlude(img, rng)
     out = img.astype(np.float32)
@@ -269,8 +279,9 @@ def preview_grid(images: np.ndarray, samples: pd.DataFrame, per_class: int = 6) 
     return np.concatenate(rows, axis=0)
 
 
-def write_synthetic(spec: SyntheticSpec, out_dir: str | Path, preview: str | Path | None = None,
-                    name: str = "synthetic") -> dict:
+def write_synthetic(
+    spec: SyntheticSpec, out_dir: str | Path, preview: str | Path | None = None, name: str = "synthetic"
+) -> dict:
     start = time.perf_counter()
     images, samples = generate(spec)
     report = {
@@ -303,11 +314,13 @@ def spec_from_params(params: dict) -> SyntheticSpec:
 def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ferrepro make-synthetic", description="Render the synthetic face dataset.")
     p.add_argument("--out", required=True, help="output folder (standard decoded format)")
-    p.add_argument("--params-json", help="the generator settings as a JSON object (a config block); "
-                   "overrides the individual flags")
+    p.add_argument(
+        "--params-json", help="the generator settings as a JSON object (a config block); overrides the individual flags"
+    )
     p.add_argument("--n-subjects", type=int, default=SyntheticSpec.n_subjects)
-    p.add_argument("--per-class", type=int, default=SyntheticSpec.images_per_subject_per_class,
-                   help="images per subject and class")
+    p.add_argument(
+        "--per-class", type=int, default=SyntheticSpec.images_per_subject_per_class, help="images per subject and class"
+    )
     p.add_argument("--size", type=int, default=SyntheticSpec.size)
     p.add_argument("--seed", type=int, default=SyntheticSpec.seed)
     p.add_argument("--preview", help="optional PNG grid of examples")
@@ -315,7 +328,9 @@ def cli(argv: list[str]) -> int:
     if a.params_json:
         spec = spec_from_params(json.loads(a.params_json))
     else:
-        spec = SyntheticSpec(n_subjects=a.n_subjects, images_per_subject_per_class=a.per_class, size=a.size, seed=a.seed)
+        spec = SyntheticSpec(
+            n_subjects=a.n_subjects, images_per_subject_per_class=a.per_class, size=a.size, seed=a.seed
+        )
     report = write_synthetic(spec, a.out, a.preview, name=Path(a.out).name)
     print(f"{Path(a.out).name}: {report['n_samples']} images in {report['seconds']} s -> {a.out}")
     return 0

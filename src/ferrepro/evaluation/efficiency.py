@@ -31,8 +31,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,14 +117,16 @@ def device_name(device: str | torch.device) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-def _repeat_to_batch(inputs: tuple[torch.Tensor, ...], batch_size: int,
-                     device: torch.device) -> tuple[torch.Tensor, ...]:
+def _repeat_to_batch(
+    inputs: tuple[torch.Tensor, ...], batch_size: int, device: torch.device
+) -> tuple[torch.Tensor, ...]:
     # Latency depends on shape, not content, so one example sample repeated is enough.
     return tuple(t[:1].repeat(batch_size, *([1] * (t.dim() - 1))).to(device) for t in inputs)
 
 
-def _time_calls(model: nn.Module, inputs: tuple[torch.Tensor, ...], n_runs: int, warmup: int,
-                device: torch.device) -> list[float]:
+def _time_calls(
+    model: nn.Module, inputs: tuple[torch.Tensor, ...], n_runs: int, warmup: int, device: torch.device
+) -> list[float]:
     synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times_ms = []
     with torch.inference_mode():
@@ -138,9 +141,15 @@ def _time_calls(model: nn.Module, inputs: tuple[torch.Tensor, ...], n_runs: int,
     return times_ms
 
 
-def measure_latency(model: nn.Module, example_input: Inputs, batch_sizes: Sequence[int] = (1, 32),
-                    n_runs: int = 20, warmup: int = 5, device: str = "cpu",
-                    threads: int | None = None) -> dict[str, Any]:
+def measure_latency(
+    model: nn.Module,
+    example_input: Inputs,
+    batch_sizes: Sequence[int] = (1, 32),
+    n_runs: int = 20,
+    warmup: int = 5,
+    device: str = "cpu",
+    threads: int | None = None,
+) -> dict[str, Any]:
     """Inference latency of ``model`` for each batch size.
 
     Args:
@@ -179,16 +188,18 @@ def measure_latency(model: nn.Module, example_input: Inputs, batch_sizes: Sequen
             batch = _repeat_to_batch(inputs, int(batch_size), torch_device)
             times_ms = _time_calls(model, batch, n_runs, warmup, torch_device)
             median = statistics.median(times_ms)
-            results.append({
-                "batch_size": int(batch_size),
-                "median_ms": median,
-                "p10_ms": float(np.percentile(times_ms, 10)),
-                "p90_ms": float(np.percentile(times_ms, 90)),
-                "median_ms_per_sample": median / int(batch_size),
-                "n_runs": len(times_ms),
-                "warmup": warmup,
-                "times_ms": times_ms,
-            })
+            results.append(
+                {
+                    "batch_size": int(batch_size),
+                    "median_ms": median,
+                    "p10_ms": float(np.percentile(times_ms, 10)),
+                    "p90_ms": float(np.percentile(times_ms, 90)),
+                    "median_ms_per_sample": median / int(batch_size),
+                    "n_runs": len(times_ms),
+                    "warmup": warmup,
+                    "times_ms": times_ms,
+                }
+            )
     finally:
         torch.set_num_threads(previous_threads)
         model.train(was_training)
@@ -201,10 +212,17 @@ def measure_latency(model: nn.Module, example_input: Inputs, batch_sizes: Sequen
     }
 
 
-def efficiency_report(model_factory_or_model: nn.Module | Callable[[], nn.Module], input_shape: Sequence[int],
-                      feature_dim: int | None = None, batch_sizes: Sequence[int] = (1, 32), n_runs: int = 20,
-                      warmup: int = 5, device: str = "cpu", threads: int | None = None,
-                      seed: int = 0) -> dict[str, Any]:
+def efficiency_report(
+    model_factory_or_model: nn.Module | Callable[[], nn.Module],
+    input_shape: Sequence[int],
+    feature_dim: int | None = None,
+    batch_sizes: Sequence[int] = (1, 32),
+    n_runs: int = 20,
+    warmup: int = 5,
+    device: str = "cpu",
+    threads: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Parameters, FLOPs (batch 1) and latency of a model, as a JSON-ready dict.
 
     Args:
@@ -224,8 +242,9 @@ def efficiency_report(model_factory_or_model: nn.Module | Callable[[], nn.Module
     if feature_dim is not None:
         example.append(torch.rand(1, int(feature_dim), generator=generator))
     flops = count_flops(model, tuple(example))
-    latency = measure_latency(model, tuple(example), batch_sizes=batch_sizes, n_runs=n_runs, warmup=warmup,
-                              device=device, threads=threads)
+    latency = measure_latency(
+        model, tuple(example), batch_sizes=batch_sizes, n_runs=n_runs, warmup=warmup, device=device, threads=threads
+    )
     return {
         "model_class": type(model).__name__,
         "input_shape": [int(v) for v in input_shape],
@@ -257,7 +276,9 @@ def _model_kwargs(raw_json: str, input_shape: Sequence[int]) -> dict[str, Any]:
     try:
         kwargs = json.loads(raw_json)
     except json.JSONDecodeError as error:
-        raise SystemExit(f"ferrepro efficiency: --model-kwargs-json is not valid JSON ({error}): {raw_json!r}")
+        raise SystemExit(
+            f"ferrepro efficiency: --model-kwargs-json is not valid JSON ({error}): {raw_json!r}"
+        ) from None
     if not isinstance(kwargs, dict):
         raise SystemExit(f"ferrepro efficiency: --model-kwargs-json must be a JSON object, got {raw_json!r}")
     channels, height, width = input_shape
@@ -285,9 +306,17 @@ def cli(argv: list[str]) -> int:
     from ferrepro.models import build_model
 
     kwargs = _model_kwargs(args.model_kwargs_json, args.input_shape)
-    report = efficiency_report(lambda: build_model(args.model, **kwargs), args.input_shape,
-                               feature_dim=args.feature_dim, batch_sizes=args.batch_sizes, n_runs=args.n_runs,
-                               warmup=args.warmup, device=args.device, threads=args.threads, seed=args.seed)
+    report = efficiency_report(
+        lambda: build_model(args.model, **kwargs),
+        args.input_shape,
+        feature_dim=args.feature_dim,
+        batch_sizes=args.batch_sizes,
+        n_runs=args.n_runs,
+        warmup=args.warmup,
+        device=args.device,
+        threads=args.threads,
+        seed=args.seed,
+    )
     report = {"model": args.model, "model_kwargs": kwargs, **report}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

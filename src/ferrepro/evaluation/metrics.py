@@ -12,8 +12,9 @@ from sklearn.metrics import (
 )
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str],
-                           scored: list[str] | None = None) -> dict:
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], scored: list[str] | None = None
+) -> dict:
     """Accuracy, balanced accuracy, macro/weighted P/R/F1, MCC, per-class P/R/F1/support, confusion matrix.
 
     Macro and weighted averages run over ``scored`` (default: every class of the run's label set). A
@@ -33,8 +34,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
         "mcc": float(matthews_corrcoef(y_true, y_pred)),
     }
     for average in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=scored_labels, average=average,
-                                                     zero_division=0)
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=scored_labels, average=average, zero_division=0
+        )
         out.update({f"{average}_precision": float(p), f"{average}_recall": float(r), f"{average}_f1": float(f)})
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0)
     out["per_class"] = {

@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # rules run headless
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 NOT_AVAILABLE = "n/a"
 
@@ -22,8 +22,18 @@ def plot_confusion_matrix(cm: np.ndarray, classes: list[str], title: str, path: 
     normalised, text = row_normalised(cm)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
     sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=classes, yticklabels=classes, ax=axes[0], cbar=False)
-    sns.heatmap(np.nan_to_num(normalised), annot=text, fmt="", cmap="Blues", vmin=0, vmax=1, xticklabels=classes,
-                yticklabels=classes, ax=axes[1], cbar=False)
+    sns.heatmap(
+        np.nan_to_num(normalised),
+        annot=text,
+        fmt="",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        xticklabels=classes,
+        yticklabels=classes,
+        ax=axes[1],
+        cbar=False,
+    )
     # Counts show how much evidence each cell holds; the row-normalised view compares classes of
     # different sizes (its diagonal is per-class recall). A class with no test sample has no recall: n/a.
     for ax, sub in zip(axes, (f"counts (n = {int(cm.sum())})", "row-normalised (recall per true class)")):
@@ -70,8 +80,7 @@ def learning_curve_figure(history: pd.DataFrame, selected_epoch: int, title: str
                 top = max(top, float(np.nanmax(values)) if values.notna().any() else 0.0)
                 at = values[epochs == selected]
                 if stage == "val" and len(at) and pd.notna(at.iloc[0]):
-                    ax.plot([selected], [at.iloc[0]], marker="*", markersize=13, color="tab:red", ls="",
-                            zorder=4)
+                    ax.plot([selected], [at.iloc[0]], marker="*", markersize=13, color="tab:red", ls="", zorder=4)
         ax.axvline(selected, color="tab:red", alpha=0.6, label=f"selected epoch {selected}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(0.5, max(int(epochs.max()) if len(epochs) else 1, 1) + 0.5)
@@ -90,8 +99,13 @@ def learning_curve_figure(history: pd.DataFrame, selected_epoch: int, title: str
 
 # ------------------------------------------------------------------------------------------- claims chart
 
-VERDICT_COLOURS = {"reproduced": "tab:green", "not reproduced (higher)": "tab:red",
-                   "not reproduced (lower)": "tab:red", "synthetic only": "tab:gray", "untestable": "lightgray"}
+VERDICT_COLOURS = {
+    "reproduced": "tab:green",
+    "not reproduced (higher)": "tab:red",
+    "not reproduced (lower)": "tab:red",
+    "synthetic only": "tab:gray",
+    "untestable": "lightgray",
+}
 CHANCE_CLASSES = 7  # the basic-7 label set most claims use; the line is labelled with it
 
 
@@ -105,14 +119,18 @@ def claims_chart_title(table: pd.DataFrame, metric: str, profile: str | None) ->
     """Says the profile, the data ours was measured on, and "synthetic" whenever it was."""
     synthetic = (table["verdict"] == "synthetic only").any()
     datasets = sorted({str(d) for d in table["dataset"] if d})
-    where = ("ours measured on SYNTHETIC data, not comparable with the claims" if synthetic
-             else f"datasets {', '.join(datasets)}")
+    where = (
+        "ours measured on SYNTHETIC data, not comparable with the claims"
+        if synthetic
+        else f"datasets {', '.join(datasets)}"
+    )
     prefix = f"profile {profile}: " if profile else ""
     return f"Claimed vs ours, {metric.replace('_', ' ')} (95% CI): {prefix}{where}"
 
 
-def plot_claims(table: pd.DataFrame, path: str | Path, metric: str = "test_accuracy",
-                profile: str | None = None) -> None:
+def plot_claims(
+    table: pd.DataFrame, path: str | Path, metric: str = "test_accuracy", profile: str | None = None
+) -> None:
     fig = claims_figure(table, metric, profile)
     fig.savefig(path, dpi=110, bbox_inches="tight")  # long row labels are never clipped
     plt.close(fig)
@@ -129,12 +147,15 @@ def claims_figure(table: pd.DataFrame, metric: str = "test_accuracy", profile: s
 
     rows = table[table["metric"] == metric]
     papers = list(dict.fromkeys(rows["paper"]))
-    labels = {i: "\n".join(textwrap.wrap(claim_label(r), 70, break_on_hyphens=False))
-              for i, r in zip(rows.index, rows.itertuples())}
+    labels = {
+        i: "\n".join(textwrap.wrap(claim_label(r), 70, break_on_hyphens=False))
+        for i, r in zip(rows.index, rows.itertuples())
+    }
     lines = {p: sum(labels[i].count("\n") + 1 for i in rows.index[rows["paper"] == p]) for p in papers}
     heights = [max(1.6, 0.2 * lines[p] + 0.25 * (rows["paper"] == p).sum() + 1.0) for p in papers] or [1.6]
-    fig, axes = plt.subplots(len(heights), 1, figsize=(13, sum(heights) + 1.2), squeeze=False,
-                             gridspec_kw={"height_ratios": heights})
+    fig, axes = plt.subplots(
+        len(heights), 1, figsize=(13, sum(heights) + 1.2), squeeze=False, gridspec_kw={"height_ratios": heights}
+    )
     if not papers:
         axes[0, 0].text(0.5, 0.5, f"no {metric} claims", ha="center", va="center")
         axes[0, 0].set_axis_off()
@@ -151,23 +172,35 @@ def claims_figure(table: pd.DataFrame, metric: str = "test_accuracy", profile: s
             colour = VERDICT_COLOURS.get(r["verdict"], "tab:blue")
             low = mean if low is None or (isinstance(low, float) and math.isnan(low)) else low
             high = mean if high is None or (isinstance(high, float) and math.isnan(high)) else high
-            ax.errorbar([mean], [yi], xerr=[[mean - low], [high - mean]], fmt="o", color=colour,
-                        mfc="white" if r["verdict"] == "synthetic only" else colour, capsize=3, zorder=2)
+            ax.errorbar(
+                [mean],
+                [yi],
+                xerr=[[mean - low], [high - mean]],
+                fmt="o",
+                color=colour,
+                mfc="white" if r["verdict"] == "synthetic only" else colour,
+                capsize=3,
+                zorder=2,
+            )
         ax.set_yticks(y, [labels[i] for i in part.index], fontsize=7)
         ax.set_ylim(-0.6, len(part) - 0.4)
         ax.set_xlim(-0.02, 1.04)
         ax.set_xlabel(f"{metric.replace('_', ' ')} (fraction)", fontsize=8)
         ax.set_title(paper, fontsize=9, loc="left", fontweight="bold")
         ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Line2D([], [], marker="x", ls="", color="black", label="claimed"),
-               plt.Line2D([], [], marker="o", ls="-", color="tab:green", label="ours, reproduced (95% CI)"),
-               plt.Line2D([], [], marker="o", ls="-", color="tab:red", label="ours, not reproduced"),
-               plt.Line2D([], [], marker="o", ls="-", color="tab:gray", mfc="white",
-                          label="ours on synthetic data (not comparable)"),
-               plt.Line2D([], [], ls=":", color="tab:orange", label=f"chance, {CHANCE_CLASSES} classes ({chance:.3f})")]
+    handles = [
+        plt.Line2D([], [], marker="x", ls="", color="black", label="claimed"),
+        plt.Line2D([], [], marker="o", ls="-", color="tab:green", label="ours, reproduced (95% CI)"),
+        plt.Line2D([], [], marker="o", ls="-", color="tab:red", label="ours, not reproduced"),
+        plt.Line2D(
+            [], [], marker="o", ls="-", color="tab:gray", mfc="white", label="ours on synthetic data (not comparable)"
+        ),
+        plt.Line2D([], [], ls=":", color="tab:orange", label=f"chance, {CHANCE_CLASSES} classes ({chance:.3f})"),
+    ]
     top = 1 - 0.7 / (sum(heights) + 1.2)
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, top + 0.005), fontsize=8, ncol=5,
-               frameon=False)
+    fig.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, top + 0.005), fontsize=8, ncol=5, frameon=False
+    )
     fig.suptitle(claims_chart_title(rows if len(rows) else table, metric, profile), fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, top - 0.01))
     return fig

@@ -36,17 +36,18 @@ severities reflect magnitude, not luck.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 SEVERITIES: dict[str, dict[int, float]] = {
-    "occlusion": {1: 0.05, 2: 0.15, 3: 0.30},        # occluded area fraction
-    "gaussian_noise": {1: 0.04, 2: 0.08, 3: 0.18},   # noise standard deviation
-    "brightness": {1: 0.1, 2: 0.2, 3: 0.3},          # absolute brightness shift
+    "occlusion": {1: 0.05, 2: 0.15, 3: 0.30},  # occluded area fraction
+    "gaussian_noise": {1: 0.04, 2: 0.08, 3: 0.18},  # noise standard deviation
+    "brightness": {1: 0.1, 2: 0.2, 3: 0.3},  # absolute brightness shift
 }
 
 # Floating-point slack for the [0, 1] input check (e.g. after resizing with antialiasing).
@@ -96,7 +97,7 @@ def occlude(images: torch.Tensor, area_fraction: float, seed: int) -> torch.Tens
     tops = (fractions[:, 0] * (height - side + 1)).long().clamp(max=height - side)
     lefts = (fractions[:, 1] * (width - side + 1)).long().clamp(max=width - side)
     for index, (top, left) in enumerate(zip(tops.tolist(), lefts.tolist())):
-        out[index, :, top:top + side, left:left + side] = 0.0
+        out[index, :, top : top + side, left : left + side] = 0.0
     return out
 
 
@@ -158,19 +159,30 @@ def _predict_labels(predict_fn: Callable[[torch.Tensor], Any], images: torch.Ten
     return output
 
 
-def _accuracy(predict_fn, images: torch.Tensor, labels: np.ndarray, batch_size: int,
-              transform: Callable[[torch.Tensor, int], torch.Tensor] | None) -> float:
+def _accuracy(
+    predict_fn,
+    images: torch.Tensor,
+    labels: np.ndarray,
+    batch_size: int,
+    transform: Callable[[torch.Tensor, int], torch.Tensor] | None,
+) -> float:
     correct = 0
     for batch_index, start in enumerate(range(0, images.shape[0], batch_size)):
-        batch = images[start:start + batch_size]
+        batch = images[start : start + batch_size]
         if transform is not None:
             batch = transform(batch, batch_index)
-        correct += int(np.sum(_predict_labels(predict_fn, batch) == labels[start:start + batch_size]))
+        correct += int(np.sum(_predict_labels(predict_fn, batch) == labels[start : start + batch_size]))
     return correct / images.shape[0]
 
 
-def robustness_table(predict_fn: Callable[[torch.Tensor], Any], images: torch.Tensor, labels: Any, seed: int,
-                     perturbations: tuple[str, ...] | None = None, batch_size: int = 256) -> pd.DataFrame:
+def robustness_table(
+    predict_fn: Callable[[torch.Tensor], Any],
+    images: torch.Tensor,
+    labels: Any,
+    seed: int,
+    perturbations: tuple[str, ...] | None = None,
+    batch_size: int = 256,
+) -> pd.DataFrame:
     """Accuracy under every perturbation and severity, against clean accuracy.
 
     Args:
@@ -204,19 +216,22 @@ def robustness_table(predict_fn: Callable[[torch.Tensor], Any], images: torch.Te
     rows = []
     for perturbation in chosen:
         for severity, parameter in SEVERITIES[perturbation].items():
+
             def transform(batch, batch_index, perturbation=perturbation, severity=severity):
                 return perturb(batch, perturbation, severity, _batch_seed(seed, perturbation, batch_index))
 
             accuracy = _accuracy(predict_fn, images, labels, batch_size, transform)
-            rows.append({
-                "perturbation": perturbation,
-                "severity": severity,
-                "parameter": parameter,
-                "accuracy": accuracy,
-                "clean_accuracy": clean_accuracy,
-                "drop_pp": 100.0 * (clean_accuracy - accuracy),
-                "n": int(images.shape[0]),
-            })
+            rows.append(
+                {
+                    "perturbation": perturbation,
+                    "severity": severity,
+                    "parameter": parameter,
+                    "accuracy": accuracy,
+                    "clean_accuracy": clean_accuracy,
+                    "drop_pp": 100.0 * (clean_accuracy - accuracy),
+                    "n": int(images.shape[0]),
+                }
+            )
     table = pd.DataFrame(rows)
     table.attrs.update({"seed": int(seed), "batch_size": int(batch_size)})
     return table
@@ -241,10 +256,14 @@ def conditions(perturbations: tuple[str, ...] | None = None) -> list[tuple[str, 
 def check_supported(spec: dict, where: str) -> None:
     """Robustness is defined for image-only models tested on their own split (see run_robustness)."""
     if spec.get("features"):
-        raise ValueError(f"{where}: robustness evaluation of a feature-fusion model is not supported: its HoG/landmark "
-                         "features come from the clean images and would not see the perturbation")
+        raise ValueError(
+            f"{where}: robustness evaluation of a feature-fusion model is not supported: its HoG/landmark "
+            "features come from the clean images and would not see the perturbation"
+        )
     if (spec.get("balance") or {}).get("order") == "leaky":
-        raise ValueError(f"{where}: robustness evaluation of a leaky run is not supported (its test set is a re-split pool)")
+        raise ValueError(
+            f"{where}: robustness evaluation of a leaky run is not supported (its test set is a re-split pool)"
+        )
 
 
 def _test_rows(decoded, split_csv, classes, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -263,8 +282,15 @@ def _test_rows(decoded, split_csv, classes, where: str) -> tuple[np.ndarray, np.
     return rows[keep], encode(labels[keep], tuple(classes))
 
 
-def robustness_outcomes(model, spec: dict, images: np.ndarray, landmarks: np.ndarray | None, seed: int,
-                        batch_size: int = 64, perturbations: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+def robustness_outcomes(
+    model,
+    spec: dict,
+    images: np.ndarray,
+    landmarks: np.ndarray | None,
+    seed: int,
+    batch_size: int = 64,
+    perturbations: tuple[str, ...] | None = None,
+) -> dict[str, np.ndarray]:
     """Predicted class per test image, clean and under every perturbation.
 
     ``images`` are decoded uint8 N x H x W x C test images. Each batch is perturbed in [0, 1] at the
@@ -302,9 +328,15 @@ def robustness_outcomes(model, spec: dict, images: np.ndarray, landmarks: np.nda
     return predictions
 
 
-def run_robustness(run_dir: str | Path, decoded_dir: str | Path, split_csv: str | Path,
-                   landmarks_points: str | Path | None = None, seed: int = 0, batch_size: int = 64,
-                   expected_digest: str | None = None) -> dict[str, Any]:
+def run_robustness(
+    run_dir: str | Path,
+    decoded_dir: str | Path,
+    split_csv: str | Path,
+    landmarks_points: str | Path | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    expected_digest: str | None = None,
+) -> dict[str, Any]:
     """robustness.json of one evaluated run: accuracy and drop (with a paired bootstrap CI) per condition.
 
     What is held fixed, and why: the landmark points of ``landmark_emphasis`` come from the clean
@@ -326,41 +358,64 @@ def run_robustness(run_dir: str | Path, decoded_dir: str | Path, split_csv: str 
     expected = pd.read_parquet(run / "predictions.parquet")
     ids = decoded.samples["sample_id"].astype(str).to_numpy()[rows]
     if list(ids) != list(expected["sample_id"].astype(str)):
-        raise ValueError(f"{run}/predictions.parquet lists other test samples than {split_csv}: the evaluation is "
-                         "stale (rerun the evaluate rule)")
+        raise ValueError(
+            f"{run}/predictions.parquet lists other test samples than {split_csv}: the evaluation is "
+            "stale (rerun the evaluate rule)"
+        )
     points = np.load(landmarks_points, mmap_mode="r")[rows] if landmarks_points else None
-    if (spec.get("preprocess") and any(s.get("op") == "landmark_emphasis" for s in spec["preprocess"])
-            and points is None):
+    if (
+        spec.get("preprocess")
+        and any(s.get("op") == "landmark_emphasis" for s in spec["preprocess"])
+        and points is None
+    ):
         raise ValueError(f"{run}: its preprocessing emphasises landmarks; pass --landmarks-points")
     predicted = robustness_outcomes(model, spec, decoded.images[rows], points, seed, batch_size)
 
     index = {c: i for i, c in enumerate(classes)}
     disagreement = float(np.mean(predicted["clean"] != expected["predicted_label"].map(index).to_numpy()))
     if disagreement > MAX_CLEAN_DISAGREEMENT:
-        raise ValueError(f"{run}: clean predictions here differ from predictions.parquet on {disagreement:.1%} of the "
-                         "test images; the robustness path does not prepare images as evaluation does")
+        raise ValueError(
+            f"{run}: clean predictions here differ from predictions.parquet on {disagreement:.1%} of the "
+            "test images; the robustness path does not prepare images as evaluation does"
+        )
     clean = predicted["clean"] == labels
     rows_out = []
     for perturbation, severity, magnitude in conditions():
         correct = predicted[f"{perturbation}/{severity}"] == labels
         drop = paired_bootstrap_diff_ci(clean, correct, seed=seed)
-        rows_out.append({
-            "perturbation": perturbation, "severity": severity, "magnitude": magnitude,
-            "accuracy": float(correct.mean()), "drop_pp": 100 * drop["difference"],
-            "drop_ci_low_pp": 100 * drop["ci_low"], "drop_ci_high_pp": 100 * drop["ci_high"],
-            "drop_ci_method": drop["method"],
-            "relative_drop_pct": 100 * drop["difference"] / clean.mean() if clean.mean() > 0 else None,
-        })
+        rows_out.append(
+            {
+                "perturbation": perturbation,
+                "severity": severity,
+                "magnitude": magnitude,
+                "accuracy": float(correct.mean()),
+                "drop_pp": 100 * drop["difference"],
+                "drop_ci_low_pp": 100 * drop["ci_low"],
+                "drop_ci_high_pp": 100 * drop["ci_high"],
+                "drop_ci_method": drop["method"],
+                "relative_drop_pct": 100 * drop["difference"] / clean.mean() if clean.mean() > 0 else None,
+            }
+        )
     return {
-        "run": metrics.get("run"), "paper": spec["paper"], "experiment": spec["experiment"],
-        "group": spec.get("group", spec["experiment"]), "fold": spec.get("fold"), "dataset": spec["dataset"],
-        "seed": spec["seed"], "synthetic": bool(metrics.get("synthetic", False)), "n": int(len(labels)),
-        "clean_accuracy": float(clean.mean()), "evaluate_accuracy": float(metrics["accuracy"]),
-        "clean_disagreement_with_evaluate": disagreement, "perturbation_seed": seed, "batch_size": batch_size,
-        "severities": SEVERITIES, "conditions": rows_out,
+        "run": metrics.get("run"),
+        "paper": spec["paper"],
+        "experiment": spec["experiment"],
+        "group": spec.get("group", spec["experiment"]),
+        "fold": spec.get("fold"),
+        "dataset": spec["dataset"],
+        "seed": spec["seed"],
+        "synthetic": bool(metrics.get("synthetic", False)),
+        "n": int(len(labels)),
+        "clean_accuracy": float(clean.mean()),
+        "evaluate_accuracy": float(metrics["accuracy"]),
+        "clean_disagreement_with_evaluate": disagreement,
+        "perturbation_seed": seed,
+        "batch_size": batch_size,
+        "severities": SEVERITIES,
+        "conditions": rows_out,
         "protocol": "perturbed in [0, 1] at the decoded resolution before the run's preprocessing, resizing and "
-                    "normalisation; landmark points from the clean image; drop = clean - perturbed accuracy in "
-                    "percentage points, paired bootstrap 95% CI over test images (2000 resamples)",
+        "normalisation; landmark points from the clean image; drop = clean - perturbed accuracy in "
+        "percentage points, paired bootstrap 95% CI over test images (2000 resamples)",
     }
 
 
@@ -369,8 +424,9 @@ def cli(argv: list[str]) -> int:
     import argparse
     import json
 
-    parser = argparse.ArgumentParser(prog="ferrepro robustness",
-                                     description="accuracy of a trained run under occlusion, noise and brightness shifts")
+    parser = argparse.ArgumentParser(
+        prog="ferrepro robustness", description="accuracy of a trained run under occlusion, noise and brightness shifts"
+    )
     parser.add_argument("--run", required=True, help="run folder holding model.pt, metrics.json, predictions.parquet")
     parser.add_argument("--decoded", required=True)
     parser.add_argument("--split", required=True)
@@ -381,11 +437,14 @@ def cli(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run_robustness(args.run, args.decoded, args.split, args.landmarks_points, seed=args.seed,
-                            expected_digest=args.spec_digest)
+    result = run_robustness(
+        args.run, args.decoded, args.split, args.landmarks_points, seed=args.seed, expected_digest=args.spec_digest
+    )
     result["spec_digest"] = json.loads((Path(args.run) / "metrics.json").read_text())["provenance"]["spec_digest"]
     (Path(args.run) / ROBUSTNESS_FILE).write_text(json.dumps(result, indent=1))
     worst = max(result["conditions"], key=lambda r: r["drop_pp"])
-    print(f"{result['run']}: clean {result['clean_accuracy']:.4f}; largest drop {worst['drop_pp']:.1f} pp "
-          f"({worst['perturbation']} severity {worst['severity']})")
+    print(
+        f"{result['run']}: clean {result['clean_accuracy']:.4f}; largest drop {worst['drop_pp']:.1f} pp "
+        f"({worst['perturbation']} severity {worst['severity']})"
+    )
     return 0

@@ -30,7 +30,8 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -58,6 +59,7 @@ _BOOTSTRAP_BATCH = 100
 # --------------------------------------------------------------------------------------------
 # input validation
 # --------------------------------------------------------------------------------------------
+
 
 def _as_correct_vector(correct: Any, name: str = "correct") -> np.ndarray:
     array = np.asarray(correct)
@@ -104,6 +106,7 @@ def _check_paired_correct(correct_a: Any, correct_b: Any) -> tuple[np.ndarray, n
 # vectorised statistics (scipy passes arrays whose last axis is the sample axis)
 # --------------------------------------------------------------------------------------------
 
+
 def _mean_statistic(correct: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(correct, axis=axis)
 
@@ -138,8 +141,10 @@ def macro_f1_vectorized(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence
 # bootstrap
 # --------------------------------------------------------------------------------------------
 
-def _bootstrap_with_fallback(data: tuple, statistic, *, paired: bool, n_resamples: int,
-                             confidence: float, method: str, seed: int) -> dict[str, Any]:
+
+def _bootstrap_with_fallback(
+    data: tuple, statistic, *, paired: bool, n_resamples: int, confidence: float, method: str, seed: int
+) -> dict[str, Any]:
     """Run scipy's bootstrap; if the BCa interval is undefined, redo it as percentile on the same resamples."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -148,8 +153,14 @@ def _bootstrap_with_fallback(data: tuple, statistic, *, paired: bool, n_resample
     method_key = method.lower()
     if method_key not in ("bca", "percentile", "basic"):
         raise ValueError(f"method must be 'BCa', 'percentile' or 'basic', got {method!r}")
-    kwargs = dict(paired=paired, vectorized=True, axis=-1, confidence_level=confidence,
-                  batch=_BOOTSTRAP_BATCH, **{_RNG_KWARG: np.random.default_rng(seed)})
+    kwargs = dict(
+        paired=paired,
+        vectorized=True,
+        axis=-1,
+        confidence_level=confidence,
+        batch=_BOOTSTRAP_BATCH,
+        **{_RNG_KWARG: np.random.default_rng(seed)},
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = scipy_stats.bootstrap(data, statistic, n_resamples=n_resamples, method=method_key, **kwargs)
@@ -162,8 +173,9 @@ def _bootstrap_with_fallback(data: tuple, statistic, *, paired: bool, n_resample
             "value, e.g. 100% accuracy. Reported the percentile interval of the same resamples."
         )
         # n_resamples=0 with bootstrap_result reuses the existing bootstrap distribution.
-        result = scipy_stats.bootstrap(data, statistic, n_resamples=0, method="percentile",
-                                       bootstrap_result=result, **kwargs)
+        result = scipy_stats.bootstrap(
+            data, statistic, n_resamples=0, method="percentile", bootstrap_result=result, **kwargs
+        )
         interval = result.confidence_interval
         method_used = "percentile"
     return {
@@ -179,9 +191,15 @@ def _bootstrap_with_fallback(data: tuple, statistic, *, paired: bool, n_resample
     }
 
 
-def bootstrap_ci(data: Any, statistic: str = "accuracy", n_resamples: int = 2000,
-                 confidence: float = 0.95, method: str = "BCa", seed: int = 0,
-                 labels: Sequence | None = None) -> dict[str, Any]:
+def bootstrap_ci(
+    data: Any,
+    statistic: str = "accuracy",
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    method: str = "BCa",
+    seed: int = 0,
+    labels: Sequence | None = None,
+) -> dict[str, Any]:
     """Bootstrap confidence interval of a test-set score, resampling test samples.
 
     Args:
@@ -218,13 +236,20 @@ def bootstrap_ci(data: Any, statistic: str = "accuracy", n_resamples: int = 2000
             raise ValueError("macro_f1 needs labels: pass data=(y_true, y_pred), not a correctness vector")
         samples, func, paired = (_as_correct_vector(data),), _mean_statistic, False
     estimate = float(func(*samples))
-    result = _bootstrap_with_fallback(samples, func, paired=paired, n_resamples=n_resamples,
-                                      confidence=confidence, method=method, seed=seed)
+    result = _bootstrap_with_fallback(
+        samples, func, paired=paired, n_resamples=n_resamples, confidence=confidence, method=method, seed=seed
+    )
     return {"statistic": statistic, "estimate": estimate, "n": int(samples[0].size), **result}
 
 
-def paired_bootstrap_diff_ci(correct_a: Any, correct_b: Any, n_resamples: int = 2000,
-                             confidence: float = 0.95, method: str = "BCa", seed: int = 0) -> dict[str, Any]:
+def paired_bootstrap_diff_ci(
+    correct_a: Any,
+    correct_b: Any,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    method: str = "BCa",
+    seed: int = 0,
+) -> dict[str, Any]:
     """Confidence interval of ``accuracy(a) - accuracy(b)`` with paired resampling.
 
     Both correctness vectors must describe the same test samples in the same order; each
@@ -237,8 +262,15 @@ def paired_bootstrap_diff_ci(correct_a: Any, correct_b: Any, n_resamples: int = 
         ``ci_low``, ``ci_high`` and the bootstrap metadata of :func:`bootstrap_ci`.
     """
     a, b = _check_paired_correct(correct_a, correct_b)
-    result = _bootstrap_with_fallback((a, b), _accuracy_difference, paired=True, n_resamples=n_resamples,
-                                      confidence=confidence, method=method, seed=seed)
+    result = _bootstrap_with_fallback(
+        (a, b),
+        _accuracy_difference,
+        paired=True,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        method=method,
+        seed=seed,
+    )
     return {
         "difference": float(a.mean() - b.mean()),
         "accuracy_a": float(a.mean()),
@@ -252,11 +284,11 @@ def paired_bootstrap_diff_ci(correct_a: Any, correct_b: Any, n_resamples: int = 
 # McNemar
 # --------------------------------------------------------------------------------------------
 
+
 def mcnemar_table(correct_a: Any, correct_b: Any) -> np.ndarray:
     """2x2 table of paired outcomes: rows = model A correct/wrong, columns = model B correct/wrong."""
     a, b = _check_paired_correct(correct_a, correct_b)
-    return np.array([[np.sum(a & b), np.sum(a & ~b)],
-                     [np.sum(~a & b), np.sum(~a & ~b)]], dtype=np.int64)
+    return np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]], dtype=np.int64)
 
 
 def mcnemar_test(correct_a: Any, correct_b: Any, exact: bool | str = "auto") -> dict[str, Any]:
@@ -303,6 +335,7 @@ def mcnemar_test(correct_a: Any, correct_b: Any, exact: bool | str = "auto") -> 
 # seeds and verdicts
 # --------------------------------------------------------------------------------------------
 
+
 def aggregate_seeds(values: Iterable[float]) -> dict[str, float | int]:
     """Mean and sample standard deviation (``ddof=1``) of one metric over training seeds.
 
@@ -320,8 +353,14 @@ def aggregate_seeds(values: Iterable[float]) -> dict[str, float | int]:
     return {"mean": float(array.mean()), "sd": sd, "n": int(array.size)}
 
 
-def verdict(claimed: float | None, ci_low: float | None, ci_high: float | None, is_synthetic: bool,
-            untestable_reason: str | None = None, fraction: bool = True) -> str:
+def verdict(
+    claimed: float | None,
+    ci_low: float | None,
+    ci_high: float | None,
+    is_synthetic: bool,
+    untestable_reason: str | None = None,
+    fraction: bool = True,
+) -> str:
     """Classify a published number against our confidence interval.
 
     Precedence: a given ``untestable_reason`` wins (``"untestable"``), then runs on synthetic
@@ -379,7 +418,9 @@ def encode_outcomes(y_true: Any, y_pred: Any, n_classes: int) -> np.ndarray:
     if y_true.ndim != 1 or y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred must be 1-D and equally long, got {y_true.shape} and {y_pred.shape}")
     for name, values in (("y_true", y_true), ("y_pred", y_pred)):
-        if values.size and (not np.issubdtype(values.dtype, np.integer) or values.min() < 0 or values.max() >= n_classes):
+        if values.size and (
+            not np.issubdtype(values.dtype, np.integer) or values.min() < 0 or values.max() >= n_classes
+        ):
             raise ValueError(f"{name} must hold class indices 0..{n_classes - 1}, found {np.unique(values)[:10]}")
     return y_true.astype(np.int64) * n_classes + y_pred.astype(np.int64)
 
@@ -400,17 +441,22 @@ def _check_metric_args(metric: str, n_classes: int, scored: Sequence[int] | None
     if metric not in CONFUSION_METRICS + CLASS_METRICS:
         raise ValueError(f"metric must be one of {CONFUSION_METRICS + CLASS_METRICS}, got {metric!r}")
     if (metric in CLASS_METRICS) != (class_index is not None):
-        raise ValueError(f"class_index is needed by the per-class metrics {CLASS_METRICS} and by them only; "
-                         f"got metric={metric!r}, class_index={class_index!r}")
+        raise ValueError(
+            f"class_index is needed by the per-class metrics {CLASS_METRICS} and by them only; "
+            f"got metric={metric!r}, class_index={class_index!r}"
+        )
     indices = list(scored or []) + ([] if class_index is None else [class_index])
     if scored is not None and not len(scored):
         raise ValueError("scored must name at least one class index")
     if any(not 0 <= int(i) < n_classes for i in indices):
-        raise ValueError(f"class indices must lie in 0..{n_classes - 1}, got scored={scored}, class_index={class_index}")
+        raise ValueError(
+            f"class indices must lie in 0..{n_classes - 1}, got scored={scored}, class_index={class_index}"
+        )
 
 
-def metric_from_confusion(confusion: np.ndarray, metric: str, scored: Sequence[int] | None = None,
-                          class_index: int | None = None) -> np.ndarray:
+def metric_from_confusion(
+    confusion: np.ndarray, metric: str, scored: Sequence[int] | None = None, class_index: int | None = None
+) -> np.ndarray:
     """A metric from confusion matrices (..., K, K), as sklearn computes it.
 
     Equal to sklearn's ``accuracy_score``, ``f1_score`` / ``precision_score`` / ``recall_score``
@@ -424,8 +470,8 @@ def metric_from_confusion(confusion: np.ndarray, metric: str, scored: Sequence[i
     cm = np.asarray(confusion, dtype=np.float64)
     _check_metric_args(metric, cm.shape[-1], scored, class_index)
     true_pos = np.diagonal(cm, axis1=-2, axis2=-1)
-    support = cm.sum(axis=-1)      # true count per class
-    predicted = cm.sum(axis=-2)    # predicted count per class
+    support = cm.sum(axis=-1)  # true count per class
+    predicted = cm.sum(axis=-2)  # predicted count per class
     total = support.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         if metric == "accuracy":
@@ -433,14 +479,16 @@ def metric_from_confusion(confusion: np.ndarray, metric: str, scored: Sequence[i
         if metric == "mcc":
             correct = true_pos.sum(axis=-1)
             cov_tp = correct * total - np.sum(support * predicted, axis=-1)
-            cov_pp = total ** 2 - np.sum(predicted ** 2, axis=-1)
-            cov_tt = total ** 2 - np.sum(support ** 2, axis=-1)
+            cov_pp = total**2 - np.sum(predicted**2, axis=-1)
+            cov_tt = total**2 - np.sum(support**2, axis=-1)
             denominator = np.sqrt(cov_pp * cov_tt)
             return np.where(denominator > 0, cov_tp / np.where(denominator > 0, denominator, 1.0), 0.0)
         precision = np.where(predicted > 0, true_pos / np.maximum(predicted, 1), 0.0)
         recall = np.where(support > 0, true_pos / np.maximum(support, 1), 0.0)
         f1_denominator = precision + recall
-        f1 = np.where(f1_denominator > 0, 2 * precision * recall / np.where(f1_denominator > 0, f1_denominator, 1.0), 0.0)
+        f1 = np.where(
+            f1_denominator > 0, 2 * precision * recall / np.where(f1_denominator > 0, f1_denominator, 1.0), 0.0
+        )
         if metric in CLASS_METRICS:
             return {"precision": precision, "recall": recall, "f1": f1}[metric][..., class_index]
         keep = np.arange(cm.shape[-1]) if scored is None else np.asarray(scored, dtype=np.int64)
@@ -452,12 +500,14 @@ def metric_from_confusion(confusion: np.ndarray, metric: str, scored: Sequence[i
         if metric == "macro_f1":
             return f1.mean(axis=-1)
         scored_total = support.sum(axis=-1)
-        return np.where(scored_total > 0, np.sum(f1 * support, axis=-1) / np.where(scored_total > 0, scored_total, 1.0),
-                        0.0)
+        return np.where(
+            scored_total > 0, np.sum(f1 * support, axis=-1) / np.where(scored_total > 0, scored_total, 1.0), 0.0
+        )
 
 
-def metric_from_codes(codes: np.ndarray, n_classes: int, metric: str, scored: Sequence[int] | None = None,
-                      class_index: int | None = None) -> np.ndarray:
+def metric_from_codes(
+    codes: np.ndarray, n_classes: int, metric: str, scored: Sequence[int] | None = None, class_index: int | None = None
+) -> np.ndarray:
     return metric_from_confusion(confusion_from_codes(codes, n_classes), metric, scored, class_index)
 
 
@@ -473,19 +523,32 @@ def _seed_codes(per_seed: Sequence[SeedOutcomes], n_classes: int, name: str) -> 
         raise ValueError(f"{name}: need the outcomes of at least one seed")
     codes = [encode_outcomes(t, p, n_classes) for t, p in per_seed]
     if any(c.size < 2 for c in codes):
-        raise ValueError(f"{name}: every seed needs at least 2 test samples to bootstrap, got sizes {[c.size for c in codes]}")
+        raise ValueError(
+            f"{name}: every seed needs at least 2 test samples to bootstrap, got sizes {[c.size for c in codes]}"
+        )
     return codes
 
 
 def _check_shared(codes: list[np.ndarray], shared: bool, name: str) -> None:
     if shared and len({c.size for c in codes}) != 1:
-        raise ValueError(f"{name}: shared_test_set=True needs equally long, aligned outcome vectors per seed, "
-                         f"got sizes {[c.size for c in codes]}")
+        raise ValueError(
+            f"{name}: shared_test_set=True needs equally long, aligned outcome vectors per seed, "
+            f"got sizes {[c.size for c in codes]}"
+        )
 
 
-def seed_mean_ci(per_seed: Sequence[SeedOutcomes], metric: str, n_classes: int, shared_test_set: bool,
-                 n_resamples: int = 2000, confidence: float = 0.95, method: str = "BCa",
-                 seed: int = 0, scored: Sequence[int] | None = None, class_index: int | None = None) -> dict[str, Any]:
+def seed_mean_ci(
+    per_seed: Sequence[SeedOutcomes],
+    metric: str,
+    n_classes: int,
+    shared_test_set: bool,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    method: str = "BCa",
+    seed: int = 0,
+    scored: Sequence[int] | None = None,
+    class_index: int | None = None,
+) -> dict[str, Any]:
     """Bootstrap CI of the mean over seeds of a test-set metric, resampling test samples.
 
     The statistic is ``mean_s metric(seed s on the resampled samples)``: the models are fixed, the
@@ -506,21 +569,45 @@ def seed_mean_ci(per_seed: Sequence[SeedOutcomes], metric: str, n_classes: int, 
     _check_metric_args(metric, n_classes, scored, class_index)
 
     def statistic(*arrays, axis=-1):
-        return np.mean([metric_from_codes(np.moveaxis(a, axis, -1), n_classes, metric, scored, class_index)
-                        for a in arrays], axis=0)
+        return np.mean(
+            [metric_from_codes(np.moveaxis(a, axis, -1), n_classes, metric, scored, class_index) for a in arrays],
+            axis=0,
+        )
 
     estimate = float(statistic(*codes))
-    result = _bootstrap_with_fallback(tuple(codes), statistic, paired=shared_test_set, n_resamples=n_resamples,
-                                      confidence=confidence, method=method, seed=seed)
-    return {"statistic": metric, "estimate": estimate, "n_seeds": len(codes), "n": [int(c.size) for c in codes],
-            "resampling": "one seed" if len(codes) == 1 else
-            ("shared test set, paired across seeds" if shared_test_set else "independent per seed"), **result}
+    result = _bootstrap_with_fallback(
+        tuple(codes),
+        statistic,
+        paired=shared_test_set,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        method=method,
+        seed=seed,
+    )
+    return {
+        "statistic": metric,
+        "estimate": estimate,
+        "n_seeds": len(codes),
+        "n": [int(c.size) for c in codes],
+        "resampling": "one seed"
+        if len(codes) == 1
+        else ("shared test set, paired across seeds" if shared_test_set else "independent per seed"),
+        **result,
+    }
 
 
-def seed_mean_difference_ci(per_seed_a: Sequence[SeedOutcomes], per_seed_b: Sequence[SeedOutcomes], metric: str,
-                            n_classes: int, paired_within_seed: bool, shared_test_set: bool,
-                            n_resamples: int = 2000, confidence: float = 0.95, method: str = "BCa",
-                            seed: int = 0) -> dict[str, Any]:
+def seed_mean_difference_ci(
+    per_seed_a: Sequence[SeedOutcomes],
+    per_seed_b: Sequence[SeedOutcomes],
+    metric: str,
+    n_classes: int,
+    paired_within_seed: bool,
+    shared_test_set: bool,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    method: str = "BCa",
+    seed: int = 0,
+) -> dict[str, Any]:
     """Bootstrap CI of ``mean_s metric(a_s) - mean_s metric(b_s)`` (models a and b, seeds s).
 
     ``paired_within_seed``: a_s and b_s were tested on the same samples, aligned (the usual
@@ -532,12 +619,16 @@ def seed_mean_difference_ci(per_seed_a: Sequence[SeedOutcomes], per_seed_b: Sequ
     codes_a = _seed_codes(per_seed_a, n_classes, "seed_mean_difference_ci (a)")
     codes_b = _seed_codes(per_seed_b, n_classes, "seed_mean_difference_ci (b)")
     if len(codes_a) != len(codes_b):
-        raise ValueError(f"seed_mean_difference_ci: a has {len(codes_a)} seeds, b has {len(codes_b)}; pair them by seed")
+        raise ValueError(
+            f"seed_mean_difference_ci: a has {len(codes_a)} seeds, b has {len(codes_b)}; pair them by seed"
+        )
     cells = n_classes * n_classes
     if paired_within_seed:
         if any(a.size != b.size for a, b in zip(codes_a, codes_b)):
-            raise ValueError("seed_mean_difference_ci: paired_within_seed needs a and b aligned sample by sample per seed, "
-                             f"got sizes {[a.size for a in codes_a]} and {[b.size for b in codes_b]}")
+            raise ValueError(
+                "seed_mean_difference_ci: paired_within_seed needs a and b aligned sample by sample per seed, "
+                f"got sizes {[a.size for a in codes_a]} and {[b.size for b in codes_b]}"
+            )
         # One code per sample holds both models' outcomes, so resampling keeps each pair together.
         units = [a * cells + b for a, b in zip(codes_a, codes_b)]
         _check_shared(units, shared_test_set, "seed_mean_difference_ci")
@@ -559,10 +650,17 @@ def seed_mean_difference_ci(per_seed_a: Sequence[SeedOutcomes], per_seed_b: Sequ
 
         paired = False
     estimate = float(statistic(*units))
-    result = _bootstrap_with_fallback(tuple(units), statistic, paired=paired, n_resamples=n_resamples,
-                                      confidence=confidence, method=method, seed=seed)
-    return {"statistic": f"{metric} difference (a - b)", "difference": estimate, "n_seeds": len(codes_a),
-            "paired_within_seed": paired_within_seed, "shared_test_set": shared_test_set, **result}
+    result = _bootstrap_with_fallback(
+        tuple(units), statistic, paired=paired, n_resamples=n_resamples, confidence=confidence, method=method, seed=seed
+    )
+    return {
+        "statistic": f"{metric} difference (a - b)",
+        "difference": estimate,
+        "n_seeds": len(codes_a),
+        "paired_within_seed": paired_within_seed,
+        "shared_test_set": shared_test_set,
+        **result,
+    }
 
 
 def count_outcomes(n_correct: int, n: int) -> SeedOutcomes:
@@ -588,8 +686,15 @@ def median_ci(values: Any, n_resamples: int = 2000, confidence: float = 0.95, se
     def statistic(x, axis=-1):
         return np.median(x, axis=axis)
 
-    result = _bootstrap_with_fallback((array,), statistic, paired=False, n_resamples=n_resamples,
-                                      confidence=confidence, method="percentile", seed=seed)
+    result = _bootstrap_with_fallback(
+        (array,),
+        statistic,
+        paired=False,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        method="percentile",
+        seed=seed,
+    )
     return {"statistic": "median", "estimate": float(np.median(array)), "n": int(array.size), **result}
 
 

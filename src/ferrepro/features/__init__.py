@@ -72,7 +72,8 @@ def compute_feature(
         feats = out
     info["dim"] = int(feats.shape[1])
     info["layout"] = {
-        "order": "x0, y0, x1, y1, ... normalised to the face box" + (", then pdist distances" if p.pairwise_distances else ""),
+        "order": "x0, y0, x1, y1, ... normalised to the face box"
+        + (", then pdist distances" if p.pairwise_distances else ""),
         "points_file": "pixel coordinates N x 68 x 2, NaN for failures",
     }
     info.update(landmarks.failure_summary(result, sample_ids))

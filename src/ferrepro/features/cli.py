@@ -47,7 +47,12 @@ def _versions() -> dict[str, str]:
     import cv2
     import skimage
 
-    v = {"python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__, "scikit-image": skimage.__version__}
+    v = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "scikit-image": skimage.__version__,
+    }
     try:
         import dlib
 
@@ -71,11 +76,15 @@ def run(decoded: Path, feature: str, params: dict, out: Path, threads: int = 1) 
         raise ValueError(f"--out must end with .npy, got {out}")
     data = load_decoded(decoded)
     out.parent.mkdir(parents=True, exist_ok=True)
-    print(f"[features] {feature}: {data.n} images {tuple(data.images.shape[1:])} from {decoded}, threads={threads}",
-          file=sys.stderr, flush=True)
+    print(
+        f"[features] {feature}: {data.n} images {tuple(data.images.shape[1:])} from {decoded}, threads={threads}",
+        file=sys.stderr,
+        flush=True,
+    )
     t0 = time.perf_counter()
-    result = compute_feature(feature, data.images, params, threads=threads,
-                             sample_ids=data.samples["sample_id"].astype(str).tolist())
+    result = compute_feature(
+        feature, data.images, params, threads=threads, sample_ids=data.samples["sample_id"].astype(str).tolist()
+    )
     seconds = time.perf_counter() - t0
     feats = np.ascontiguousarray(result.features, dtype=np.float32)
     if len(feats) != data.n:
@@ -101,8 +110,10 @@ def run(decoded: Path, feature: str, params: dict, out: Path, threads: int = 1) 
     os.replace(tmp, sidecar_path(out))
     summary = f"[features] {feature}: wrote {out} {feats.shape} in {seconds:.1f}s ({info['images_per_s']} images/s)"
     if info.get("n_failures"):
-        summary += (f"; {info['n_failures']} failures ({100 * info['failure_rate']:.2f}%) stored as NaN rows, "
-                    f"listed in {sidecar_path(out)}")
+        summary += (
+            f"; {info['n_failures']} failures ({100 * info['failure_rate']:.2f}%) stored as NaN rows, "
+            f"listed in {sidecar_path(out)}"
+        )
     elif "n_failures" in info:
         summary += "; no failures"
     print(summary, file=sys.stderr, flush=True)

@@ -163,7 +163,11 @@ def _opencv_descriptor(win_h: int, win_w: int, p: HogParams):
     block = p.cells_per_block * p.pixels_per_cell
     cell = p.pixels_per_cell
     return cv2.HOGDescriptor(
-        (win_w, win_h), (block, block), (cell, cell), (cell, cell), p.orientations,
+        (win_w, win_h),
+        (block, block),
+        (cell, cell),
+        (cell, cell),
+        p.orientations,
         1,  # derivAperture (unused by OpenCV; [-1, 0, 1] centred differences like scikit-image)
         _FLAT_WIN_SIGMA,
         cv2.HOGDescriptor_L2Hys,

@@ -111,7 +111,8 @@ def _import_dlib():
         import dlib
     except ImportError as exc:
         raise LandmarkModelMissing(
-            "dlib is not installed: install the PyPI package 'dlib-bin' (pip install dlib-bin, or pip install 'ferrepro[landmarks]')"
+            "dlib is not installed: install the PyPI package 'dlib-bin' (pip install dlib-bin, or pip install "
+            "'ferrepro[landmarks]')"
         ) from exc
     return dlib
 
@@ -154,7 +155,9 @@ class LandmarkExtractor:
             return False
         return max(h, w) <= self.params.max_precropped_size
 
-    def extract(self, image: np.ndarray) -> tuple[np.ndarray | None, tuple[float, float, float, float] | None, str, str]:
+    def extract(
+        self, image: np.ndarray
+    ) -> tuple[np.ndarray | None, tuple[float, float, float, float] | None, str, str]:
         """(points 68x2, box (left, top, width, height), failure reason or "", box source)."""
         img = _as_dlib_image(image)
         h, w = img.shape[:2]
@@ -278,8 +281,9 @@ def extract_landmarks(
     import multiprocessing as mp
 
     # spawn, not fork: the parent may hold OpenCV/BLAS threads, and forking those can deadlock.
-    with ProcessPoolExecutor(max_workers=threads, mp_context=mp.get_context("spawn"),
-                             initializer=_init_worker, initargs=(params,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=threads, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(params,)
+    ) as pool:
         # Keep only a few chunks in flight, so a memory-mapped dataset is never copied whole.
         pending: set = set()
         for s in starts:

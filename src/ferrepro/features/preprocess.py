@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,9 @@ def to_gray_uint8(images: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- ops
 
 
-def adaptive_gamma(images: np.ndarray, gamma_min: float = 0.6, gamma_max: float = 1.4, target: float = 0.5) -> np.ndarray:
+def adaptive_gamma(
+    images: np.ndarray, gamma_min: float = 0.6, gamma_max: float = 1.4, target: float = 0.5
+) -> np.ndarray:
     """Per-image gamma correction, I' = I ** gamma (abdeldayem2025 Eq. 1, on [0, 1] intensities).
 
     abdeldayem2025 says gamma is chosen per image "through histogram-based analysis" in [0.6, 1.4]
@@ -193,7 +196,9 @@ def resize(images: np.ndarray, size: int | Sequence[int], interpolation: str = "
     elif interpolation in modes:
         flag = modes[interpolation]
     else:
-        raise PreprocessError(f"resize interpolation {interpolation!r} unknown; expected 'auto' or one of {sorted(modes)}")
+        raise PreprocessError(
+            f"resize interpolation {interpolation!r} unknown; expected 'auto' or one of {sorted(modes)}"
+        )
     out = np.empty((len(x), h, w, x.shape[3]), dtype=np.float32)
     for i, im in enumerate(x):
         r = cv2.resize(im, (w, h), interpolation=flag)
@@ -328,7 +333,9 @@ def landmark_emphasis(
         mask = landmark_mask(pts * scale, h, w, regions, margin)
         out[i] *= (background + (1.0 - background) * mask)[..., None]
     if skipped:
-        warnings.warn(f"landmark_emphasis: {skipped} of {n} images have no landmarks (dlib failed); left unchanged")
+        warnings.warn(
+            f"landmark_emphasis: {skipped} of {n} images have no landmarks (dlib failed); left unchanged", stacklevel=2
+        )
     if report is not None:
         report["landmark_emphasis_skipped"] = report.get("landmark_emphasis_skipped", 0) + skipped
     return out
@@ -407,8 +414,10 @@ def apply_pipeline(
     images = as_batch(images)
     frame = images.shape[1:3]
     if pipeline.needs_landmarks and landmarks is None:
-        raise PreprocessError("the pipeline has a landmark_emphasis step: pass landmarks (N x 68 x 2), e.g. from "
-                              "results/features/<dataset>/landmarks_points.npy")
+        raise PreprocessError(
+            "the pipeline has a landmark_emphasis step: pass landmarks (N x 68 x 2), e.g. from "
+            "results/features/<dataset>/landmarks_points.npy"
+        )
     if landmarks is not None and len(landmarks) != len(images):
         raise PreprocessError(f"{len(landmarks)} landmark rows for {len(images)} images")
     out = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Callable
+from collections.abc import Callable
 
 MODEL_REGISTRY: dict[str, Callable] = {}
 _SKIP_MODULES = {"blocks", "init", "weights"}

@@ -50,8 +50,9 @@ preprocessing, not part of the model:
 Parameter count (7 classes, RGB, all flags default): 11,152,897 trainable parameters
 (DenseNet121 features 6,953,856; conv blocks 3,539,712 + BN 1,536; CBAMs 42,650; residual modules
 416,736; dense head 198,407). Keras, which the authors used, also counts BatchNorm moving statistics:
-+83,648 (DenseNet121) +2,880 (ours: 1,440 channels x mean and variance) = 11,239,425 "total params". The paper claims 11.6M; we are 0.45M
-(3.9%) below it, a gap that the unstated kernel sizes/residual-block layout would explain.
++83,648 (DenseNet121) +2,880 (ours: 1,440 channels x mean and variance) = 11,239,425 "total params".
+The paper claims 11.6M; we are 0.45M (3.9%) below it,
+a gap that the unstated kernel sizes/residual-block layout would explain.
 tests/test_models_papers.py derives these numbers by hand.
 """
 
@@ -73,7 +74,8 @@ IMAGENET_CHANNELS = 3
 # Keys of torchvision's published checkpoint use the pre-1.0 names "norm.1", "conv.2", ...
 _OLD_DENSELAYER_KEY = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))\."
-    r"((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
+    r"((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
+)
 
 
 def imagenet_cache_path() -> str:
@@ -96,10 +98,12 @@ def _features_state_dict(path: str) -> dict[str, torch.Tensor]:
         if match:
             key = match.group(1) + match.group(2)
         if key.startswith("features."):
-            features[key[len("features."):]] = value
+            features[key[len("features.") :]] = value
     if not features:
-        raise ValueError(f"{path}: no 'features.*' keys; is this a torchvision DenseNet121 checkpoint? "
-                         f"(first keys: {list(state)[:3]})")
+        raise ValueError(
+            f"{path}: no 'features.*' keys; is this a torchvision DenseNet121 checkpoint? "
+            f"(first keys: {list(state)[:3]})"
+        )
     return features
 
 
@@ -124,17 +128,21 @@ def resolve_pretrained_weights(pretrained_weights: str | None, allow_random_fall
             return str(check.path)
         if check.sha256 is not None:
             error = ValueError  # a file is there, but not the published one
-        message = (f"DenseNet121 ImageNet weights: {check.problem}. Put torchvision's densenet121 checkpoint there, "
-                   "pass its path as pretrained_weights, or set pretrained_weights: null for a randomly initialised "
-                   "backbone")
+        message = (
+            f"DenseNet121 ImageNet weights: {check.problem}. Put torchvision's densenet121 checkpoint there, "
+            "pass its path as pretrained_weights, or set pretrained_weights: null for a randomly initialised "
+            "backbone"
+        )
         details = "\n" + weights.instructions(expected, check.path)
     else:
         path = os.path.expanduser(pretrained_weights)
         if os.path.isfile(path):
             return path
-        message = (f"DenseNet121 weights not found at {path}. Put a DenseNet121 checkpoint (torchvision's: "
-                   f"{weights.densenet121_imagenet().url}) there, or set pretrained_weights: null for a randomly "
-                   "initialised backbone")
+        message = (
+            f"DenseNet121 weights not found at {path}. Put a DenseNet121 checkpoint (torchvision's: "
+            f"{weights.densenet121_imagenet().url}) there, or set pretrained_weights: null for a randomly "
+            "initialised backbone"
+        )
     if allow_random_fallback:
         warnings.warn(message + "; falling back to random initialisation" + details, stacklevel=3)
         return None
@@ -149,8 +157,9 @@ def densenet121_features(in_channels: int = 3, weights_path: str | None = None) 
         features.load_state_dict(_features_state_dict(weights_path), strict=True)
     if in_channels != IMAGENET_CHANNELS:
         old = features.conv0
-        new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, stride=old.stride,
-                        padding=old.padding, bias=False)
+        new = nn.Conv2d(
+            in_channels, old.out_channels, old.kernel_size, stride=old.stride, padding=old.padding, bias=False
+        )
         if weights_path is not None:
             with torch.no_grad():
                 mean_kernel = old.weight.mean(dim=1, keepdim=True)
@@ -176,22 +185,37 @@ class DCRNet(nn.Module):
         l2_weight_decay: optimizer weight decay standing in for the paper's L2 regularisation.
     """
 
-    def __init__(self, num_classes: int = 7, in_channels: int = 3, input_size: int = 224,
-                 pretrained_weights: str | None = None, allow_random_fallback: bool = False,
-                 use_cbam: bool = True, use_residual: bool = True, attention: str = "cbam",
-                 residual_skip: bool = True, use_conv_blocks: bool = True, attention_reduction: int = 16,
-                 conv_dropout: tuple[float, float] = (0.3, 0.4), residual_widths: tuple[int, int] = (32, 64),
-                 blocks_per_module: int = 3, dense_units: tuple[int, ...] = (512, 256, 128),
-                 dense_dropout: float = 0.4, l2_weight_decay: float = 1e-3):
+    def __init__(
+        self,
+        num_classes: int = 7,
+        in_channels: int = 3,
+        input_size: int = 224,
+        pretrained_weights: str | None = None,
+        allow_random_fallback: bool = False,
+        use_cbam: bool = True,
+        use_residual: bool = True,
+        attention: str = "cbam",
+        residual_skip: bool = True,
+        use_conv_blocks: bool = True,
+        attention_reduction: int = 16,
+        conv_dropout: tuple[float, float] = (0.3, 0.4),
+        residual_widths: tuple[int, int] = (32, 64),
+        blocks_per_module: int = 3,
+        dense_units: tuple[int, ...] = (512, 256, 128),
+        dense_dropout: float = 0.4,
+        l2_weight_decay: float = 1e-3,
+    ):
         super().__init__()
         if attention not in ATTENTION_KINDS:
             raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
         backbone_size = densenet121_output_size(input_size)
         min_size = 64 if use_conv_blocks else 32
         if backbone_size < 1 or (use_conv_blocks and backbone_size // 2 < 1):
-            raise ValueError(f"input_size={input_size} is too small for DCRNet: DenseNet121 divides it by 32 "
-                             f"and the conv block's 2x2 max-pool halves it again; use at least {min_size} "
-                             "(the paper uses 224)")
+            raise ValueError(
+                f"input_size={input_size} is too small for DCRNet: DenseNet121 divides it by 32 "
+                f"and the conv block's 2x2 max-pool halves it again; use at least {min_size} "
+                "(the paper uses 224)"
+            )
 
         weights_path = resolve_pretrained_weights(pretrained_weights, allow_random_fallback)
         self.weights_source = "random" if weights_path is None else f"imagenet:{weights_path}"
@@ -200,8 +224,13 @@ class DCRNet(nn.Module):
         self.backbone = densenet121_features(in_channels, weights_path)
         self.backbone_relu = nn.ReLU(inplace=True)
         self.l2_weight_decay = float(l2_weight_decay)
-        self.flags = {"use_cbam": use_cbam, "use_residual": use_residual, "attention": attention,
-                      "residual_skip": residual_skip, "use_conv_blocks": use_conv_blocks}
+        self.flags = {
+            "use_cbam": use_cbam,
+            "use_residual": use_residual,
+            "attention": attention,
+            "residual_skip": residual_skip,
+            "use_conv_blocks": use_conv_blocks,
+        }
 
         def attend(channels: int) -> nn.Module:
             return make_attention(attention, channels, attention_reduction) if use_cbam else nn.Identity()
@@ -210,10 +239,17 @@ class DCRNet(nn.Module):
         blocks: list[nn.Module] = []
         if use_conv_blocks:
             blocks += [
-                nn.Conv2d(channels, 256, 3, padding=1, bias=True), nn.BatchNorm2d(256), nn.ReLU(inplace=True),
-                nn.Dropout(conv_dropout[0]), attend(256),
-                nn.Conv2d(256, 512, 3, padding=1, bias=True), nn.BatchNorm2d(512), nn.ReLU(inplace=True),
-                nn.MaxPool2d(2, 2), nn.Dropout(conv_dropout[1]), attend(512),
+                nn.Conv2d(channels, 256, 3, padding=1, bias=True),
+                nn.BatchNorm2d(256),
+                nn.ReLU(inplace=True),
+                nn.Dropout(conv_dropout[0]),
+                attend(256),
+                nn.Conv2d(256, 512, 3, padding=1, bias=True),
+                nn.BatchNorm2d(512),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, 2),
+                nn.Dropout(conv_dropout[1]),
+                attend(512),
             ]
             channels = 512
         self.conv_blocks = nn.Sequential(*blocks)

@@ -66,9 +66,17 @@ class AfzaalCNN(nn.Module):
         l2_weight_decay: optimizer weight decay standing in for the paper's L2 regularisation.
     """
 
-    def __init__(self, num_classes: int = 7, in_channels: int = 1, input_size: int = 64,
-                 conv_channels: Sequence[int] = (32, 64, 128), dense_units: Sequence[int] = (128,),
-                 batchnorm: bool = True, dropout: float = 0.5, l2_weight_decay: float = 0.0):
+    def __init__(
+        self,
+        num_classes: int = 7,
+        in_channels: int = 1,
+        input_size: int = 64,
+        conv_channels: Sequence[int] = (32, 64, 128),
+        dense_units: Sequence[int] = (128,),
+        batchnorm: bool = True,
+        dropout: float = 0.5,
+        l2_weight_decay: float = 0.0,
+    ):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
@@ -78,8 +86,10 @@ class AfzaalCNN(nn.Module):
         for out_channels in conv_channels:
             size = _valid_stage_size(size)
             if size < 1:
-                raise ValueError(f"input_size={input_size} is too small for {len(conv_channels)} unpadded "
-                                 f"3x3-conv + 2x2-pool stages; use at least 64 (the paper's size)")
+                raise ValueError(
+                    f"input_size={input_size} is too small for {len(conv_channels)} unpadded "
+                    f"3x3-conv + 2x2-pool stages; use at least 64 (the paper's size)"
+                )
             stages.append(conv_bn_relu(channels, out_channels, 3, padding=0, bias=True, batchnorm=batchnorm))
             stages.append(nn.MaxPool2d(2, 2))
             channels = out_channels
@@ -130,8 +140,20 @@ def afzaal_fewer_layers(num_classes: int = 7, in_channels: int = 1, input_size: 
 
 
 @register_model("afzaal2025.optimized")
-def afzaal_optimized(num_classes: int = 7, in_channels: int = 1, input_size: int = 64,
-                     l2_weight_decay: float = DEFAULT_OPTIMIZED_L2_WEIGHT_DECAY, **kwargs) -> nn.Module:
+def afzaal_optimized(
+    num_classes: int = 7,
+    in_channels: int = 1,
+    input_size: int = 64,
+    l2_weight_decay: float = DEFAULT_OPTIMIZED_L2_WEIGHT_DECAY,
+    **kwargs,
+) -> nn.Module:
     """Section 4.4: conv 64/128/256 with BN and L2, dense 256 and 128 each with dropout 0.5."""
-    return AfzaalCNN(num_classes, in_channels, input_size, conv_channels=(64, 128, 256),
-                     dense_units=(256, 128), l2_weight_decay=l2_weight_decay, **kwargs)
+    return AfzaalCNN(
+        num_classes,
+        in_channels,
+        input_size,
+        conv_channels=(64, 128, 256),
+        dense_units=(256, 128),
+        l2_weight_decay=l2_weight_decay,
+        **kwargs,
+    )

@@ -21,8 +21,15 @@ def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
     return x.mean(dim=(2, 3))
 
 
-def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 padding: int | str = "same", bias: bool = False, batchnorm: bool = True) -> nn.Sequential:
+def conv_bn_relu(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int = 3,
+    stride: int = 1,
+    padding: int | str = "same",
+    bias: bool = False,
+    batchnorm: bool = True,
+) -> nn.Sequential:
     """Conv2d -> BatchNorm2d -> ReLU (BatchNorm optional).
 
     ``padding="same"`` is Keras' ``padding="same"`` for stride 1; for strided convolutions an explicit
@@ -30,8 +37,9 @@ def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3, stri
     """
     if padding == "same" and stride != 1:
         padding = kernel_size // 2
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                                         padding=padding, bias=bias)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias)
+    ]
     if batchnorm:
         layers.append(nn.BatchNorm2d(out_channels))
     layers.append(nn.ReLU(inplace=True))
@@ -128,8 +136,7 @@ class ResidualBlock(nn.Module):
     that remove residual connections but keep the layers.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, bias: bool = False,
-                 shortcut: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, bias: bool = False, shortcut: bool = True):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=bias)
         self.bn1 = nn.BatchNorm2d(out_channels)

@@ -65,14 +65,16 @@ class Gilanie17(nn.Module):
         for _ in range(5):  # four convolutions and the pooling layer, all 5x5 stride 2
             size = _after_5x5_stride2(size)
             if size < 1:
-                raise ValueError(f"input_size={input_size} is too small for five unpadded 5x5 stride-2 "
-                                 "layers; use at least 125 (the paper uses 512)")
+                raise ValueError(
+                    f"input_size={input_size} is too small for five unpadded 5x5 stride-2 "
+                    "layers; use at least 125 (the paper uses 512)"
+                )
         self.features = nn.Sequential(
-            conv_bn_relu(in_channels, 64, KERNEL, stride=STRIDE, padding=0, bias=True),   # layers 1-3
-            conv_bn_relu(64, 128, KERNEL, stride=STRIDE, padding=0, bias=True),           # layers 4-6
-            nn.AvgPool2d(KERNEL, stride=STRIDE),                                          # layer 7
-            conv_bn_relu(128, 128, KERNEL, stride=STRIDE, padding=0, bias=True),          # layers 8-10
-            conv_bn_relu(128, 64, KERNEL, stride=STRIDE, padding=0, bias=True),           # layers 11-13
+            conv_bn_relu(in_channels, 64, KERNEL, stride=STRIDE, padding=0, bias=True),  # layers 1-3
+            conv_bn_relu(64, 128, KERNEL, stride=STRIDE, padding=0, bias=True),  # layers 4-6
+            nn.AvgPool2d(KERNEL, stride=STRIDE),  # layer 7
+            conv_bn_relu(128, 128, KERNEL, stride=STRIDE, padding=0, bias=True),  # layers 8-10
+            conv_bn_relu(128, 64, KERNEL, stride=STRIDE, padding=0, bias=True),  # layers 11-13
         )
         self.final_size = size
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64 * size * size, num_classes))  # layer 14

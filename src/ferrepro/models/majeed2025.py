@@ -30,25 +30,38 @@ from ferrepro.models.blocks import conv_bn_relu, global_avg_pool
 
 
 class MajeedCNN(nn.Module):
-    def __init__(self, num_classes: int = 7, in_channels: int = 1, input_size: int = 48,
-                 fc_dropout: tuple[float, float] = (0.6, 0.4)):
+    def __init__(
+        self,
+        num_classes: int = 7,
+        in_channels: int = 1,
+        input_size: int = 48,
+        fc_dropout: tuple[float, float] = (0.6, 0.4),
+    ):
         super().__init__()
         if input_size != 48:
             # The 3200-wide FC layer of Table I only exists for 48x48 inputs.
             raise ValueError(f"majeed2025 CNN is defined for 48x48 inputs (Table I), got input_size={input_size}")
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, kernel_size=1), nn.ReLU(inplace=True),
-            nn.Conv2d(32, 32, kernel_size=5), nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, 32, kernel_size=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(32, 32, kernel_size=5),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(2, 2),
-            nn.Conv2d(32, 64, kernel_size=3), nn.ReLU(inplace=True),
+            nn.Conv2d(32, 64, kernel_size=3),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(2, 2),
-            nn.Conv2d(64, 128, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 128, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(2, 2),
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(128 * 5 * 5, 2048), nn.ReLU(inplace=True), nn.Dropout(fc_dropout[0]),
-            nn.Linear(2048, 1024), nn.ReLU(inplace=True), nn.Dropout(fc_dropout[1]),
+            nn.Linear(128 * 5 * 5, 2048),
+            nn.ReLU(inplace=True),
+            nn.Dropout(fc_dropout[0]),
+            nn.Linear(2048, 1024),
+            nn.ReLU(inplace=True),
+            nn.Dropout(fc_dropout[1]),
             nn.Linear(1024, num_classes),
         )
 
@@ -72,13 +85,19 @@ class LeNet5(nn.Module):
         if spatial < 1:
             raise ValueError(f"LeNet-5 needs inputs of at least 16x16, got {input_size}")
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2),
-            nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2),
+            nn.Conv2d(in_channels, 6, kernel_size=5),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(6, 16, kernel_size=5),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, 2),
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(16 * spatial * spatial, 120), nn.ReLU(inplace=True),
-            nn.Linear(120, 84), nn.ReLU(inplace=True),
+            nn.Linear(16 * spatial * spatial, 120),
+            nn.ReLU(inplace=True),
+            nn.Linear(120, 84),
+            nn.ReLU(inplace=True),
             nn.Linear(84, num_classes),
         )
 
@@ -92,8 +111,11 @@ class CrossStreamGate(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 4):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(channels, channels // reduction), nn.ReLU(inplace=True),
-                                 nn.Linear(channels // reduction, channels))
+        self.mlp = nn.Sequential(
+            nn.Linear(channels, channels // reduction),
+            nn.ReLU(inplace=True),
+            nn.Linear(channels // reduction, channels),
+        )
 
     def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         return x * torch.sigmoid(self.mlp(global_avg_pool(other)))[:, :, None, None]
@@ -114,8 +136,15 @@ class LuCrossStreamCNN(nn.Module):
 
     widths = (32, 64, 128)
 
-    def __init__(self, num_classes: int = 7, in_channels: int = 1, input_size: int = 48, hidden_units: int = 256,
-                 dropout: float = 0.5, reduction: int = 4):
+    def __init__(
+        self,
+        num_classes: int = 7,
+        in_channels: int = 1,
+        input_size: int = 48,
+        hidden_units: int = 256,
+        dropout: float = 0.5,
+        reduction: int = 4,
+    ):
         super().__init__()
         if input_size < 8:
             raise ValueError(f"lu2024 needs inputs of at least 8x8 (three 2x2 poolings), got {input_size}")
@@ -124,8 +153,12 @@ class LuCrossStreamCNN(nn.Module):
         c = self.widths[-1]
         self.gate_appearance = CrossStreamGate(c, reduction)
         self.gate_gradient = CrossStreamGate(c, reduction)
-        self.head = nn.Sequential(nn.Linear(2 * c, hidden_units), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                                  nn.Linear(hidden_units, num_classes))
+        self.head = nn.Sequential(
+            nn.Linear(2 * c, hidden_units),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_units, num_classes),
+        )
         sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
         self.register_buffer("sobel", torch.stack([sobel_x, sobel_x.t()])[:, None])  # 2 x 1 x 3 x 3, not trained
 
@@ -138,7 +171,7 @@ class LuCrossStreamCNN(nn.Module):
 
     def gradient_magnitude(self, x: torch.Tensor) -> torch.Tensor:
         g = F.conv2d(x.mean(dim=1, keepdim=True), self.sobel, padding=1)
-        return torch.sqrt((g ** 2).sum(dim=1, keepdim=True) + 1e-6)
+        return torch.sqrt((g**2).sum(dim=1, keepdim=True) + 1e-6)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.appearance(x)

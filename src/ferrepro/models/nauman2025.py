@@ -61,19 +61,32 @@ class FeatureDimError(ValueError):
 class IAFEN(nn.Module):
     """Residual CNN trunk + global average pooling, fused with a handcrafted vector before the FC head."""
 
-    def __init__(self, num_classes: int = 7, in_channels: int = 1, input_size: int = 48, feature_dim: int = 0,
-                 widths: Sequence[int] = RESNET18_WIDTHS, blocks_per_stage: Sequence[int] = RESNET18_BLOCKS,
-                 hidden_units: int = 256, dropout: float = 0.5, normalize_features: bool = True):
+    def __init__(
+        self,
+        num_classes: int = 7,
+        in_channels: int = 1,
+        input_size: int = 48,
+        feature_dim: int = 0,
+        widths: Sequence[int] = RESNET18_WIDTHS,
+        blocks_per_stage: Sequence[int] = RESNET18_BLOCKS,
+        hidden_units: int = 256,
+        dropout: float = 0.5,
+        normalize_features: bool = True,
+    ):
         super().__init__()
         if feature_dim < 0:
             raise ValueError(f"feature_dim must be >= 0 (0 = CNN only), got {feature_dim}")
         if len(widths) != len(blocks_per_stage) or not widths:
-            raise ValueError(f"widths {tuple(widths)} and blocks_per_stage {tuple(blocks_per_stage)} "
-                             "must be non-empty and of equal length")
+            raise ValueError(
+                f"widths {tuple(widths)} and blocks_per_stage {tuple(blocks_per_stage)} "
+                "must be non-empty and of equal length"
+            )
         min_size = 2 ** (len(widths) - 1)
         if input_size < min_size:
-            raise ValueError(f"input_size={input_size} is too small for {len(widths)} stages "
-                             f"(each after the first halves the size); use at least {min_size}")
+            raise ValueError(
+                f"input_size={input_size} is too small for {len(widths)} stages "
+                f"(each after the first halves the size); use at least {min_size}"
+            )
         self.feature_dim = int(feature_dim)
         self.uses_features = self.feature_dim > 0
 
@@ -87,10 +100,13 @@ class IAFEN(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.cnn_dim = channels
 
-        self.feature_norm = (nn.BatchNorm1d(self.feature_dim)
-                             if self.uses_features and normalize_features else nn.Identity())
+        self.feature_norm = (
+            nn.BatchNorm1d(self.feature_dim) if self.uses_features and normalize_features else nn.Identity()
+        )
         self.head = nn.Sequential(
-            nn.Linear(self.cnn_dim + self.feature_dim, hidden_units), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(self.cnn_dim + self.feature_dim, hidden_units),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
             nn.Linear(hidden_units, num_classes),
         )
 
@@ -99,17 +115,21 @@ class IAFEN(nn.Module):
             if features is not None and features.numel() > 0:
                 raise FeatureDimError(
                     f"this IA-FEN was built with feature_dim=0 (CNN only) but got features of shape "
-                    f"{tuple(features.shape)}; build it with feature_dim={features.shape[-1]} to fuse them")
+                    f"{tuple(features.shape)}; build it with feature_dim={features.shape[-1]} to fuse them"
+                )
             return None
         if features is None:
-            raise FeatureDimError(f"this IA-FEN fuses a {self.feature_dim}-d handcrafted vector: call "
-                                  "model(images, features) with features of shape (batch, "
-                                  f"{self.feature_dim})")
+            raise FeatureDimError(
+                f"this IA-FEN fuses a {self.feature_dim}-d handcrafted vector: call "
+                "model(images, features) with features of shape (batch, "
+                f"{self.feature_dim})"
+            )
         if features.dim() != 2 or features.shape[1] != self.feature_dim or features.shape[0] != x.shape[0]:
             raise FeatureDimError(
                 f"handcrafted features have shape {tuple(features.shape)}, expected ({x.shape[0]}, "
                 f"{self.feature_dim}) (batch, feature_dim); the feature extraction settings must match "
-                "the feature_dim the model was built with")
+                "the feature_dim the model was built with"
+            )
         return features.to(dtype=x.dtype)
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
@@ -121,7 +141,8 @@ class IAFEN(nn.Module):
 
 
 @register_model("nauman2025.ia_fen")
-def nauman_ia_fen(num_classes: int = 7, in_channels: int = 1, input_size: int = 48, feature_dim: int = 0,
-                  **kwargs) -> nn.Module:
+def nauman_ia_fen(
+    num_classes: int = 7, in_channels: int = 1, input_size: int = 48, feature_dim: int = 0, **kwargs
+) -> nn.Module:
     """IA-FEN; the paper's four variants differ only in ``feature_dim`` (length of the handcrafted vector)."""
     return IAFEN(num_classes, in_channels, input_size, feature_dim=feature_dim, **kwargs)

@@ -128,9 +128,13 @@ def check_file(weights: WeightsFile, path: str | Path | None = None) -> WeightsC
     digest = sha256_of(path)
     prefix = weights.hash_prefix
     if prefix and not digest.startswith(prefix):
-        return WeightsCheck(weights, path, digest,
-                            f"{path} has sha256 {digest}, which does not start with {prefix} (the hex in its name): "
-                            "a different or truncated file; replace it")
+        return WeightsCheck(
+            weights,
+            path,
+            digest,
+            f"{path} has sha256 {digest}, which does not start with {prefix} (the hex in its name): "
+            "a different or truncated file; replace it",
+        )
     return WeightsCheck(weights, path, digest, None)
 
 
@@ -138,16 +142,22 @@ def instructions(weights: WeightsFile, path: str | Path | None = None) -> str:
     """What to fetch, how to know it is right, and where to put it (indented lines)."""
     path = Path(path) if path is not None else weights.path()
     prefix = weights.hash_prefix
-    sha = (f"must start with {prefix} (the hex in the file name, torch.hub's check_hash convention; "
-           "the full sha256 is not recorded)" if prefix else "not recorded (no hash in the file name)")
-    return "\n".join([
-        f"  file:        {weights.file_name} ({weights.description})",
-        f"  URL:         {weights.url}",
-        f"  sha256:      {sha}",
-        f"  destination: {path}  (torch.hub.get_dir()/checkpoints/; set TORCH_HOME to move it)",
-        f"  get it:      mkdir -p {path.parent} && curl -L -o {path} {weights.url}",
-        f"  then check:  {CHECK_COMMAND}",
-    ])
+    sha = (
+        f"must start with {prefix} (the hex in the file name, torch.hub's check_hash convention; "
+        "the full sha256 is not recorded)"
+        if prefix
+        else "not recorded (no hash in the file name)"
+    )
+    return "\n".join(
+        [
+            f"  file:        {weights.file_name} ({weights.description})",
+            f"  URL:         {weights.url}",
+            f"  sha256:      {sha}",
+            f"  destination: {path}  (torch.hub.get_dir()/checkpoints/; set TORCH_HOME to move it)",
+            f"  get it:      mkdir -p {path.parent} && curl -L -o {path} {weights.url}",
+            f"  then check:  {CHECK_COMMAND}",
+        ]
+    )
 
 
 # --- which runs need a file -----------------------------------------------------------------------------
@@ -196,8 +206,11 @@ def _run_lines(runs) -> list[str]:
     lines = []
     for folder, values in seeds.items():
         values = sorted(set(values))
-        lines.append(f"    {folder}/seed{values[0]}" if len(values) == 1
-                     else f"    {folder}/seed{{{','.join(map(str, values))}}}")
+        lines.append(
+            f"    {folder}/seed{values[0]}"
+            if len(values) == 1
+            else f"    {folder}/seed{{{','.join(map(str, values))}}}"
+        )
     return lines
 
 
@@ -212,14 +225,23 @@ def check_pretrained(runs, basedir: str | Path | None = None) -> None:
     if not failures:
         return
     total = sum(len(needing) for _, needing in failures)
-    parts = [f"{total} run(s) of the run matrix start from pretrained weights that are not in place, so the "
-             "workflow stops before any job runs (nothing is downloaded):"]
+    parts = [
+        f"{total} run(s) of the run matrix start from pretrained weights that are not in place, so the "
+        "workflow stops before any job runs (nothing is downloaded):"
+    ]
     for result, needing in failures:
-        parts += ["", f"{result.weights.file_name}: {result.problem}",
-                  f"  needed by {len(needing)} run(s) (model_kwargs pretrained_weights: imagenet):",
-                  *_run_lines(needing), instructions(result.weights, result.path)]
-    parts += ["", "Or leave those runs out of this workspace (`run_datasets`, `papers` in config/config.yaml); "
-                  "the quick profile needs no pretrained weights."]
+        parts += [
+            "",
+            f"{result.weights.file_name}: {result.problem}",
+            f"  needed by {len(needing)} run(s) (model_kwargs pretrained_weights: imagenet):",
+            *_run_lines(needing),
+            instructions(result.weights, result.path),
+        ]
+    parts += [
+        "",
+        "Or leave those runs out of this workspace (`run_datasets`, `papers` in config/config.yaml); "
+        "the quick profile needs no pretrained weights.",
+    ]
     raise PretrainedWeightsError("\n".join(parts))
 
 
@@ -233,14 +255,21 @@ def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="ferrepro weights",
         description="Pretrained weights the runs read from torch hub's cache (nothing is downloaded): "
-                    "`check` verifies the file (exit 0 when in place and its sha256 starts with the hex in its "
-                    "name, else 1 with what to fetch and where to put it); `where` prints its destination.")
+        "`check` verifies the file (exit 0 when in place and its sha256 starts with the hex in its "
+        "name, else 1 with what to fetch and where to put it); `where` prints its destination.",
+    )
     sub = p.add_subparsers(dest="action", required=True)
-    for action, help_ in (("check", "verify the file: in place, and its sha256 starts with the hex in its name"),
-                          ("where", "print the path where the file must be (torch.hub.get_dir()/checkpoints/<file>)")):
+    for action, help_ in (
+        ("check", "verify the file: in place, and its sha256 starts with the hex in its name"),
+        ("where", "print the path where the file must be (torch.hub.get_dir()/checkpoints/<file>)"),
+    ):
         s = sub.add_parser(action, help=help_, description=help_)
-        s.add_argument("--weights", choices=sorted(KNOWN), default="densenet121",
-                       help="which file (default densenet121: abdeldayem2025's ImageNet DenseNet121 backbone)")
+        s.add_argument(
+            "--weights",
+            choices=sorted(KNOWN),
+            default="densenet121",
+            help="which file (default densenet121: abdeldayem2025's ImageNet DenseNet121 backbone)",
+        )
     a = p.parse_args(argv)
     weights = KNOWN[a.weights]()
     if a.action == "where":

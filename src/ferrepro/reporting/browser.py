@@ -23,9 +23,18 @@ import tempfile
 from pathlib import Path
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+)
 
 
 class BrowserError(RuntimeError):
@@ -43,11 +52,14 @@ def find_chromium() -> str | None:
 def _run(args: list[str], timeout: int) -> subprocess.CompletedProcess:
     browser = find_chromium()
     if browser is None:
-        raise BrowserError("no Chromium found (apt-get install chromium); `make test` installs it where apt-get is available")
+        raise BrowserError(
+            "no Chromium found (apt-get install chromium); `make test` installs it where apt-get is available"
+        )
     with tempfile.TemporaryDirectory(prefix="ferrepro-chromium-") as profile:
         try:
-            proc = subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
-                                  text=True, timeout=timeout)
+            proc = subprocess.run(
+                [browser, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=timeout
+            )
         except subprocess.TimeoutExpired:
             raise BrowserError(f"chromium did not finish within {timeout} s: {' '.join(args)}") from None
     if proc.returncode != 0:
@@ -63,12 +75,20 @@ def dump_dom(html: str | Path, budget_ms: int = 10000, timeout: int = 120) -> st
     return proc.stdout
 
 
-def screenshot(html: str | Path, png: str | Path, width: int = 1600, height: int = 1000, budget_ms: int = 10000,
-               timeout: int = 120) -> Path:
+def screenshot(
+    html: str | Path, png: str | Path, width: int = 1600, height: int = 1000, budget_ms: int = 10000, timeout: int = 120
+) -> Path:
     png = Path(png).resolve()
     png.parent.mkdir(parents=True, exist_ok=True)
-    _run([f"--virtual-time-budget={budget_ms}", f"--window-size={width},{height}", f"--screenshot={png}",
-          Path(html).resolve().as_uri()], timeout)
+    _run(
+        [
+            f"--virtual-time-budget={budget_ms}",
+            f"--window-size={width},{height}",
+            f"--screenshot={png}",
+            Path(html).resolve().as_uri(),
+        ],
+        timeout,
+    )
     if not png.exists() or png.stat().st_size == 0:
         raise BrowserError(f"chromium wrote no screenshot to {png}")
     return png

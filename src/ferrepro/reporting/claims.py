@@ -58,10 +58,34 @@ from ferrepro.reporting.experiments import PROVENANCE_COLUMNS, claim_key, parse_
 from ferrepro.reporting.tables import Section, fmt, interval, mean_sd, synthetic_title, write_sections
 
 EFFICIENCY_METRICS = ("params", "gflops", "latency_ms")
-FRACTION_METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "macro_f1", "macro_precision", "macro_recall",
-                    "mcc", "weighted_f1", "precision", "recall", "f1")
-COLUMNS = ["paper", "table", "row", "experiment", "variant", "dataset", "metric", "claimed", "ours (mean ± sd)",
-           "95% CI", "n seeds (folds)", "verdict", "reason / note"]
+FRACTION_METRICS = (
+    "test_accuracy",
+    "val_accuracy",
+    "train_accuracy",
+    "macro_f1",
+    "macro_precision",
+    "macro_recall",
+    "mcc",
+    "weighted_f1",
+    "precision",
+    "recall",
+    "f1",
+)
+COLUMNS = [
+    "paper",
+    "table",
+    "row",
+    "experiment",
+    "variant",
+    "dataset",
+    "metric",
+    "claimed",
+    "ours (mean ± sd)",
+    "95% CI",
+    "n seeds (folds)",
+    "verdict",
+    "reason / note",
+]
 # Machine-readable companions of the text columns (for the chart and the CSV).
 NUMERIC = ("_claimed", "_mean", "_low", "_high")
 LEAKY_SUFFIX = "_leaky"
@@ -79,8 +103,10 @@ class Workspace:
 
 
 def skipped_reason(dataset: str, workspace: Workspace) -> str:
-    return (f"cross-test target {dataset} skipped, not on disk: put it under {workspace.raw_dir}/{dataset}/ "
-            f"(`ferrepro data status` says how) and rerun; {workspace.skipped_cross[dataset]}")
+    return (
+        f"cross-test target {dataset} skipped, not on disk: put it under {workspace.raw_dir}/{dataset}/ "
+        f"(`ferrepro data status` says how) and rerun; {workspace.skipped_cross[dataset]}"
+    )
 
 
 @dataclass
@@ -149,9 +175,11 @@ def budget_cut(group: dict, paper_budget: int | None) -> str | None:
     limit = group.get("max_epochs")
     if not group.get("runs_at_epoch_limit") or paper_budget is None or limit is None or limit >= paper_budget:
         return None
-    return (f"training capped at {limit} epochs by the profile ({group['runs_at_epoch_limit']} run(s) reached the cap; "
-            f"the paper's configuration allows {paper_budget}): ours is what the capped runs reach, a lower bound "
-            "of what the method reaches, so a claim above it cannot be refuted here")
+    return (
+        f"training capped at {limit} epochs by the profile ({group['runs_at_epoch_limit']} run(s) reached the cap; "
+        f"the paper's configuration allows {paper_budget}): ours is what the capped runs reach, a lower bound "
+        "of what the method reaches, so a claim above it cannot be refuted here"
+    )
 
 
 def _from_group(group: dict, metric: str, claimed: float, synthetic: bool, cut: str | None = None) -> Ours:
@@ -160,11 +188,20 @@ def _from_group(group: dict, metric: str, claimed: float, synthetic: bool, cut: 
         return Ours("untestable", f"{metric} was not computed for this experiment")
     if "unavailable" in entry:
         return Ours("untestable", entry["unavailable"])
-    ours = Ours("", mean=entry["mean"], sd=entry["sd"], ci_low=entry["ci_low"], ci_high=entry["ci_high"],
-                seeds=seeds_label(group), digits=1 if metric == "epochs" else 4, ci_label=entry.get("interval", ""),
-                provenance=group.get("provenance") or {})
-    ours.verdict = verdict(claimed, entry["ci_low"], entry["ci_high"], is_synthetic=synthetic,
-                           fraction=metric != "epochs")
+    ours = Ours(
+        "",
+        mean=entry["mean"],
+        sd=entry["sd"],
+        ci_low=entry["ci_low"],
+        ci_high=entry["ci_high"],
+        seeds=seeds_label(group),
+        digits=1 if metric == "epochs" else 4,
+        ci_label=entry.get("interval", ""),
+        provenance=group.get("provenance") or {},
+    )
+    ours.verdict = verdict(
+        claimed, entry["ci_low"], entry["ci_high"], is_synthetic=synthetic, fraction=metric != "epochs"
+    )
     parts = [entry.get("interval", "")]
     if cut and not synthetic:
         parts.insert(0, cut)
@@ -177,8 +214,11 @@ def _from_group(group: dict, metric: str, claimed: float, synthetic: bool, cut: 
     if entry.get("note"):
         parts.append(entry["note"])
     if synthetic:
-        parts.insert(0, f"ours is on the synthetic dataset (a pipeline check, never compared); "
-                        f"{group.get('claim_dataset', 'the claim dataset')} was not run here")
+        parts.insert(
+            0,
+            f"ours is on the synthetic dataset (a pipeline check, never compared); "
+            f"{group.get('claim_dataset', 'the claim dataset')} was not run here",
+        )
     ours.reason = "; ".join(p for p in parts if p)
     return ours
 
@@ -192,8 +232,10 @@ def unscored_class(group: dict, claim: dict) -> str | None:
     scored = group.get("scored_classes")
     if not claim.get("class") or scored is None or claim["class"] in scored:
         return None
-    return (f"{group['eval_dataset']} has no {claim['class']} test samples (the classes scored on it: "
-            f"{', '.join(scored)}), so its {claim['metric']} for that class is not defined")
+    return (
+        f"{group['eval_dataset']} has no {claim['class']} test samples (the classes scored on it: "
+        f"{', '.join(scored)}), so its {claim['metric']} for that class is not defined"
+    )
 
 
 def _real_row(group: dict, claim: dict, paper_budget: int | None) -> Ours:
@@ -203,8 +245,15 @@ def _real_row(group: dict, claim: dict, paper_budget: int | None) -> Ours:
     return _from_group(group, claim_key(claim), claim["value"], synthetic=False, cut=budget_cut(group, paper_budget))
 
 
-def classification_rows(paper: str, name: str, claim: dict, dataset: str, groups: list[dict],
-                        workspace: Workspace, paper_budget: int | None = None) -> list[Ours]:
+def classification_rows(
+    paper: str,
+    name: str,
+    claim: dict,
+    dataset: str,
+    groups: list[dict],
+    workspace: Workspace,
+    paper_budget: int | None = None,
+) -> list[Ours]:
     mine = [g for g in groups if g["paper"] == paper and g["experiment"] == name]
     real = [g for g in mine if g["eval_dataset"] == dataset and not g["synthetic"]]
     if real:
@@ -218,8 +267,12 @@ def classification_rows(paper: str, name: str, claim: dict, dataset: str, groups
         group = dict(synthetic[0], claim_dataset=dataset)
         return [_from_group(group, claim_key(claim), claim["value"], synthetic=True)]
     if paper not in workspace.papers:
-        return [Ours("untestable", f"{paper} is not in `papers:` of the main config, so it was not run in this workspace")]
-    return [Ours("untestable", f"no run of {name} was tested on {dataset} in this workspace (profile {workspace.profile})")]
+        return [
+            Ours("untestable", f"{paper} is not in `papers:` of the main config, so it was not run in this workspace")
+        ]
+    return [
+        Ours("untestable", f"no run of {name} was tested on {dataset} in this workspace (profile {workspace.profile})")
+    ]
 
 
 # -------------------------------------------------------------------------------------------- efficiency
@@ -236,52 +289,82 @@ def _efficiency_entry(efficiency: dict, paper: str, name: str, dataset: str | No
 
 def _deterministic(value: float, claimed: float, digits: int, note: str) -> Ours:
     half = claim_resolution(claimed)
-    return Ours(verdict(claimed, value - half, value + half, is_synthetic=False), note, mean=value,
-                ci_low=value - half, ci_high=value + half, seeds="exact", digits=digits,
-                ci_label="exact value ± half a unit of the claim's last digit")
+    return Ours(
+        verdict(claimed, value - half, value + half, is_synthetic=False),
+        note,
+        mean=value,
+        ci_low=value - half,
+        ci_high=value + half,
+        seeds="exact",
+        digits=digits,
+        ci_label="exact value ± half a unit of the claim's last digit",
+    )
 
 
-def efficiency_row(paper: str, name: str, claim: dict, dataset: str | None, efficiency: dict,
-                   workspace: Workspace) -> Ours:
+def efficiency_row(
+    paper: str, name: str, claim: dict, dataset: str | None, efficiency: dict, workspace: Workspace
+) -> Ours:
     entry = _efficiency_entry(efficiency, paper, name, dataset)
     if entry is None:
-        why = ("it is not in `papers:` of the main config" if paper not in workspace.papers
-               else "this experiment was not measured")
+        why = (
+            "it is not in `papers:` of the main config"
+            if paper not in workspace.papers
+            else "this experiment was not measured"
+        )
         return Ours("untestable", f"efficiency of {paper}/{name} not measured in this workspace: {why}")
     shape = "x".join(str(v) for v in entry["input_shape"])
     where = f"{entry['model']} at {shape} (C x H x W), {entry['num_classes']} classes, random init"
     metric, claimed = claim["metric"], float(claim["value"])
     if metric == "params":
-        return _deterministic(float(entry["parameters"]["total"]), claimed, 0,
-                              f"{where}; exact count; the claim rounds to ±{claim_resolution(claimed):g}")
+        return _deterministic(
+            float(entry["parameters"]["total"]),
+            claimed,
+            0,
+            f"{where}; exact count; the claim rounds to ±{claim_resolution(claimed):g}",
+        )
     if metric == "gflops":
         flops = entry["flops"]
         half = claim_resolution(claimed)
         as_macs = verdict(claimed, flops["gmacs"] - half, flops["gmacs"] + half, is_synthetic=False)
-        return _deterministic(float(flops["gflops"]), claimed, 3,
-                              f"{where}; FlopCounterMode counts 2 FLOPs per multiply-add: {flops['gflops']:.3f} GFLOPs = "
-                              f"{flops['gmacs']:.3f} GMACs; read as MACs the claim is: {as_macs}")
+        return _deterministic(
+            float(flops["gflops"]),
+            claimed,
+            3,
+            f"{where}; FlopCounterMode counts 2 FLOPs per multiply-add: {flops['gflops']:.3f} GFLOPs = "
+            f"{flops['gmacs']:.3f} GMACs; read as MACs the claim is: {as_macs}",
+        )
     # latency_ms
     cpu = entry.get("latency_cpu") or {}
     cpu_b1 = next((r for r in cpu.get("results", []) if r["batch_size"] == 1), None)
-    cpu_text = (f"our CPU batch-1 median: {cpu_b1['median_ms']:.1f} ms ({cpu.get('threads')} threads, {cpu.get('device_name')})"
-                if cpu_b1 else "no CPU latency measured")
+    cpu_text = (
+        f"our CPU batch-1 median: {cpu_b1['median_ms']:.1f} ms ({cpu.get('threads')} threads, {cpu.get('device_name')})"
+        if cpu_b1
+        else "no CPU latency measured"
+    )
     gpu = entry.get("latency_gpu")
     gpu_b1 = next((r for r in (gpu or {}).get("results", []) if r["batch_size"] == 1), None)
     if not gpu_b1:
         return Ours("untestable", f"the claim is a GPU/device latency and no GPU was available here; {cpu_text}")
     ci = median_ci(gpu_b1["times_ms"])
-    return Ours(verdict(claimed, ci["ci_low"], ci["ci_high"], is_synthetic=False),
-                f"GPU {gpu.get('device_name')}, batch 1, fp32, median of {gpu_b1['n_runs']} runs (percentile bootstrap CI "
-                f"of the median); the paper's hardware differs; {cpu_text}",
-                mean=ci["estimate"], ci_low=ci["ci_low"], ci_high=ci["ci_high"], seeds="timing", digits=2,
-                ci_label="bootstrap CI of the median")
+    return Ours(
+        verdict(claimed, ci["ci_low"], ci["ci_high"], is_synthetic=False),
+        f"GPU {gpu.get('device_name')}, batch 1, fp32, median of {gpu_b1['n_runs']} runs (percentile bootstrap CI "
+        f"of the median); the paper's hardware differs; {cpu_text}",
+        mean=ci["estimate"],
+        ci_low=ci["ci_low"],
+        ci_high=ci["ci_high"],
+        seeds="timing",
+        digits=2,
+        ci_label="bootstrap CI of the median",
+    )
 
 
 # ------------------------------------------------------------------------------------------------ table
 
 
-def claim_rows(papers: list[dict], groups: list[dict], efficiency: dict, registry, workspace: Workspace) -> pd.DataFrame:
+def claim_rows(
+    papers: list[dict], groups: list[dict], efficiency: dict, registry, workspace: Workspace
+) -> pd.DataFrame:
     """One row per claimed number (more when several training datasets answer one claim)."""
     records = []
     for paper_index, paper in enumerate(papers):
@@ -299,11 +382,14 @@ def claim_rows(papers: list[dict], groups: list[dict], efficiency: dict, registr
                 elif claim["metric"] in EFFICIENCY_METRICS:
                     results = [efficiency_row(paper["paper"], name, claim, dataset, efficiency, workspace)]
                 else:
-                    results = classification_rows(paper["paper"], name, claim, dataset, groups, workspace,
-                                                  paper_epochs(paper, name))
+                    results = classification_rows(
+                        paper["paper"], name, claim, dataset, groups, workspace, paper_epochs(paper, name)
+                    )
                 for ours in results:
-                    records.append(_record(paper, name, claim, dataset, leaky, ours)
-                                   | {"_order": (paper_index, first_index[base_name(name)], claim_index, leaky, name)})
+                    records.append(
+                        _record(paper, name, claim, dataset, leaky, ours)
+                        | {"_order": (paper_index, first_index[base_name(name)], claim_index, leaky, name)}
+                    )
     table = pd.DataFrame(records, columns=COLUMNS + list(NUMERIC) + PROVENANCE_COLUMNS + ["_order"])
     if not table.empty:
         table = table.sort_values("_order", kind="stable")
@@ -333,13 +419,27 @@ def _record(paper: dict, name: str, claim: dict, dataset: str | None, leaky: boo
         raise ValueError(f"internal: verdict {ours.verdict!r} is not one of {VERDICTS}")
     ours_text, ci_text = _ours_text(claim["metric"], ours)
     note = "; ".join(p for p in (ours.reason, f"paper: {claim['note']}" if claim.get("note") else "") if p)
-    return {"paper": paper["paper"], "table": claim["table"], "row": claim["row"], "experiment": name,
-            "variant": "LEAKY" if leaky else "", "dataset": dataset_text(dataset, ours), "metric": claim_label(claim),
-            "claimed": _claimed_text(claim["metric"], float(claim["value"])), "ours (mean ± sd)": ours_text,
-            "95% CI": ci_text, "n seeds (folds)": ours.seeds, "verdict": ours.verdict, "reason / note": note,
-            # machine-readable copies for the chart and tests
-            "_claimed": float(claim["value"]), "_mean": ours.mean, "_low": ours.ci_low, "_high": ours.ci_high,
-            **{column: ours.provenance.get(column, "") for column in PROVENANCE_COLUMNS}}
+    return {
+        "paper": paper["paper"],
+        "table": claim["table"],
+        "row": claim["row"],
+        "experiment": name,
+        "variant": "LEAKY" if leaky else "",
+        "dataset": dataset_text(dataset, ours),
+        "metric": claim_label(claim),
+        "claimed": _claimed_text(claim["metric"], float(claim["value"])),
+        "ours (mean ± sd)": ours_text,
+        "95% CI": ci_text,
+        "n seeds (folds)": ours.seeds,
+        "verdict": ours.verdict,
+        "reason / note": note,
+        # machine-readable copies for the chart and tests
+        "_claimed": float(claim["value"]),
+        "_mean": ours.mean,
+        "_low": ours.ci_low,
+        "_high": ours.ci_high,
+        **{column: ours.provenance.get(column, "") for column in PROVENANCE_COLUMNS},
+    }
 
 
 def dataset_text(dataset: str | None, ours: Ours) -> str:
@@ -357,8 +457,9 @@ def verdict_counts(table: pd.DataFrame) -> str:
 # ------------------------------------------------------------------------------------------------ chart
 
 
-def plot_claims(table: pd.DataFrame, path: str | Path, metric: str = "test_accuracy",
-                profile: str | None = None) -> None:
+def plot_claims(
+    table: pd.DataFrame, path: str | Path, metric: str = "test_accuracy", profile: str | None = None
+) -> None:
     """results/claims.png; drawn by ``evaluation.plots.plot_claims`` with the other figures."""
     from ferrepro.evaluation.plots import plot_claims as draw
 
@@ -378,8 +479,13 @@ def load_efficiency(paths: list[str | Path]) -> dict[str, dict]:
     return reports
 
 
-def build_table(paper_config_dir: str | Path, experiments_json: str | Path, efficiency_files: list[str | Path],
-                registry_path: str | Path, workspace: Workspace) -> pd.DataFrame:
+def build_table(
+    paper_config_dir: str | Path,
+    experiments_json: str | Path,
+    efficiency_files: list[str | Path],
+    registry_path: str | Path,
+    workspace: Workspace,
+) -> pd.DataFrame:
     from ferrepro.config import load_paper_config
     from ferrepro.data.registry import load_registry
 
@@ -401,7 +507,8 @@ def notes(table: pd.DataFrame) -> list[str]:
         f"{len(table)} claims: {verdict_counts(table)}.",
         "Fractions, not percent. CI: bootstrap BCa 95% over test samples, statistic = mean over seeds, folds pooled "
         "(results/experiments.md says how); params/GFLOPs exact; epochs: range over runs.",
-        "Runs on the synthetic dataset check the pipeline; they are never compared with a claim (verdict 'synthetic only').",
+        "Runs on the synthetic dataset check the pipeline; they are never compared with a claim (verdict 'synthetic "
+        "only').",
     ]
 
 
@@ -417,9 +524,16 @@ def claim_text(row) -> str:
 
 def compact_table(rows: pd.DataFrame) -> pd.DataFrame:
     """claim, claimed, ours, CI, verdict: the narrow per-paper table the report opens on (no reason column)."""
-    return pd.DataFrame({"claim": [claim_text(r) for _, r in rows.iterrows()], "claimed": rows["claimed"].tolist(),
-                         "ours": rows["ours (mean ± sd)"].tolist(), "95% CI": rows["95% CI"].tolist(),
-                         "verdict": rows["verdict"].tolist()}, columns=COMPACT_COLUMNS)
+    return pd.DataFrame(
+        {
+            "claim": [claim_text(r) for _, r in rows.iterrows()],
+            "claimed": rows["claimed"].tolist(),
+            "ours": rows["ours (mean ± sd)"].tolist(),
+            "95% CI": rows["95% CI"].tolist(),
+            "verdict": rows["verdict"].tolist(),
+        },
+        columns=COMPACT_COLUMNS,
+    )
 
 
 def claim_sections(table: pd.DataFrame) -> list[Section]:
@@ -427,20 +541,39 @@ def claim_sections(table: pd.DataFrame) -> list[Section]:
     synthetic = bool((table["verdict"] == "synthetic only").any())
     sections = []
     for paper, rows in table.groupby("paper", sort=False):
-        sections.append(Section(synthetic_title(str(paper), bool((rows["verdict"] == "synthetic only").any())),
-                                compact_table(rows), [f"{len(rows)} claims: {verdict_counts(rows)}."],
-                                table_id=f"claims-{paper}", verdict_column="verdict"))
+        sections.append(
+            Section(
+                synthetic_title(str(paper), bool((rows["verdict"] == "synthetic only").any())),
+                compact_table(rows),
+                [f"{len(rows)} claims: {verdict_counts(rows)}."],
+                table_id=f"claims-{paper}",
+                verdict_column="verdict",
+            )
+        )
     shown = table[[c for c in COLUMNS + ["run folders"] if c in table.columns]]
-    sections.append(Section(synthetic_title(f"{TITLE}: the full table, with reasons", synthetic), shown, notes(table),
-                            table_id="claims", verdict_column="verdict"))
+    sections.append(
+        Section(
+            synthetic_title(f"{TITLE}: the full table, with reasons", synthetic),
+            shown,
+            notes(table),
+            table_id="claims",
+            verdict_column="verdict",
+        )
+    )
     return sections
 
 
 def write_claims(table: pd.DataFrame, md: str | Path, html_path: str | Path | None = None) -> None:
     """claims.md/.html: the verdict counts on top, one compact table per paper, then the full table."""
     synthetic = bool((table["verdict"] == "synthetic only").any())
-    write_sections(synthetic_title(TITLE, synthetic), notes(table)[0], claim_sections(table), md, html_path,
-                   page_id="claims-overview")
+    write_sections(
+        synthetic_title(TITLE, synthetic),
+        notes(table)[0],
+        claim_sections(table),
+        md,
+        html_path,
+        page_id="claims-overview",
+    )
 
 
 def cli(argv: list[str]) -> int:
@@ -452,8 +585,12 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--profile", required=True, help="the active profile (named in untestable reasons)")
     parser.add_argument("--papers", nargs="*", default=[], help="the papers this workspace runs")
     parser.add_argument("--current-specs", help="folder of the current run specs (results/specs): refuse stale runs")
-    parser.add_argument("--skipped-cross", default="{}", type=parse_skipped,
-                        help="JSON {dataset: reason}: cross-test targets missing on disk (config.skipped_cross_targets)")
+    parser.add_argument(
+        "--skipped-cross",
+        default="{}",
+        type=parse_skipped,
+        help="JSON {dataset: reason}: cross-test targets missing on disk (config.skipped_cross_targets)",
+    )
     parser.add_argument("--raw-dir", default="resources/raw", help="where raw datasets go (named in skipped reasons)")
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
@@ -462,11 +599,17 @@ def cli(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.current_specs:
         check_groups_current(args.experiments, args.current_specs)
-    table = build_table(args.paper_config_dir, args.experiments, args.efficiency, args.registry,
-                        Workspace(args.profile, tuple(args.papers), args.skipped_cross, args.raw_dir))
+    table = build_table(
+        args.paper_config_dir,
+        args.experiments,
+        args.efficiency,
+        args.registry,
+        Workspace(args.profile, tuple(args.papers), args.skipped_cross, args.raw_dir),
+    )
     write_claims(table, args.out_md, args.out_html)
-    table.rename(columns={"_claimed": "claimed_value", "_mean": "ours_mean", "_low": "ci_low", "_high": "ci_high"}).to_csv(
-        args.out_csv, index=False)
+    table.rename(
+        columns={"_claimed": "claimed_value", "_mean": "ours_mean", "_low": "ci_low", "_high": "ci_high"}
+    ).to_csv(args.out_csv, index=False)
     if args.out_png:
         plot_claims(table, args.out_png, profile=args.profile)
     print(notes(table)[0])

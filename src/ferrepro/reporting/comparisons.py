@@ -31,8 +31,23 @@ import pandas as pd
 from ferrepro.reporting.config_checks import validate_comparisons
 from ferrepro.reporting.tables import fmt, interval, synthetic_title, write_table
 
-COLUMNS = ["paper", "comparison", "a", "b", "trained on", "tested on", "seed", "n pairs", "accuracy a", "accuracy b",
-           "difference a - b", "95% CI", "McNemar (only a / only b correct)", "McNemar p", "note"]
+COLUMNS = [
+    "paper",
+    "comparison",
+    "a",
+    "b",
+    "trained on",
+    "tested on",
+    "seed",
+    "n pairs",
+    "accuracy a",
+    "accuracy b",
+    "difference a - b",
+    "95% CI",
+    "McNemar (only a / only b correct)",
+    "McNemar p",
+    "note",
+]
 
 
 # ---------------------------------------------------------------------------------------------- pairing
@@ -59,16 +74,26 @@ def pair_seed(a_members, b_members) -> dict[str, Any]:
     b, universe_b = _seed_outcomes(b_members)
     if universe_a == universe_b:
         common = sorted(set(a) & set(b))
-        return {"paired": True, "ids": common, "dropped": len(a) + len(b) - 2 * len(common),
-                "a": tuple(np.array([a[s][i] for s in common], dtype=np.int64) for i in (0, 1)),
-                "b": tuple(np.array([b[s][i] for s in common], dtype=np.int64) for i in (0, 1))}
+        return {
+            "paired": True,
+            "ids": common,
+            "dropped": len(a) + len(b) - 2 * len(common),
+            "a": tuple(np.array([a[s][i] for s in common], dtype=np.int64) for i in (0, 1)),
+            "b": tuple(np.array([b[s][i] for s in common], dtype=np.int64) for i in (0, 1)),
+        }
     shared = sorted(set(a) & set(b))
-    return {"paired": False, "ids": None, "dropped": 0,
-            "a": tuple(np.array([v[i] for v in a.values()], dtype=np.int64) for i in (0, 1)),
-            "b": tuple(np.array([v[i] for v in b.values()], dtype=np.int64) for i in (0, 1)),
-            "shared": {"n": len(shared),
-                       "a": np.array([a[k][0] == a[k][1] for k in shared], dtype=bool),
-                       "b": np.array([b[k][0] == b[k][1] for k in shared], dtype=bool)}}
+    return {
+        "paired": False,
+        "ids": None,
+        "dropped": 0,
+        "a": tuple(np.array([v[i] for v in a.values()], dtype=np.int64) for i in (0, 1)),
+        "b": tuple(np.array([v[i] for v in b.values()], dtype=np.int64) for i in (0, 1)),
+        "shared": {
+            "n": len(shared),
+            "a": np.array([a[k][0] == a[k][1] for k in shared], dtype=bool),
+            "b": np.array([b[k][0] == b[k][1] for k in shared], dtype=bool),
+        },
+    }
 
 
 def _by_seed(runs) -> dict[int, list]:
@@ -89,29 +114,54 @@ def compare_groups(a_runs, b_runs, n_classes: int) -> list[dict[str, Any]]:
     for seed, pair in pairs.items():
         (ta, pa), (tb, pb) = pair["a"], pair["b"]
         correct_a, correct_b = ta == pa, tb == pb
-        result = {"seed": seed, "paired": pair["paired"], "n": len(correct_a) if pair["paired"] else f"{len(correct_a)} / {len(correct_b)}",
-                  "dropped": pair["dropped"], "accuracy_a": float(correct_a.mean()), "accuracy_b": float(correct_b.mean())}
+        result = {
+            "seed": seed,
+            "paired": pair["paired"],
+            "n": len(correct_a) if pair["paired"] else f"{len(correct_a)} / {len(correct_b)}",
+            "dropped": pair["dropped"],
+            "accuracy_a": float(correct_a.mean()),
+            "accuracy_b": float(correct_b.mean()),
+        }
         if pair["paired"]:
             result["mcnemar"] = stats.mcnemar_test(correct_a, correct_b)
             result["difference"] = stats.paired_bootstrap_diff_ci(correct_a, correct_b)
         else:
-            result["difference"] = stats.seed_mean_difference_ci([pair["a"]], [pair["b"]], "accuracy", n_classes,
-                                                                 paired_within_seed=False, shared_test_set=False)
+            result["difference"] = stats.seed_mean_difference_ci(
+                [pair["a"]], [pair["b"]], "accuracy", n_classes, paired_within_seed=False, shared_test_set=False
+            )
             shared = pair["shared"]
             if shared["n"]:
-                result["shared"] = {"n": shared["n"], "mcnemar": stats.mcnemar_test(shared["a"], shared["b"]),
-                                    "difference": stats.paired_bootstrap_diff_ci(shared["a"], shared["b"]),
-                                    "accuracy_a": float(shared["a"].mean()), "accuracy_b": float(shared["b"].mean())}
+                result["shared"] = {
+                    "n": shared["n"],
+                    "mcnemar": stats.mcnemar_test(shared["a"], shared["b"]),
+                    "difference": stats.paired_bootstrap_diff_ci(shared["a"], shared["b"]),
+                    "accuracy_a": float(shared["a"].mean()),
+                    "accuracy_b": float(shared["b"].mean()),
+                }
         results.append(result)
     if len(pairs) > 1:
         paired = all(p["paired"] for p in pairs.values())
         shared = paired and len({tuple(p["ids"]) for p in pairs.values()}) == 1
-        ci = stats.seed_mean_difference_ci([p["a"] for p in pairs.values()], [p["b"] for p in pairs.values()], "accuracy",
-                                           n_classes, paired_within_seed=paired, shared_test_set=shared)
-        results.append({"seed": "all", "paired": paired, "n": "", "dropped": sum(p["dropped"] for p in pairs.values()),
-                        "accuracy_a": float(np.mean([r["accuracy_a"] for r in results])),
-                        "accuracy_b": float(np.mean([r["accuracy_b"] for r in results])), "difference": ci,
-                        "shared_test_set": shared})
+        ci = stats.seed_mean_difference_ci(
+            [p["a"] for p in pairs.values()],
+            [p["b"] for p in pairs.values()],
+            "accuracy",
+            n_classes,
+            paired_within_seed=paired,
+            shared_test_set=shared,
+        )
+        results.append(
+            {
+                "seed": "all",
+                "paired": paired,
+                "n": "",
+                "dropped": sum(p["dropped"] for p in pairs.values()),
+                "accuracy_a": float(np.mean([r["accuracy_a"] for r in results])),
+                "accuracy_b": float(np.mean([r["accuracy_b"] for r in results])),
+                "difference": ci,
+                "shared_test_set": shared,
+            }
+        )
     return results
 
 
@@ -126,20 +176,32 @@ def comparison_rows(paper_cfgs: list[dict], runs) -> pd.DataFrame:
     for paper in paper_cfgs:
         for item in paper.get("comparisons") or []:
             base = {"paper": paper["paper"], "comparison": item["label"], "a": item["a"], "b": item["b"]}
-            not_runnable = [side for side in ("a", "b") if paper["experiments"][item[side]].get("runnable", True) is False]
+            not_runnable = [
+                side for side in ("a", "b") if paper["experiments"][item[side]].get("runnable", True) is False
+            ]
             if not_runnable:
-                records.append(base | {"note": f"not run: {', '.join(item[s] for s in not_runnable)} is runnable: false"})
+                records.append(
+                    base | {"note": f"not run: {', '.join(item[s] for s in not_runnable)} is runnable: false"}
+                )
                 continue
-            keys = sorted({(d, e) for (p, g, d, e) in groups if p == paper["paper"] and g == item["a"]}
-                          & {(d, e) for (p, g, d, e) in groups if p == paper["paper"] and g == item["b"]})
+            keys = sorted(
+                {(d, e) for (p, g, d, e) in groups if p == paper["paper"] and g == item["a"]}
+                & {(d, e) for (p, g, d, e) in groups if p == paper["paper"] and g == item["b"]}
+            )
             if not keys:
                 records.append(base | {"note": "no dataset on which both were run in this workspace"})
             for dataset, eval_dataset in keys:
                 a_runs = groups[(paper["paper"], item["a"], dataset, eval_dataset)]
                 b_runs = groups[(paper["paper"], item["b"], dataset, eval_dataset)]
                 if a_runs[0].classes != b_runs[0].classes:
-                    records.append(base | {"trained on": dataset, "tested on": eval_dataset,
-                                           "note": f"different label sets ({a_runs[0].classes} vs {b_runs[0].classes})"})
+                    records.append(
+                        base
+                        | {
+                            "trained on": dataset,
+                            "tested on": eval_dataset,
+                            "note": f"different label sets ({a_runs[0].classes} vs {b_runs[0].classes})",
+                        }
+                    )
                     continue
                 for result in compare_groups(a_runs, b_runs, len(a_runs[0].classes)):
                     records.append(base | {"trained on": dataset, "tested on": eval_dataset} | _result_cells(result))
@@ -154,22 +216,38 @@ def _result_cells(result: dict) -> dict[str, Any]:
         notes.append("different test sets (unpaired): independent bootstrap of the whole-test-set difference")
     if shared:
         sd = shared["difference"]
-        notes.append(f"McNemar and a paired CI on the {shared['n']} test images both test sets hold: accuracy "
-                     f"{fmt(shared['accuracy_a'])} vs {fmt(shared['accuracy_b'])}, difference {fmt(sd['difference'])} "
-                     f"{interval(sd['ci_low'], sd['ci_high'])}")
+        notes.append(
+            f"McNemar and a paired CI on the {shared['n']} test images both test sets hold: accuracy "
+            f"{fmt(shared['accuracy_a'])} vs {fmt(shared['accuracy_b'])}, difference {fmt(sd['difference'])} "
+            f"{interval(sd['ci_low'], sd['ci_high'])}"
+        )
     if result["dropped"]:
         notes.append(f"{result['dropped']} samples scored by only one model left out of the pairs")
     if result["seed"] == "all":
-        notes.append("difference of seed means; " + ("seeds resampled together (shared test set)" if result.get("shared_test_set")
-                                                      else "seeds resampled independently"))
+        notes.append(
+            "difference of seed means; "
+            + (
+                "seeds resampled together (shared test set)"
+                if result.get("shared_test_set")
+                else "seeds resampled independently"
+            )
+        )
     if diff.get("fallback_reason"):
         notes.append(diff["fallback_reason"])
     mcnemar = result.get("mcnemar") or (shared or {}).get("mcnemar")
-    return {"seed": result["seed"], "n pairs": result["n"], "accuracy a": fmt(result["accuracy_a"]),
-            "accuracy b": fmt(result["accuracy_b"]), "difference a - b": fmt(diff["difference"]),
-            "95% CI": interval(diff["ci_low"], diff["ci_high"]),
-            "McNemar (only a / only b correct)": f"{mcnemar['only_a_correct']} / {mcnemar['only_b_correct']}" if mcnemar else "",
-            "McNemar p": (f"{mcnemar['pvalue']:.3g} ({mcnemar['method']})" if mcnemar else ""), "note": "; ".join(notes)}
+    return {
+        "seed": result["seed"],
+        "n pairs": result["n"],
+        "accuracy a": fmt(result["accuracy_a"]),
+        "accuracy b": fmt(result["accuracy_b"]),
+        "difference a - b": fmt(diff["difference"]),
+        "95% CI": interval(diff["ci_low"], diff["ci_high"]),
+        "McNemar (only a / only b correct)": f"{mcnemar['only_a_correct']} / {mcnemar['only_b_correct']}"
+        if mcnemar
+        else "",
+        "McNemar p": (f"{mcnemar['pvalue']:.3g} ({mcnemar['method']})" if mcnemar else ""),
+        "note": "; ".join(notes),
+    }
 
 
 # ------------------------------------------------------------------------------------ leaky-vs-proper figure
@@ -209,11 +287,17 @@ def leaky_vs_proper_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
         low, high = _interval(row["95% CI"])
         seeds = group[group["seed"].astype(str) != "all"]
         pvalues = [(str(r["seed"]), _number(r["McNemar p"])) for _, r in seeds.iterrows()]
-        out.append({"label": f"{row['paper']}: {str(row['comparison'])[len(LEAKY_LABEL):].lstrip(' :')} "
-                             f"({row['trained on']} -> {row['tested on']})",
-                    "difference": difference, "low": low, "high": high,
-                    "pvalues": [(seed, p) for seed, p in pvalues if p is not None],
-                    "synthetic": "synthetic" in (str(row["trained on"]), str(row["tested on"]))})
+        out.append(
+            {
+                "label": f"{row['paper']}: {str(row['comparison'])[len(LEAKY_LABEL) :].lstrip(' :')} "
+                f"({row['trained on']} -> {row['tested on']})",
+                "difference": difference,
+                "low": low,
+                "high": high,
+                "pvalues": [(seed, p) for seed, p in pvalues if p is not None],
+                "synthetic": "synthetic" in (str(row["trained on"]), str(row["tested on"])),
+            }
+        )
     return out
 
 
@@ -232,8 +316,14 @@ def leaky_vs_proper_figure(table: pd.DataFrame):
         title += ": SYNTHETIC data (a pipeline check, not a paper's number)"
     fig.suptitle(title, fontsize=10)
     if not rows:
-        ax.text(0.5, 0.5, "no leaky-vs-proper comparison was run in this workspace", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no leaky-vs-proper comparison was run in this workspace",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
         ax.set_axis_off()
         return fig
     y = np.arange(len(rows))[::-1]
@@ -242,8 +332,14 @@ def leaky_vs_proper_figure(table: pd.DataFrame):
         err = [[r["difference"] - r["low"]], [r["high"] - r["difference"]]] if has_ci else None
         ax.errorbar(r["difference"], yi, xerr=err, fmt="o", color="tab:red", capsize=3)
         ptext = ", ".join(f"{p:.3g}" for _, p in r["pvalues"]) or "n/a"
-        ax.annotate(f"McNemar p = {ptext}", (1.02, yi), xycoords=("axes fraction", "data"), va="center", fontsize=8,
-                    annotation_clip=False)
+        ax.annotate(
+            f"McNemar p = {ptext}",
+            (1.02, yi),
+            xycoords=("axes fraction", "data"),
+            va="center",
+            fontsize=8,
+            annotation_clip=False,
+        )
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, [r["label"] for r in rows], fontsize=8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
@@ -281,12 +377,21 @@ def cli(argv: list[str]) -> int:
         validate_comparisons(cfg, str(path))
         configs.append(cfg)
     table = comparison_rows(configs, load_runs(args.metrics, args.current_specs))
-    notes = ["McNemar: statsmodels, exact binomial below 25 discordant pairs, else chi-square with continuity correction. "
-             "CI: bootstrap (BCa, 2000 resamples) of acc(a) - acc(b) over test samples, paired when a and b share them.",
-             "Runs on synthetic data check the pipeline; a difference there says nothing about the paper's ablation."]
+    notes = [
+        "McNemar: statsmodels, exact binomial below 25 discordant pairs, else chi-square with continuity correction. "
+        "CI: bootstrap (BCa, 2000 resamples) of acc(a) - acc(b) over test samples, paired when a and b share them.",
+        "Runs on synthetic data check the pipeline; a difference there says nothing about the paper's ablation.",
+    ]
     synthetic = bool(table["trained on"].eq("synthetic").any() or table["tested on"].eq("synthetic").any())
-    write_table(table, synthetic_title("Ablation comparisons", synthetic), args.out_csv, args.out_md, args.out_html,
-                notes, table_id="comparisons")
+    write_table(
+        table,
+        synthetic_title("Ablation comparisons", synthetic),
+        args.out_csv,
+        args.out_md,
+        args.out_html,
+        notes,
+        table_id="comparisons",
+    )
     if args.out_json:
         Path(args.out_json).write_text(json.dumps(table.to_dict(orient="records"), indent=1))
     if args.out_png:

@@ -19,8 +19,10 @@ def validate_comparisons(paper_cfg: dict, where: str) -> list[dict]:
     for index, item in enumerate(comparisons):
         for side in ("a", "b"):
             if item[side] not in experiments:
-                raise ConfigError(f"{where}: comparisons[{index}] ({item.get('label', '')!r}): `{side}: {item[side]}` "
-                                  f"is not an experiment of this paper; experiments: {sorted(experiments)}")
+                raise ConfigError(
+                    f"{where}: comparisons[{index}] ({item.get('label', '')!r}): `{side}: {item[side]}` "
+                    f"is not an experiment of this paper; experiments: {sorted(experiments)}"
+                )
         if item["a"] == item["b"]:
             raise ConfigError(f"{where}: comparisons[{index}] ({item['label']!r}) compares {item['a']!r} with itself")
         if item["label"] in labels:

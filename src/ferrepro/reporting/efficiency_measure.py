@@ -80,7 +80,9 @@ def fused_feature_dim(spec: dict, dataset: str, registry, features_config: dict)
         if name == "hog":
             total += hog.feature_dim(height, width, hog.params_from_dict(hog.HogParams, features_config.get("hog")))
         elif name == "sliding_hog":
-            total += hog.feature_dim(height, width, hog.params_from_dict(hog.SlidingHogParams, features_config.get("sliding_hog")))
+            total += hog.feature_dim(
+                height, width, hog.params_from_dict(hog.SlidingHogParams, features_config.get("sliding_hog"))
+            )
         elif name == "landmarks":
             total += landmarks.feature_dim(landmarks.params_from_dict(features_config.get("landmarks")))
         else:
@@ -98,15 +100,23 @@ def model_entries(specs: dict, registry) -> list[dict[str, Any]]:
         if kwargs.get("pretrained_weights") is not None:
             kwargs["pretrained_weights"] = None  # random init: counts and timing do not depend on the weights
         entry = {
-            "model": spec["model"], "model_kwargs": kwargs,
-            "input_shape": [model_input_channels(spec, spec["dataset"], registry), spec["input"]["size"], spec["input"]["size"]],
+            "model": spec["model"],
+            "model_kwargs": kwargs,
+            "input_shape": [
+                model_input_channels(spec, spec["dataset"], registry),
+                spec["input"]["size"],
+                spec["input"]["size"],
+            ],
             "num_classes": len(label_set(spec.get("label_set") or "basic7")),
             "feature_dim": fused_feature_dim(spec, spec["dataset"], registry, specs.get("features") or {}),
         }
         key = json.dumps(entry, sort_keys=True)
         target = entries.setdefault(key, dict(entry, experiments=[], datasets=[], uses=[], claimed=False))
-        for field, value in (("experiments", spec["experiment"]), ("datasets", spec["dataset"]),
-                             ("uses", [spec["experiment"], spec["dataset"]])):
+        for field, value in (
+            ("experiments", spec["experiment"]),
+            ("datasets", spec["dataset"]),
+            ("uses", [spec["experiment"], spec["dataset"]]),
+        ):
             if value not in target[field]:
                 target[field].append(value)
         target["claimed"] = target["claimed"] or spec["experiment"] in specs.get("claimed", [])
@@ -124,8 +134,14 @@ def _latency_signature(entry: dict) -> tuple:
     return entry["model"], tuple(entry["input_shape"][1:])
 
 
-def measure_paper(paper: str, entries: list[dict[str, Any]], threads: int | None, cpu_runs: int = CPU_RUNS,
-                  cpu_warmup: int = CPU_WARMUP, gpu: bool | None = None) -> dict[str, Any]:
+def measure_paper(
+    paper: str,
+    entries: list[dict[str, Any]],
+    threads: int | None,
+    cpu_runs: int = CPU_RUNS,
+    cpu_warmup: int = CPU_WARMUP,
+    gpu: bool | None = None,
+) -> dict[str, Any]:
     import torch
 
     from ferrepro.evaluation.efficiency import (
@@ -145,9 +161,13 @@ def measure_paper(paper: str, entries: list[dict[str, Any]], threads: int | None
     for index in order:
         entry = dict(entries[index])
         torch.manual_seed(0)
-        model = build_model(entry["model"], num_classes=entry["num_classes"], in_channels=entry["input_shape"][0],
-                            input_size=entry["input_shape"][1],
-                            **dict(entry["model_kwargs"], **({"feature_dim": entry["feature_dim"]} if entry["feature_dim"] else {})))
+        model = build_model(
+            entry["model"],
+            num_classes=entry["num_classes"],
+            in_channels=entry["input_shape"][0],
+            input_size=entry["input_shape"][1],
+            **dict(entry["model_kwargs"], **({"feature_dim": entry["feature_dim"]} if entry["feature_dim"] else {})),
+        )
         generator = torch.Generator().manual_seed(0)
         example = [torch.rand(1, *entry["input_shape"], generator=generator)]
         if entry["feature_dim"]:
@@ -162,10 +182,14 @@ def measure_paper(paper: str, entries: list[dict[str, Any]], threads: int | None
             entry["latency_cpu"], entry["latency_gpu"] = source["latency_cpu"], source["latency_gpu"]
         else:
             entry["latency_measured_on"] = entry["id"]
-            entry["latency_cpu"] = measure_latency(model, tuple(example), BATCH_SIZES, n_runs=cpu_runs, warmup=cpu_warmup,
-                                                   device="cpu", threads=threads)
-            entry["latency_gpu"] = (measure_latency(model, tuple(example), BATCH_SIZES, n_runs=GPU_RUNS, warmup=GPU_WARMUP,
-                                                    device="cuda") if gpu else None)
+            entry["latency_cpu"] = measure_latency(
+                model, tuple(example), BATCH_SIZES, n_runs=cpu_runs, warmup=cpu_warmup, device="cpu", threads=threads
+            )
+            entry["latency_gpu"] = (
+                measure_latency(model, tuple(example), BATCH_SIZES, n_runs=GPU_RUNS, warmup=GPU_WARMUP, device="cuda")
+                if gpu
+                else None
+            )
             measured[signature] = entry
         models[entry["id"]] = entry
         del model
@@ -175,10 +199,21 @@ def measure_paper(paper: str, entries: list[dict[str, Any]], threads: int | None
         for name, dataset in entry["uses"]:
             experiments.setdefault(name, {})[dataset] = entry["id"]
     return {
-        "paper": paper, "note": FLOP_CONVENTION_NOTE, "cpu": device_name("cpu"), "threads": threads,
-        "gpu": device_name("cuda") if gpu else None, "torch": torch.__version__,
-        "protocol": {"cpu_runs": cpu_runs, "cpu_warmup": cpu_warmup, "gpu_runs": GPU_RUNS, "gpu_warmup": GPU_WARMUP,
-                     "batch_sizes": list(BATCH_SIZES), "flops_batch_size": 1, "weights": "random"},
+        "paper": paper,
+        "note": FLOP_CONVENTION_NOTE,
+        "cpu": device_name("cpu"),
+        "threads": threads,
+        "gpu": device_name("cuda") if gpu else None,
+        "torch": torch.__version__,
+        "protocol": {
+            "cpu_runs": cpu_runs,
+            "cpu_warmup": cpu_warmup,
+            "gpu_runs": GPU_RUNS,
+            "gpu_warmup": GPU_WARMUP,
+            "batch_sizes": list(BATCH_SIZES),
+            "flops_batch_size": 1,
+            "weights": "random",
+        },
         "models": {entry["id"]: models[entry["id"]] for entry in entries},
         "experiments": experiments,
     }
@@ -190,7 +225,9 @@ def _cpu_b1(entry: dict) -> dict | None:
 
 def cli_measure(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro efficiency-paper", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--specs-json", required=True, help="ferrepro.reporting.model_specs.full_profile_model_specs as JSON")
+    parser.add_argument(
+        "--specs-json", required=True, help="ferrepro.reporting.model_specs.full_profile_model_specs as JSON"
+    )
     parser.add_argument("--registry", default="config/datasets.yaml")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for the latency runs")
     parser.add_argument("--cpu-runs", type=int, default=CPU_RUNS)
@@ -205,8 +242,8 @@ def cli_measure(argv: list[str]) -> int:
     Path(args.out).write_text(json.dumps(report, indent=1))
     for entry in report["models"].values():
         b1 = _cpu_b1(entry)
-        print(f"{specs['paper']} {entry['model']} {entry['input_shape']}: {entry['parameters']['total']:,} params, "
-              f"{entry['flops']['gflops']:.3f} GFLOPs, CPU b1 {b1['median_ms']:.1f} ms")
+        print(
+            f"{specs['paper']} {entry['model']} {entry['input_shape']}: {entry['parameters']['total']:,} params, "
+            f"{entry['flops']['gflops']:.3f} GFLOPs, CPU b1 {b1['median_ms']:.1f} ms"
+        )
     return 0
-
-

@@ -15,7 +15,6 @@ import pandas as pd
 from ferrepro.reporting.model_specs import EFFICIENCY_METRICS
 from ferrepro.reporting.tables import fmt, write_table
 
-
 # -------------------------------------------------------------------------------------------- the table
 
 
@@ -37,13 +36,31 @@ def _claims_text(paper_cfg: dict | None, experiments: list[str]) -> str:
         for claim in paper_cfg["experiments"].get(name, {}).get("claims") or []:
             if claim["metric"] in EFFICIENCY_METRICS:
                 value = f"{claim['value'] / 1e6:g} M" if claim["metric"] == "params" else f"{claim['value']:g}"
-                parts.append(f"{name}: {claim['metric']} {value}" + (f" ({claim['note']})" if claim.get("note") else ""))
+                parts.append(
+                    f"{name}: {claim['metric']} {value}" + (f" ({claim['note']})" if claim.get("note") else "")
+                )
     return "; ".join(parts)
 
 
-TABLE_COLUMNS = ["paper", "model", "experiments", "input (C x H x W)", "classes", "fused features", "params (M)",
-                 "GFLOPs (2/MAC)", "GMACs", "CPU b1 ms median (p10-p90)", "CPU b32 ms median (p10-p90)",
-                 "CPU b32 ms/image", "threads", "GPU b1 ms", "GPU b32 ms", "latency measured on", "paper's claim"]
+TABLE_COLUMNS = [
+    "paper",
+    "model",
+    "experiments",
+    "input (C x H x W)",
+    "classes",
+    "fused features",
+    "params (M)",
+    "GFLOPs (2/MAC)",
+    "GMACs",
+    "CPU b1 ms median (p10-p90)",
+    "CPU b32 ms median (p10-p90)",
+    "CPU b32 ms/image",
+    "threads",
+    "GPU b1 ms",
+    "GPU b32 ms",
+    "latency measured on",
+    "paper's claim",
+]
 
 
 def efficiency_table(reports: list[dict], paper_configs: dict[str, dict]) -> pd.DataFrame:
@@ -53,20 +70,30 @@ def efficiency_table(reports: list[dict], paper_configs: dict[str, dict]) -> pd.
             cpu, gpu = entry.get("latency_cpu"), entry.get("latency_gpu")
             cpu32 = _latency_result(cpu, 32)
             source = entry.get("latency_measured_on", model_id)
-            records.append({
-                "paper": report["paper"], "model": entry["model"], "experiments": ", ".join(entry["experiments"]),
-                "input (C x H x W)": "x".join(str(v) for v in entry["input_shape"]), "classes": entry["num_classes"],
-                "fused features": entry["feature_dim"] or "",
-                "params (M)": fmt(entry["parameters"]["total"] / 1e6, 3),
-                "GFLOPs (2/MAC)": fmt(entry["flops"]["gflops"], 3), "GMACs": fmt(entry["flops"]["gmacs"], 3),
-                "CPU b1 ms median (p10-p90)": _ms(_latency_result(cpu, 1)), "CPU b32 ms median (p10-p90)": _ms(cpu32),
-                "CPU b32 ms/image": fmt(cpu32["median_ms_per_sample"], 2) if cpu32 else "",
-                "threads": (cpu or {}).get("threads", ""),
-                "GPU b1 ms": _ms(_latency_result(gpu, 1)), "GPU b32 ms": _ms(_latency_result(gpu, 32)),
-                "latency measured on": "this model" if source == model_id else
-                f"{source} ({', '.join(report['models'][source]['experiments'][:2])}): same factory and input size",
-                "paper's claim": _claims_text(paper_configs.get(report["paper"]), entry["experiments"]),
-            })
+            records.append(
+                {
+                    "paper": report["paper"],
+                    "model": entry["model"],
+                    "experiments": ", ".join(entry["experiments"]),
+                    "input (C x H x W)": "x".join(str(v) for v in entry["input_shape"]),
+                    "classes": entry["num_classes"],
+                    "fused features": entry["feature_dim"] or "",
+                    "params (M)": fmt(entry["parameters"]["total"] / 1e6, 3),
+                    "GFLOPs (2/MAC)": fmt(entry["flops"]["gflops"], 3),
+                    "GMACs": fmt(entry["flops"]["gmacs"], 3),
+                    "CPU b1 ms median (p10-p90)": _ms(_latency_result(cpu, 1)),
+                    "CPU b32 ms median (p10-p90)": _ms(cpu32),
+                    "CPU b32 ms/image": fmt(cpu32["median_ms_per_sample"], 2) if cpu32 else "",
+                    "threads": (cpu or {}).get("threads", ""),
+                    "GPU b1 ms": _ms(_latency_result(gpu, 1)),
+                    "GPU b32 ms": _ms(_latency_result(gpu, 32)),
+                    "latency measured on": "this model"
+                    if source == model_id
+                    else f"{source} ({', '.join(report['models'][source]['experiments'][:2])}): "
+                    "same factory and input size",
+                    "paper's claim": _claims_text(paper_configs.get(report["paper"]), entry["experiments"]),
+                }
+            )
     return pd.DataFrame(records, columns=TABLE_COLUMNS)
 
 
@@ -78,8 +105,13 @@ def table_notes(reports: list[dict]) -> list[str]:
         "FLOPs: torch.utils.flop_counter.FlopCounterMode at batch 1, 2 FLOPs per multiply-add (GMACs = GFLOPs / 2); "
         "matmul/conv/attention only (bias, normalisation, activations and pooling are not counted).",
         f"Latency: median of {protocol.get('cpu_runs')} timed calls after {protocol.get('cpu_warmup')} warm-ups "
-        f"(torch.inference_mode, fp32, random weights, input already in memory) on {', '.join(cpus) or 'no CPU measured'}; "
-        + (f"GPU: {', '.join(gpus)}, {protocol.get('gpu_runs')} calls." if gpus else "no GPU was available, so no GPU latency."),
+        "(torch.inference_mode, fp32, random weights, input already in memory) on "
+        f"{', '.join(cpus) or 'no CPU measured'}; "
+        + (
+            f"GPU: {', '.join(gpus)}, {protocol.get('gpu_runs')} calls."
+            if gpus
+            else "no GPU was available, so no GPU latency."
+        ),
         "Each model is measured at the paper's own input size and channels (full profile), not the quick profile's.",
     ]
 
@@ -99,6 +131,13 @@ def cli_table(argv: list[str]) -> int:
     for report in reports:
         path = Path(args.paper_config_dir) / f"{report['paper']}.yaml"
         configs[report["paper"]] = load_paper_config(path) if path.exists() else None
-    write_table(efficiency_table(reports, configs), "Model efficiency at the papers' input sizes", args.out_csv, args.out_md,
-                args.out_html, table_notes(reports), table_id="efficiency")
+    write_table(
+        efficiency_table(reports, configs),
+        "Model efficiency at the papers' input sizes",
+        args.out_csv,
+        args.out_md,
+        args.out_html,
+        table_notes(reports),
+        table_id="efficiency",
+    )
     return 0

@@ -43,8 +43,14 @@ from ferrepro.reporting.tables import interval, mean_sd, write_table
 
 ALWAYS = ("test_accuracy", "macro_f1")
 # Claim metric -> metric computed from the confusion matrix of the predictions.
-PREDICTION_METRICS = {"test_accuracy": "accuracy", "macro_f1": "macro_f1", "macro_precision": "macro_precision",
-                      "macro_recall": "macro_recall", "weighted_f1": "weighted_f1", "mcc": "mcc"}
+PREDICTION_METRICS = {
+    "test_accuracy": "accuracy",
+    "macro_f1": "macro_f1",
+    "macro_precision": "macro_precision",
+    "macro_recall": "macro_recall",
+    "weighted_f1": "weighted_f1",
+    "mcc": "mcc",
+}
 SEED_LEVEL_METRICS = ("val_accuracy", "train_accuracy", "epochs")
 # A per-class claim (``metric: f1, class: happy``) is kept under the key ``f1[happy]``.
 CLASS_KEY = re.compile(r"^(?P<metric>" + "|".join(stats.CLASS_METRICS) + r")\[(?P<cls>[a-z_]+)\]$")
@@ -68,20 +74,26 @@ def _by_seed(runs: list[EvaluatedRun]) -> dict[int, list[EvaluatedRun]]:
     for seed, members in seeds.items():
         folds = [r.fold for r in members]
         if len(members) > 1 and (None in folds or len(set(folds)) != len(folds)):
-            raise RunFileError(f"seed {seed} has {len(members)} evaluations that are not distinct folds: "
-                               + ", ".join(str(r.metrics_path) for r in members))
+            raise RunFileError(
+                f"seed {seed} has {len(members)} evaluations that are not distinct folds: "
+                + ", ".join(str(r.metrics_path) for r in members)
+            )
     return dict(sorted(seeds.items()))
 
 
 def pooled_outcomes(members: list[EvaluatedRun]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One seed's (sample ids, true, predicted), its folds' test sets concatenated; a sample in two folds is an error."""
+    """One seed's (sample ids, true, predicted), its folds' test sets concatenated.
+
+    A sample in two folds is an error."""
     ids, true, pred, origin = [], [], [], {}
     for run in sorted(members, key=lambda r: (r.fold is None, r.fold)):
         run_ids, run_true, run_pred = run.outcomes()
         for sample in run_ids:
             if sample in origin:
-                raise RunFileError(f"sample {sample!r} is in the test set of {origin[sample]} and of {run.metrics_path}: "
-                                   "cross-validation folds must not share test samples")
+                raise RunFileError(
+                    f"sample {sample!r} is in the test set of {origin[sample]} and of {run.metrics_path}: "
+                    "cross-validation folds must not share test samples"
+                )
             origin[sample] = run.metrics_path
         ids.append(run_ids), true.append(run_true), pred.append(run_pred)
     return np.concatenate(ids), np.concatenate(true), np.concatenate(pred)
@@ -104,8 +116,10 @@ def _check_same_classes(runs: list[EvaluatedRun]) -> list[str]:
     classes = runs[0].classes
     for run in runs[1:]:
         if run.classes != classes:
-            raise RunFileError(f"{run.metrics_path} has classes {run.classes}, but {runs[0].metrics_path} has {classes}; "
-                               "runs of one experiment must share a label set")
+            raise RunFileError(
+                f"{run.metrics_path} has classes {run.classes}, but {runs[0].metrics_path} has {classes}; "
+                "runs of one experiment must share a label set"
+            )
     return classes
 
 
@@ -139,30 +153,49 @@ def _metric_args(key: str, classes: list[str]) -> tuple[str, int | None] | str:
     return match["metric"], classes.index(match["cls"])
 
 
-def _prediction_metric(metric: str, pooled: dict[int, tuple], shared: bool, classes: list[str],
-                       scored: list[int] | None = None) -> dict[str, Any]:
+def _prediction_metric(
+    metric: str, pooled: dict[int, tuple], shared: bool, classes: list[str], scored: list[int] | None = None
+) -> dict[str, Any]:
     n_classes = len(classes)
     args = _metric_args(metric, classes)
     if isinstance(args, str):
         return {"unavailable": args}
     name, index = args
     scored = None if index is not None else scored
-    per_seed = {seed: float(stats.metric_from_codes(stats.encode_outcomes(t, p, n_classes), n_classes, name,
-                                                    scored, index))
-                for seed, (_, t, p) in pooled.items()}
+    per_seed = {
+        seed: float(stats.metric_from_codes(stats.encode_outcomes(t, p, n_classes), n_classes, name, scored, index))
+        for seed, (_, t, p) in pooled.items()
+    }
     spread = stats.aggregate_seeds(per_seed.values())
-    ci = stats.seed_mean_ci([(t, p) for _, t, p in pooled.values()], name, n_classes, shared,
-                            n_resamples=N_RESAMPLES, seed=BOOTSTRAP_SEED, scored=scored, class_index=index)
-    return {"mean": spread["mean"], "sd": spread["sd"], "per_seed": per_seed, "ci_low": ci["ci_low"],
-            "ci_high": ci["ci_high"], "interval": f"bootstrap {ci['method']} 95% CI", "fallback_reason": ci["fallback_reason"],
-            "resampling": ci["resampling"]}
+    ci = stats.seed_mean_ci(
+        [(t, p) for _, t, p in pooled.values()],
+        name,
+        n_classes,
+        shared,
+        n_resamples=N_RESAMPLES,
+        seed=BOOTSTRAP_SEED,
+        scored=scored,
+        class_index=index,
+    )
+    return {
+        "mean": spread["mean"],
+        "sd": spread["sd"],
+        "per_seed": per_seed,
+        "ci_low": ci["ci_low"],
+        "ci_high": ci["ci_high"],
+        "interval": f"bootstrap {ci['method']} 95% CI",
+        "fallback_reason": ci["fallback_reason"],
+        "resampling": ci["resampling"],
+    }
 
 
 # Accuracies on the splits whose samples are not stored per sample: (metrics key, train_summary count key, note).
 SPLIT_ACCURACIES = {
     "val_accuracy": ("n_val", "validation accuracy of the checkpoint selected on it: optimistically biased"),
-    "train_accuracy": ("n_train", "epoch-mean training accuracy of the selected epoch (dropout and augmentation on, "
-                                  "as Keras prints it)"),
+    "train_accuracy": (
+        "n_train",
+        "epoch-mean training accuracy of the selected epoch (dropout and augmentation on, as Keras prints it)",
+    ),
 }
 
 
@@ -178,20 +211,35 @@ def _split_accuracy(by_seed: dict[int, list[EvaluatedRun]], metric: str) -> dict
             value = run.metrics.get(metric)
             n = run.train_summary().get(count_key)
             if value is None or not n:
-                return {"unavailable": f"{run.metrics_path}: no {metric} of the selected checkpoint "
-                                       f"(not recorded for this run, or {count_key} is missing)"}
+                return {
+                    "unavailable": f"{run.metrics_path}: no {metric} of the selected checkpoint "
+                    f"(not recorded for this run, or {count_key} is missing)"
+                }
             correct += int(round(float(value) * int(n)))
             total += int(n)
         counts[seed] = (correct, total)
     per_seed = {seed: c / n for seed, (c, n) in counts.items()}
     spread = stats.aggregate_seeds(per_seed.values())
     # These samples are not stored per sample, so seeds cannot be paired: resampled independently.
-    ci = stats.seed_mean_ci([stats.count_outcomes(c, n) for c, n in counts.values()], "accuracy", 2, False,
-                            n_resamples=N_RESAMPLES, seed=BOOTSTRAP_SEED)
-    return {"mean": spread["mean"], "sd": spread["sd"], "per_seed": per_seed, "ci_low": ci["ci_low"],
-            "ci_high": ci["ci_high"], "interval": f"bootstrap {ci['method']} 95% CI (from {COUNT_NAMES[count_key]} counts)",
-            "fallback_reason": ci["fallback_reason"], "resampling": "independent per seed (samples not stored)",
-            "note": note}
+    ci = stats.seed_mean_ci(
+        [stats.count_outcomes(c, n) for c, n in counts.values()],
+        "accuracy",
+        2,
+        False,
+        n_resamples=N_RESAMPLES,
+        seed=BOOTSTRAP_SEED,
+    )
+    return {
+        "mean": spread["mean"],
+        "sd": spread["sd"],
+        "per_seed": per_seed,
+        "ci_low": ci["ci_low"],
+        "ci_high": ci["ci_high"],
+        "interval": f"bootstrap {ci['method']} 95% CI (from {COUNT_NAMES[count_key]} counts)",
+        "fallback_reason": ci["fallback_reason"],
+        "resampling": "independent per seed (samples not stored)",
+        "note": note,
+    }
 
 
 def _epochs(runs: list[EvaluatedRun]) -> dict[str, Any]:
@@ -200,13 +248,29 @@ def _epochs(runs: list[EvaluatedRun]) -> dict[str, Any]:
         return {"unavailable": "selected_epoch missing from some metrics.json"}
     spread = stats.aggregate_seeds(values)
     bounds = stats.seed_range(values)
-    return {"mean": spread["mean"], "sd": spread["sd"], "values": values, "ci_low": bounds["low"], "ci_high": bounds["high"],
-            "interval": "range over runs (no sampling model for an epoch count)",
-            "note": "selected epoch, 1-based: epochs trained up to the checkpoint evaluated on test"}
+    return {
+        "mean": spread["mean"],
+        "sd": spread["sd"],
+        "values": values,
+        "ci_low": bounds["low"],
+        "ci_high": bounds["high"],
+        "interval": "range over runs (no sampling model for an epoch count)",
+        "note": "selected epoch, 1-based: epochs trained up to the checkpoint evaluated on test",
+    }
 
 
-PROVENANCE_COLUMNS = ["spec digests", "commits", "dirty", "data sha256", "seeds", "torch", "lightning", "device",
-                      "reproduce with", "run folders"]
+PROVENANCE_COLUMNS = [
+    "spec digests",
+    "commits",
+    "dirty",
+    "data sha256",
+    "seeds",
+    "torch",
+    "lightning",
+    "device",
+    "reproduce with",
+    "run folders",
+]
 
 
 def _distinct(values) -> str:
@@ -221,8 +285,13 @@ def group_provenance(runs: list[EvaluatedRun]) -> dict[str, str]:
         "spec digests": _distinct(p.get("spec_digest") for p in prov),
         "commits": _distinct((t.get("code") or {}).get("commit") for t in training),
         "dirty": _distinct((t.get("code") or {}).get("dirty") for t in training),
-        "data sha256": _distinct(f"{name}/{file}:{sha}" for p in prov for name, files in (p.get("data") or {}).items()
-                                 for file, sha in files.items() if file != "computed"),
+        "data sha256": _distinct(
+            f"{name}/{file}:{sha}"
+            for p in prov
+            for name, files in (p.get("data") or {}).items()
+            for file, sha in files.items()
+            if file != "computed"
+        ),
         "seeds": _distinct(sorted({r.seed for r in runs})),
         "torch": _distinct((t.get("software") or {}).get("torch") for t in training),
         "lightning": _distinct((t.get("software") or {}).get("lightning") for t in training),
@@ -240,15 +309,28 @@ def aggregate_group(runs: list[EvaluatedRun], metrics: tuple[str, ...] = ALWAYS)
     pooled, shared = align_seeds({seed: pooled_outcomes(members) for seed, members in by_seed.items()})
     leaky = {r.leaky for r in runs}
     if len(leaky) != 1:
-        raise RunFileError("one experiment mixes leaky and proper runs: " + ", ".join(str(r.metrics_path) for r in runs))
+        raise RunFileError(
+            "one experiment mixes leaky and proper runs: " + ", ".join(str(r.metrics_path) for r in runs)
+        )
     first = runs[0]
     folds = sorted({r.fold for r in runs if r.fold is not None})
     out: dict[str, Any] = {
-        "paper": first.paper, "experiment": first.group, "dataset": first.dataset, "eval_dataset": first.eval_dataset,
-        "synthetic": any(r.synthetic for r in runs), "leaky": leaky.pop(), "seeds": sorted(by_seed),
-        "n_seeds": len(by_seed), "folds": folds, "n_folds": len(folds), "n_test": {s: int(len(v[0])) for s, v in pooled.items()},
-        "shared_test_set": shared, "classes": classes, "scored_classes": [classes[i] for i in scored],
-        "runs": sorted(str(r.metrics_path) for r in runs), "metrics": {},
+        "paper": first.paper,
+        "experiment": first.group,
+        "dataset": first.dataset,
+        "eval_dataset": first.eval_dataset,
+        "synthetic": any(r.synthetic for r in runs),
+        "leaky": leaky.pop(),
+        "seeds": sorted(by_seed),
+        "n_seeds": len(by_seed),
+        "folds": folds,
+        "n_folds": len(folds),
+        "n_test": {s: int(len(v[0])) for s, v in pooled.items()},
+        "shared_test_set": shared,
+        "classes": classes,
+        "scored_classes": [classes[i] for i in scored],
+        "runs": sorted(str(r.metrics_path) for r in runs),
+        "metrics": {},
         # The epoch budget the runs had, and how many used all of it (did not stop early): the claims table
         # compares this with the paper's own budget to flag runs a profile cut short.
         "max_epochs": max((int(r.metrics["max_epochs"]) for r in runs if r.metrics.get("max_epochs")), default=None),
@@ -279,13 +361,15 @@ def claimed_metrics(paper_config_dir: str | Path) -> dict[tuple[str, str], set[s
     return wanted
 
 
-def aggregate(metrics_files: list[str | Path], paper_config_dir: str | Path | None = None,
-              current_specs: str | Path | None = None) -> list[dict[str, Any]]:
+def aggregate(
+    metrics_files: list[str | Path], paper_config_dir: str | Path | None = None, current_specs: str | Path | None = None
+) -> list[dict[str, Any]]:
     wanted = claimed_metrics(paper_config_dir) if paper_config_dir else {}
     rows = []
     for (paper, group, _, _), runs in group_runs(load_runs(metrics_files, current_specs)).items():
-        extra = tuple(sorted(m for m in wanted.get((paper, group), ())
-                             if is_prediction_metric(m) or m in SEED_LEVEL_METRICS))
+        extra = tuple(
+            sorted(m for m in wanted.get((paper, group), ()) if is_prediction_metric(m) or m in SEED_LEVEL_METRICS)
+        )
         rows.append(aggregate_group(runs, extra))
     return rows
 
@@ -295,17 +379,35 @@ def seeds_label(row: dict[str, Any]) -> str:
     return label + (f" x {row['n_folds']} folds" if row["n_folds"] else "")
 
 
-TABLE_COLUMNS = ["paper", "experiment", "trained on", "tested on", "leaky", "seeds (folds)", "test samples per seed",
-                 "resampling", "accuracy (mean ± sd)", "accuracy 95% CI", "macro-F1 (mean ± sd)", "macro-F1 95% CI"]
+TABLE_COLUMNS = [
+    "paper",
+    "experiment",
+    "trained on",
+    "tested on",
+    "leaky",
+    "seeds (folds)",
+    "test samples per seed",
+    "resampling",
+    "accuracy (mean ± sd)",
+    "accuracy 95% CI",
+    "macro-F1 (mean ± sd)",
+    "macro-F1 95% CI",
+]
 
 
 def to_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     records = []
     for row in rows:
-        record = {"paper": row["paper"], "experiment": row["experiment"], "trained on": row["dataset"],
-                  "tested on": row["eval_dataset"], "leaky": "LEAKY" if row["leaky"] else "",
-                  "seeds (folds)": seeds_label(row), "test samples per seed": ", ".join(str(v) for v in row["n_test"].values()),
-                  "resampling": row["metrics"]["test_accuracy"]["resampling"]}
+        record = {
+            "paper": row["paper"],
+            "experiment": row["experiment"],
+            "trained on": row["dataset"],
+            "tested on": row["eval_dataset"],
+            "leaky": "LEAKY" if row["leaky"] else "",
+            "seeds (folds)": seeds_label(row),
+            "test samples per seed": ", ".join(str(v) for v in row["n_test"].values()),
+            "resampling": row["metrics"]["test_accuracy"]["resampling"],
+        }
         for metric, label in (("test_accuracy", "accuracy"), ("macro_f1", "macro-F1")):
             m = row["metrics"][metric]
             record[f"{label} (mean ± sd)"] = mean_sd(m["mean"], m["sd"])
@@ -336,7 +438,9 @@ def parse_skipped(text: str) -> dict[str, str]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"--skipped-cross must be a JSON object {{dataset: reason}}: {error}")
+        raise argparse.ArgumentTypeError(
+            f"--skipped-cross must be a JSON object {{dataset: reason}}: {error}"
+        ) from None
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise argparse.ArgumentTypeError(f"--skipped-cross must be a JSON object {{dataset: reason}}, got {text!r}")
     return value
@@ -347,8 +451,12 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--metrics", nargs="*", default=[], help="metrics.json files (in-domain and cross-dataset)")
     parser.add_argument("--paper-config-dir", default="config/papers", help="claimed metrics are added per experiment")
     parser.add_argument("--current-specs", help="folder of the current run specs (results/specs): refuse stale files")
-    parser.add_argument("--skipped-cross", default="{}", type=parse_skipped,
-                        help="JSON {dataset: reason}: cross-test targets missing on disk (config.skipped_cross_targets)")
+    parser.add_argument(
+        "--skipped-cross",
+        default="{}",
+        type=parse_skipped,
+        help="JSON {dataset: reason}: cross-test targets missing on disk (config.skipped_cross_targets)",
+    )
     parser.add_argument("--out-json", required=True)
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
@@ -356,9 +464,19 @@ def cli(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     rows = aggregate(args.metrics, args.paper_config_dir, args.current_specs)
     Path(args.out_json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out_json).write_text(json.dumps({"method": __doc__, "groups": _jsonable(rows),
-                                               "skipped_cross_targets": args.skipped_cross}, indent=1))
-    write_table(to_table(rows), "Experiments over seeds and folds", args.out_csv, args.out_md, args.out_html,
-                NOTES + skipped_notes(args.skipped_cross), table_id="experiments")
+    Path(args.out_json).write_text(
+        json.dumps(
+            {"method": __doc__, "groups": _jsonable(rows), "skipped_cross_targets": args.skipped_cross}, indent=1
+        )
+    )
+    write_table(
+        to_table(rows),
+        "Experiments over seeds and folds",
+        args.out_csv,
+        args.out_md,
+        args.out_html,
+        NOTES + skipped_notes(args.skipped_cross),
+        table_id="experiments",
+    )
     print(f"{len(rows)} experiment groups from {len(args.metrics)} evaluations")
     return 0

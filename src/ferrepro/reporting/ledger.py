@@ -27,9 +27,31 @@ import pandas as pd
 
 KEY = ["paper", "table", "row", "experiment", "dataset", "metric", "spec_digests"]
 VALUE_COLUMNS = ["ours_mean", "ci_low", "ci_high"]
-COLUMNS = KEY[:-1] + ["variant", "claimed_value", "ours_mean", "ours_sd", "ci_low", "ci_high", "n_seeds", "verdict",
-                      "reason", "raw_data", "data_sha256", "spec_digests", "commits", "dirty", "hardware", "device",
-                      "epochs_run", "selected_epoch", "max_epochs", "train_seconds", "profile", "command", "runs"]
+COLUMNS = KEY[:-1] + [
+    "variant",
+    "claimed_value",
+    "ours_mean",
+    "ours_sd",
+    "ci_low",
+    "ci_high",
+    "n_seeds",
+    "verdict",
+    "reason",
+    "raw_data",
+    "data_sha256",
+    "spec_digests",
+    "commits",
+    "dirty",
+    "hardware",
+    "device",
+    "epochs_run",
+    "selected_epoch",
+    "max_epochs",
+    "train_seconds",
+    "profile",
+    "command",
+    "runs",
+]
 COMPARISON_KEY = ["paper", "comparison", "trained on", "tested on", "seed", "spec_digests"]
 
 
@@ -44,17 +66,26 @@ def _run_evidence(metrics_path: Path) -> dict[str, Any]:
     summary = json.loads((run_dir / "train_summary.json").read_text())
     provenance = metrics.get("provenance") or {}
     if not provenance.get("spec_digest"):
-        raise LedgerError(f"{metrics_path} carries no spec digest (evaluated before provenance was recorded): "
-                          f"rerun `snakemake {metrics_path.as_posix()}` to rebuild it")
+        raise LedgerError(
+            f"{metrics_path} carries no spec digest (evaluated before provenance was recorded): "
+            f"rerun `snakemake {metrics_path.as_posix()}` to rebuild it"
+        )
     training = provenance.get("training") or {}
     machine = training.get("machine") or {}
-    return {"spec_digest": provenance["spec_digest"], "commit": (training.get("code") or {}).get("commit"),
-            "dirty": (training.get("code") or {}).get("dirty"), "data": provenance.get("data") or {},
-            "hardware": f"{machine.get('cpu')} ({machine.get('cores')} cores)" + (f", {machine['gpu']}" if machine.get("gpu") else ""),
-            "device": summary.get("device"), "epochs_run": summary.get("epochs_run"),
-            "selected_epoch": summary.get("selected_epoch") + 1 if summary.get("selected_epoch") is not None else None,
-            "max_epochs": metrics.get("max_epochs"), "train_seconds": summary.get("train_seconds"),
-            "run": metrics_path.parent.as_posix()}
+    return {
+        "spec_digest": provenance["spec_digest"],
+        "commit": (training.get("code") or {}).get("commit"),
+        "dirty": (training.get("code") or {}).get("dirty"),
+        "data": provenance.get("data") or {},
+        "hardware": f"{machine.get('cpu')} ({machine.get('cores')} cores)"
+        + (f", {machine['gpu']}" if machine.get("gpu") else ""),
+        "device": summary.get("device"),
+        "epochs_run": summary.get("epochs_run"),
+        "selected_epoch": summary.get("selected_epoch") + 1 if summary.get("selected_epoch") is not None else None,
+        "max_epochs": metrics.get("max_epochs"),
+        "train_seconds": summary.get("train_seconds"),
+        "run": metrics_path.parent.as_posix(),
+    }
 
 
 def _join(values) -> str:
@@ -71,8 +102,13 @@ def _raw_archives(workspace: Path, dataset: str) -> tuple[str, str]:
     return "", ""
 
 
-def ledger_rows(workspace: str | Path, claims_csv: str | Path, experiments_json: str | Path, profile: str,
-                targets_prefix: str = "snakemake --cores all") -> pd.DataFrame:
+def ledger_rows(
+    workspace: str | Path,
+    claims_csv: str | Path,
+    experiments_json: str | Path,
+    profile: str,
+    targets_prefix: str = "snakemake --cores all",
+) -> pd.DataFrame:
     """The workspace's real-data claim rows with their evidence."""
     workspace = Path(workspace)
     claims = pd.read_csv(claims_csv, keep_default_na=False)
@@ -85,24 +121,44 @@ def ledger_rows(workspace: str | Path, claims_csv: str | Path, experiments_json:
             continue  # not measured on real data here
         evidence = [_run_evidence(workspace / run) for run in group["runs"]]
         names, shas = _raw_archives(workspace, group["dataset"])
-        data_sha = shas or _join(f"{k}:{v}" for e in evidence for d in e["data"].values() for k, v in d.items()
-                                 if k != "computed")
+        data_sha = shas or _join(
+            f"{k}:{v}" for e in evidence for d in e["data"].values() for k, v in d.items() if k != "computed"
+        )
         targets = " ".join(f"{e['run']}/metrics.json" for e in evidence)
-        records.append({
-            "paper": claim["paper"], "table": claim["table"], "row": claim["row"], "experiment": claim["experiment"],
-            "variant": claim["variant"], "dataset": claim["dataset"], "metric": claim["metric"],
-            "claimed_value": float(claim["claimed_value"]), "ours_mean": float(claim["ours_mean"]),
-            "ours_sd": claim["ours (mean ± sd)"], "ci_low": _float(claim["ci_low"]), "ci_high": _float(claim["ci_high"]),
-            "n_seeds": group["n_seeds"], "verdict": claim["verdict"], "reason": claim["reason / note"],
-            "raw_data": names or group["dataset"], "data_sha256": data_sha,
-            "spec_digests": _join(e["spec_digest"] for e in evidence), "commits": _join(e["commit"] for e in evidence),
-            "dirty": any(bool(e["dirty"]) for e in evidence), "hardware": _join(e["hardware"] for e in evidence),
-            "device": _join(e["device"] for e in evidence), "epochs_run": _join(e["epochs_run"] for e in evidence),
-            "selected_epoch": _join(e["selected_epoch"] for e in evidence),
-            "max_epochs": _join(e["max_epochs"] for e in evidence),
-            "train_seconds": _join(e["train_seconds"] for e in evidence), "profile": profile,
-            "command": f"{targets_prefix} --config profile={profile} 'run_datasets=[{group['dataset']}]' -- {targets}",
-            "runs": _join(e["run"] for e in evidence)})
+        records.append(
+            {
+                "paper": claim["paper"],
+                "table": claim["table"],
+                "row": claim["row"],
+                "experiment": claim["experiment"],
+                "variant": claim["variant"],
+                "dataset": claim["dataset"],
+                "metric": claim["metric"],
+                "claimed_value": float(claim["claimed_value"]),
+                "ours_mean": float(claim["ours_mean"]),
+                "ours_sd": claim["ours (mean ± sd)"],
+                "ci_low": _float(claim["ci_low"]),
+                "ci_high": _float(claim["ci_high"]),
+                "n_seeds": group["n_seeds"],
+                "verdict": claim["verdict"],
+                "reason": claim["reason / note"],
+                "raw_data": names or group["dataset"],
+                "data_sha256": data_sha,
+                "spec_digests": _join(e["spec_digest"] for e in evidence),
+                "commits": _join(e["commit"] for e in evidence),
+                "dirty": any(bool(e["dirty"]) for e in evidence),
+                "hardware": _join(e["hardware"] for e in evidence),
+                "device": _join(e["device"] for e in evidence),
+                "epochs_run": _join(e["epochs_run"] for e in evidence),
+                "selected_epoch": _join(e["selected_epoch"] for e in evidence),
+                "max_epochs": _join(e["max_epochs"] for e in evidence),
+                "train_seconds": _join(e["train_seconds"] for e in evidence),
+                "profile": profile,
+                "command": f"{targets_prefix} --config profile={profile} "
+                f"'run_datasets=[{group['dataset']}]' -- {targets}",
+                "runs": _join(e["run"] for e in evidence),
+            }
+        )
     return pd.DataFrame(records, columns=COLUMNS)
 
 
@@ -121,10 +177,12 @@ def merge(existing: pd.DataFrame, new: pd.DataFrame, key: list[str], values: lis
         if k in old:
             before = old[k]
             if any(_differs(before[c], row[c]) for c in values):
-                raise LedgerError(f"ledger row {dict(zip(key, k))} is recorded with "
-                                  f"{ {c: before[c] for c in values} } (runs {before.get('runs')}) but this workspace "
-                                  f"measured { {c: row[c] for c in values} } (runs {row.get('runs')}) for the same spec: "
-                                  "the same settings gave another number; find out why before recording either")
+                raise LedgerError(
+                    f"ledger row {dict(zip(key, k))} is recorded with "
+                    f"{ {c: before[c] for c in values} } (runs {before.get('runs')}) but this workspace "
+                    f"measured { {c: row[c] for c in values} } (runs {row.get('runs')}) for the same spec: "
+                    "the same settings gave another number; find out why before recording either"
+                )
             continue
         added.append(row)
     return pd.concat([existing, pd.DataFrame(added, columns=new.columns)], ignore_index=True) if added else existing
@@ -141,19 +199,44 @@ def write_markdown(ledger: pd.DataFrame, comparisons: pd.DataFrame, path: str | 
     shown = ledger.assign(
         claimed=ledger["claimed_value"].map(lambda v: f"{v:g}"),
         ours=ledger["ours_sd"],
-        ci=[f"[{lo:.4f}, {hi:.4f}]" if pd.notna(lo) and lo != "" else "" for lo, hi in zip(ledger["ci_low"], ledger["ci_high"])],
-        epochs=[f"{r} run, {s} selected (max {m})" for r, s, m in zip(ledger["epochs_run"], ledger["selected_epoch"],
-                                                                        ledger["max_epochs"])],
+        ci=[
+            f"[{lo:.4f}, {hi:.4f}]" if pd.notna(lo) and lo != "" else ""
+            for lo, hi in zip(ledger["ci_low"], ledger["ci_high"])
+        ],
+        epochs=[
+            f"{r} run, {s} selected (max {m})"
+            for r, s, m in zip(ledger["epochs_run"], ledger["selected_epoch"], ledger["max_epochs"])
+        ],
         spec=ledger["spec_digests"].map(lambda d: ";".join(x[:12] for x in str(d).split(";"))),
         commit=ledger["commits"].map(lambda c: ";".join(x[:10] for x in str(c).split(";"))),
     )
-    cols = ["paper", "table", "row", "experiment", "variant", "metric", "claimed", "ours", "ci", "n_seeds", "verdict",
-            "epochs", "train_seconds", "spec", "commit", "hardware"]
-    lines = ["# Reproduction ledger", "",
-             "Every number measured on real data, beside the paper's claim. Generated by `ferrepro ledger` from the "
-             "workspaces' results (never edited by hand); the full provenance of each row (raw data sha256, full spec "
-             "digests and commits, device, the reproducing command) is in `ledger.csv`.", "",
-             _md_table(shown[cols])]
+    cols = [
+        "paper",
+        "table",
+        "row",
+        "experiment",
+        "variant",
+        "metric",
+        "claimed",
+        "ours",
+        "ci",
+        "n_seeds",
+        "verdict",
+        "epochs",
+        "train_seconds",
+        "spec",
+        "commit",
+        "hardware",
+    ]
+    lines = [
+        "# Reproduction ledger",
+        "",
+        "Every number measured on real data, beside the paper's claim. Generated by `ferrepro ledger` from the "
+        "workspaces' results (never edited by hand); the full provenance of each row (raw data sha256, full spec "
+        "digests and commits, device, the reproducing command) is in `ledger.csv`.",
+        "",
+        _md_table(shown[cols]),
+    ]
     if not comparisons.empty:
         lines += ["", "## Comparisons on real data", "", _md_table(comparisons.drop(columns=["spec_digests"]))]
     Path(path).write_text("\n".join(lines) + "\n")
@@ -176,7 +259,9 @@ def comparison_rows(workspace: Path, comparisons_csv: str | Path | None, ledger:
     digests = {(r.paper, r.experiment): r.spec_digests for r in ledger.itertuples()}
     keep = [(p, a) in digests and (p, b) in digests for p, a, b in zip(table["paper"], table["a"], table["b"])]
     table = table[keep].copy()
-    table["spec_digests"] = [f"{digests[(p, a)]}|{digests[(p, b)]}" for p, a, b in zip(table["paper"], table["a"], table["b"])]
+    table["spec_digests"] = [
+        f"{digests[(p, a)]}|{digests[(p, b)]}" for p, a, b in zip(table["paper"], table["a"], table["b"])
+    ]
     return table.reset_index(drop=True)
 
 
@@ -193,12 +278,17 @@ def cli(argv: list[str]) -> int:
     ws = Path(a.workspace)
     new = ledger_rows(ws, ws / a.claims, ws / a.experiments, a.profile)
     ledger_path, comparisons_path = Path(a.ledger), Path(a.ledger).with_name("comparisons.csv")
-    existing = pd.read_csv(ledger_path, keep_default_na=False) if ledger_path.exists() else pd.DataFrame(columns=COLUMNS)
+    existing = (
+        pd.read_csv(ledger_path, keep_default_na=False) if ledger_path.exists() else pd.DataFrame(columns=COLUMNS)
+    )
     ledger = merge(existing, new, KEY, VALUE_COLUMNS)
     new_cmp = comparison_rows(ws, ws / a.comparisons, new)
     old_cmp = pd.read_csv(comparisons_path, keep_default_na=False) if comparisons_path.exists() else pd.DataFrame()
-    comparisons = merge(old_cmp, new_cmp, COMPARISON_KEY, ["difference a - b", "McNemar p"]) if len(new_cmp) or len(old_cmp) \
+    comparisons = (
+        merge(old_cmp, new_cmp, COMPARISON_KEY, ["difference a - b", "McNemar p"])
+        if len(new_cmp) or len(old_cmp)
         else new_cmp
+    )
     ledger_path.parent.mkdir(parents=True, exist_ok=True)
     ledger.to_csv(ledger_path, index=False)
     if len(comparisons):

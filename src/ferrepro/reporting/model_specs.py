@@ -20,12 +20,17 @@ def full_profile_model_specs(config: dict, paper: str, basedir: str | Path = "."
     from ferrepro.config import ConfigError, load_paper_config, load_run_matrix
 
     if "full" not in config.get("profiles", {}):
-        raise ConfigError("the main config has no `full` profile; efficiency is measured at the paper's (full-profile) sizes")
+        raise ConfigError(
+            "the main config has no `full` profile; efficiency is measured at the paper's (full-profile) sizes"
+        )
     full = copy.deepcopy(config)
     full.update(profile="full", papers=[paper])
     paper_cfg = load_paper_config(Path(basedir) / config["paper_config_dir"] / f"{paper}.yaml")
-    claimed = sorted(name for name, exp in paper_cfg["experiments"].items()
-                     if any(c["metric"] in EFFICIENCY_METRICS for c in exp.get("claims") or []))
+    claimed = sorted(
+        name
+        for name, exp in paper_cfg["experiments"].items()
+        if any(c["metric"] in EFFICIENCY_METRICS for c in exp.get("claims") or [])
+    )
     runs, seen = [], set()
     for run in load_run_matrix(full, basedir):
         # The paper-config experiment (a fold's group), whose claims an efficiency number answers.

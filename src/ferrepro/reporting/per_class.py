@@ -19,8 +19,10 @@ from ferrepro.reporting.tables import Section, fmt, synthetic_title, write_secti
 
 COLUMNS = ["paper", "trained on", "tested on", "experiment", "class", "precision", "recall", "F1", "support", "runs"]
 NA = "n/a"
-LEAD = ("Per-class precision, recall and F1 on the test split: mean over runs (seeds, folds) of each run's value; "
-        "support: test images of the class over all runs; n/a: the class has no test image here.")
+LEAD = (
+    "Per-class precision, recall and F1 on the test split: mean over runs (seeds, folds) of each run's value; "
+    "support: test images of the class over all runs; n/a: the class has no test image here."
+)
 
 
 def per_class_rows(runs) -> pd.DataFrame:
@@ -34,23 +36,43 @@ def per_class_rows(runs) -> pd.DataFrame:
             entries = [(r.metrics.get("per_class") or {}).get(name) for r in members]
             scored = [e for e in entries if e and e.get("support", 0) > 0]
             support = sum(int(e.get("support", 0)) for e in entries if e)
-            values = {k: fmt(float(np.mean([e[k] for e in scored]))) if scored else NA
-                      for k in ("precision", "recall", "f1")}
-            records.append({"paper": paper, "trained on": dataset, "tested on": eval_dataset, "experiment": group,
-                            "class": name, "precision": values["precision"], "recall": values["recall"],
-                            "F1": values["f1"], "support": support, "runs": len(members),
-                            "_synthetic": any(r.synthetic for r in members)})
+            values = {
+                k: fmt(float(np.mean([e[k] for e in scored]))) if scored else NA for k in ("precision", "recall", "f1")
+            }
+            records.append(
+                {
+                    "paper": paper,
+                    "trained on": dataset,
+                    "tested on": eval_dataset,
+                    "experiment": group,
+                    "class": name,
+                    "precision": values["precision"],
+                    "recall": values["recall"],
+                    "F1": values["f1"],
+                    "support": support,
+                    "runs": len(members),
+                    "_synthetic": any(r.synthetic for r in members),
+                }
+            )
     return pd.DataFrame(records, columns=COLUMNS + ["_synthetic"])
 
 
 def per_class_sections(table: pd.DataFrame) -> list[Section]:
     sections = []
     for (paper, dataset, eval_dataset), rows in table.groupby(["paper", "trained on", "tested on"], sort=False):
-        where = f"trained and tested on {dataset}" if dataset == eval_dataset else \
-            f"trained on {dataset}, tested on {eval_dataset}"
+        where = (
+            f"trained and tested on {dataset}"
+            if dataset == eval_dataset
+            else f"trained on {dataset}, tested on {eval_dataset}"
+        )
         title = synthetic_title(f"{paper}: per-class P/R/F1, {where}", bool(rows["_synthetic"].any()))
-        sections.append(Section(title, rows[["experiment", "class", "precision", "recall", "F1", "support", "runs"]],
-                                table_id=f"per-class-{paper}-{dataset}-{eval_dataset}"))
+        sections.append(
+            Section(
+                title,
+                rows[["experiment", "class", "precision", "recall", "F1", "support", "runs"]],
+                table_id=f"per-class-{paper}-{dataset}-{eval_dataset}",
+            )
+        )
     return sections
 
 
@@ -59,8 +81,14 @@ def write_per_class(table: pd.DataFrame, csv: str | Path, md: str | Path, html_p
     Path(csv).parent.mkdir(parents=True, exist_ok=True)
     table.rename(columns={"_synthetic": "synthetic"}).to_csv(csv, index=False)
     lead = LEAD if len(table) else "No evaluated run in this workspace."
-    write_sections(synthetic_title("Per-class precision, recall and F1", synthetic), lead,
-                   per_class_sections(table), md, html_path, page_id="per-class")
+    write_sections(
+        synthetic_title("Per-class precision, recall and F1", synthetic),
+        lead,
+        per_class_sections(table),
+        md,
+        html_path,
+        page_id="per-class",
+    )
 
 
 def cli(argv: list[str]) -> int:

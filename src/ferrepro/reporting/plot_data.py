@@ -46,9 +46,11 @@ def write_plot_data(run_dirs: list[str | Path], out: str | Path) -> int:
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="ferrepro plot-data",
-                                     description="Copy every run's learning curve and confusion matrix into "
-                                                 "results/plots/, where dvc plots finds them.")
+    parser = argparse.ArgumentParser(
+        prog="ferrepro plot-data",
+        description="Copy every run's learning curve and confusion matrix into "
+        "results/plots/, where dvc plots finds them.",
+    )
     parser.add_argument("--runs", nargs="*", default=[], help="run folders")
     parser.add_argument("--out", required=True)
     parser.add_argument("--current-specs", help="folder of the current run specs (results/specs): refuse stale runs")

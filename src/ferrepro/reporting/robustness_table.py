@@ -29,9 +29,22 @@ CLAIMED_MAX_DROP = {
     "abdeldayem2025": (3.0, "§4.4: 'accuracy degradation of less than 3% across all datasets'"),
 }
 
-COLUMNS = ["paper", "experiment", "dataset", "seed", "perturbation", "severity", "magnitude", "clean accuracy",
-           "perturbed accuracy", "drop (pp)", "drop 95% CI (pp)", "relative drop (%)", "paper's claim",
-           "within claim (pp / relative)"]
+COLUMNS = [
+    "paper",
+    "experiment",
+    "dataset",
+    "seed",
+    "perturbation",
+    "severity",
+    "magnitude",
+    "clean accuracy",
+    "perturbed accuracy",
+    "drop (pp)",
+    "drop 95% CI (pp)",
+    "relative drop (%)",
+    "paper's claim",
+    "within claim (pp / relative)",
+]
 
 
 def _within(paper: str, drop_pp: float, relative: float | None) -> tuple[str, str]:
@@ -51,42 +64,69 @@ def robustness_rows(reports: list[dict]) -> pd.DataFrame:
         seed = f"{report['seed']}" + (f" (fold {report['fold']})" if report.get("fold") is not None else "")
         for c in report["conditions"]:
             claim, within = _within(report["paper"], c["drop_pp"], c["relative_drop_pct"])
-            records.append({
-                "paper": report["paper"], "experiment": report["group"], "dataset": report["dataset"], "seed": seed,
-                "perturbation": c["perturbation"], "severity": c["severity"], "magnitude": c["magnitude"],
-                "clean accuracy": fmt(report["clean_accuracy"]), "perturbed accuracy": fmt(c["accuracy"]),
-                "drop (pp)": fmt(c["drop_pp"], 2), "drop 95% CI (pp)": f"[{c['drop_ci_low_pp']:.2f}, {c['drop_ci_high_pp']:.2f}]",
-                "relative drop (%)": fmt(c["relative_drop_pct"], 2), "paper's claim": claim, "within claim (pp / relative)": within,
-            })
-            groups[(report["paper"], report["group"], report["dataset"], c["perturbation"], c["severity"], c["magnitude"])].append(
-                c | {"clean": report["clean_accuracy"]})
+            records.append(
+                {
+                    "paper": report["paper"],
+                    "experiment": report["group"],
+                    "dataset": report["dataset"],
+                    "seed": seed,
+                    "perturbation": c["perturbation"],
+                    "severity": c["severity"],
+                    "magnitude": c["magnitude"],
+                    "clean accuracy": fmt(report["clean_accuracy"]),
+                    "perturbed accuracy": fmt(c["accuracy"]),
+                    "drop (pp)": fmt(c["drop_pp"], 2),
+                    "drop 95% CI (pp)": f"[{c['drop_ci_low_pp']:.2f}, {c['drop_ci_high_pp']:.2f}]",
+                    "relative drop (%)": fmt(c["relative_drop_pct"], 2),
+                    "paper's claim": claim,
+                    "within claim (pp / relative)": within,
+                }
+            )
+            groups[
+                (report["paper"], report["group"], report["dataset"], c["perturbation"], c["severity"], c["magnitude"])
+            ].append(c | {"clean": report["clean_accuracy"]})
     for (paper, group, dataset, perturbation, severity, magnitude), members in groups.items():
         if len(members) < 2:
             continue
         drops = np.array([m["drop_pp"] for m in members])
         relative = [m["relative_drop_pct"] for m in members if m["relative_drop_pct"] is not None]
         claim, within = _within(paper, float(drops.mean()), float(np.mean(relative)) if relative else None)
-        records.append({
-            "paper": paper, "experiment": group, "dataset": dataset, "seed": f"mean of {len(members)}",
-            "perturbation": perturbation, "severity": severity, "magnitude": magnitude,
-            "clean accuracy": fmt(float(np.mean([m["clean"] for m in members]))),
-            "perturbed accuracy": fmt(float(np.mean([m["accuracy"] for m in members]))),
-            "drop (pp)": f"{drops.mean():.2f} ± {drops.std(ddof=1):.2f}", "drop 95% CI (pp)": "",
-            "relative drop (%)": fmt(float(np.mean(relative)), 2) if relative else "", "paper's claim": claim,
-            "within claim (pp / relative)": within,
-        })
+        records.append(
+            {
+                "paper": paper,
+                "experiment": group,
+                "dataset": dataset,
+                "seed": f"mean of {len(members)}",
+                "perturbation": perturbation,
+                "severity": severity,
+                "magnitude": magnitude,
+                "clean accuracy": fmt(float(np.mean([m["clean"] for m in members]))),
+                "perturbed accuracy": fmt(float(np.mean([m["accuracy"] for m in members]))),
+                "drop (pp)": f"{drops.mean():.2f} ± {drops.std(ddof=1):.2f}",
+                "drop 95% CI (pp)": "",
+                "relative drop (%)": fmt(float(np.mean(relative)), 2) if relative else "",
+                "paper's claim": claim,
+                "within claim (pp / relative)": within,
+            }
+        )
     table = pd.DataFrame(records, columns=COLUMNS)
-    return table.sort_values(["paper", "experiment", "dataset", "perturbation", "severity"], kind="stable").reset_index(drop=True)
+    return table.sort_values(["paper", "experiment", "dataset", "perturbation", "severity"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def notes(reports: list[dict]) -> list[str]:
     # The scale is read from the reports (each records the severities it used), so this table needs no torch.
     severities = reports[0]["severities"] if reports else {}
-    scale = "; ".join(f"{name}: " + ", ".join(f"{s}={v:g}" for s, v in levels.items()) for name, levels in severities.items())
+    scale = "; ".join(
+        f"{name}: " + ", ".join(f"{s}={v:g}" for s, v in levels.items()) for name, levels in severities.items()
+    )
     lines = [
-        f"Severities (ferrepro.evaluation.robustness): {scale or 'see the module'} (occlusion: occluded area fraction of "
+        f"Severities (ferrepro.evaluation.robustness): {scale or 'see the module'} (occlusion: occluded area "
+        "fraction of "
         "one black square; noise: Gaussian sigma on [0, 1] pixels; brightness: +/- shift, random sign per image).",
-        "Images are perturbed at their decoded resolution, before the run's own preprocessing and resizing. Drop = clean "
+        "Images are perturbed at their decoded resolution, before the run's own preprocessing and resizing. Drop = "
+        "clean "
         "minus perturbed accuracy in percentage points; CI: paired bootstrap over test images.",
     ]
     if not reports:
@@ -106,13 +146,16 @@ def check_current_reports(paths: list[str], reports: list[dict], current_specs: 
         key = f"{report['paper']}/{report['experiment']}/{report['dataset']}/seed{report['seed']}"
         spec_file = Path(current_specs) / f"{key}.json"
         if not spec_file.exists():
-            raise StaleRobustnessError(f"{path}: run {key} is not in the current run matrix (no {spec_file}); "
-                                       "remove the file or name the config that makes this run")
+            raise StaleRobustnessError(
+                f"{path}: run {key} is not in the current run matrix (no {spec_file}); "
+                "remove the file or name the config that makes this run"
+            )
         current = json.loads(spec_file.read_text())["spec_digest"]
         if report.get("spec_digest") != current:
             raise StaleRobustnessError(
                 f"{path}: stale: measured for spec {report.get('spec_digest') or '(none recorded)'}, but run {key}'s "
-                f"current spec is {current}; rebuild it with `snakemake {path}`")
+                f"current spec is {current}; rebuild it with `snakemake {path}`"
+            )
 
 
 def cli(argv: list[str]) -> int:
@@ -130,6 +173,13 @@ def cli(argv: list[str]) -> int:
         except StaleRobustnessError as error:
             print(f"ferrepro robustness-table: {error}", file=sys.stderr)
             return 1
-    write_table(robustness_rows(reports), "Robustness: accuracy drop under perturbations", args.out_csv, args.out_md,
-                args.out_html, notes(reports), table_id="robustness")
+    write_table(
+        robustness_rows(reports),
+        "Robustness: accuracy drop under perturbations",
+        args.out_csv,
+        args.out_md,
+        args.out_html,
+        notes(reports),
+        table_id="robustness",
+    )
     return 0

@@ -87,15 +87,20 @@ class EvaluatedRun:
     def predictions(self) -> pd.DataFrame:
         """predictions.parquet beside metrics.json, checked against it (same samples, known labels)."""
         if self._predictions is None:
-            self._predictions = read_predictions(self.folder / "predictions.parquet", self.classes, int(self.metrics["n"]))
+            self._predictions = read_predictions(
+                self.folder / "predictions.parquet", self.classes, int(self.metrics["n"])
+            )
         return self._predictions
 
     def outcomes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sample_id, true class index, predicted class index), in file order."""
         table = self.predictions
         index = {name: i for i, name in enumerate(self.classes)}
-        return (table["sample_id"].astype(str).to_numpy(), table["true_label"].map(index).to_numpy(np.int64),
-                table["predicted_label"].map(index).to_numpy(np.int64))
+        return (
+            table["sample_id"].astype(str).to_numpy(),
+            table["true_label"].map(index).to_numpy(np.int64),
+            table["predicted_label"].map(index).to_numpy(np.int64),
+        )
 
     def train_summary(self) -> dict[str, Any]:
         """train_summary.json of the trained model (for a cross-dataset evaluation: the run folder above it)."""
@@ -108,13 +113,17 @@ class EvaluatedRun:
 
 def read_predictions(path: Path, classes: list[str], n: int) -> pd.DataFrame:
     if not path.exists():
-        raise RunFileError(f"{path} is missing; every metrics.json needs its predictions.parquet (rerun the evaluate rule)")
+        raise RunFileError(
+            f"{path} is missing; every metrics.json needs its predictions.parquet (rerun the evaluate rule)"
+        )
     table = pd.read_parquet(path)
     missing = {"sample_id", "true_label", "predicted_label"} - set(table.columns)
     if missing:
         raise RunFileError(f"{path}: missing columns {sorted(missing)}")
     if len(table) != n:
-        raise RunFileError(f"{path}: {len(table)} rows but metrics.json says n = {n}; the two are from different evaluations")
+        raise RunFileError(
+            f"{path}: {len(table)} rows but metrics.json says n = {n}; the two are from different evaluations"
+        )
     unknown = sorted((set(table["true_label"]) | set(table["predicted_label"])) - set(classes))
     if unknown:
         raise RunFileError(f"{path}: labels {unknown} are not among the run's classes {classes}")
@@ -148,14 +157,18 @@ def check_current(run: EvaluatedRun, current_specs: str | Path) -> None:
     spec_file = Path(current_specs) / f"{key}.json"
     rebuild = f"rebuild it with `snakemake {run.metrics_path.as_posix()}`"
     if not spec_file.exists():
-        raise RunFileError(f"{run.metrics_path}: run {key} is not in the current run matrix (no {spec_file}); "
-                           "remove the file or name the config that makes this run")
+        raise RunFileError(
+            f"{run.metrics_path}: run {key} is not in the current run matrix (no {spec_file}); "
+            "remove the file or name the config that makes this run"
+        )
     current = json.loads(spec_file.read_text())["spec_digest"]
     recorded = (run.metrics.get("provenance") or {}).get("spec_digest")
     trained = run.train_summary().get("spec_digest")
     if recorded != current or trained != current:
-        raise RunFileError(f"{run.metrics_path}: stale: made for spec {recorded or '(none recorded)'} (trained for "
-                           f"{trained or '(none recorded)'}), but run {key}'s current spec is {current}; {rebuild}")
+        raise RunFileError(
+            f"{run.metrics_path}: stale: made for spec {recorded or '(none recorded)'} (trained for "
+            f"{trained or '(none recorded)'}), but run {key}'s current spec is {current}; {rebuild}"
+        )
 
 
 def load_runs(paths: list[str | Path], current_specs: str | Path | None = None) -> list[EvaluatedRun]:

@@ -15,8 +15,21 @@ from pathlib import Path
 
 import pandas as pd
 
-COLUMNS = ["paper", "experiment", "dataset", "seed", "model", "split", "accuracy", "macro_f1",
-           "balanced_accuracy", "val_accuracy", "selected_epoch", "epochs_run", "n"]
+COLUMNS = [
+    "paper",
+    "experiment",
+    "dataset",
+    "seed",
+    "model",
+    "split",
+    "accuracy",
+    "macro_f1",
+    "balanced_accuracy",
+    "val_accuracy",
+    "selected_epoch",
+    "epochs_run",
+    "n",
+]
 
 
 def collect(metrics_files: list[str | Path]) -> pd.DataFrame:
@@ -34,8 +47,7 @@ def to_markdown(table: pd.DataFrame) -> str:
         shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
     header = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns) + "\n"
     body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
-    note = ("\nRuns on `synthetic` data check that the pipeline works; they are never compared with a paper's "
-            "claims.\n")
+    note = "\nRuns on `synthetic` data check that the pipeline works; they are never compared with a paper's claims.\n"
     return "# Summary of trained runs\n\n" + header + body + note
 
 
@@ -71,8 +83,10 @@ def write_dvc_metric_files(table: pd.DataFrame, out_dir: str | Path) -> list[Pat
     for row in table.to_dict("records"):
         path = out_dir / row["paper"] / row["experiment"] / row["dataset"] / f"seed{row['seed']}.json"
         if path in written:
-            raise ValueError(f"two metrics files describe run {path.relative_to(out_dir).with_suffix('')}; "
-                             "pass each run's metrics.json once")
+            raise ValueError(
+                f"two metrics files describe run {path.relative_to(out_dir).with_suffix('')}; "
+                "pass each run's metrics.json once"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({c: _plain(row.get(c)) for c in DVC_METRIC_COLUMNS}, indent=2) + "\n")
         written.append(path)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -67,15 +67,21 @@ def row_class(verdict: str) -> str:
     return "untestable" if verdict == "untestable" else ""
 
 
-def to_html(table: pd.DataFrame, title: str, notes: Iterable[str] = (), table_id: str = "ferrepro-table",
-            verdict_column: str | None = None) -> str:
+def to_html(
+    table: pd.DataFrame,
+    title: str,
+    notes: Iterable[str] = (),
+    table_id: str = "ferrepro-table",
+    verdict_column: str | None = None,
+) -> str:
     """A self-contained HTML fragment; rows are classed by verdict when ``verdict_column`` is given."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     rows = []
     for _, row in table.iterrows():
         css = row_class(str(row[verdict_column])) if verdict_column else ""
         cells = "".join(
-            f'<td class="{"verdict" if c == verdict_column else ""}">{html.escape(cell(row[c]))}</td>' for c in table.columns
+            f'<td class="{"verdict" if c == verdict_column else ""}">{html.escape(cell(row[c]))}</td>'
+            for c in table.columns
         )
         rows.append(f'<tr class="{css}">{cells}</tr>')
     notes = list(notes)
@@ -83,14 +89,23 @@ def to_html(table: pd.DataFrame, title: str, notes: Iterable[str] = (), table_id
     lead = f"<p><b>{html.escape(notes[0])}</b></p>" if notes else ""
     rest = "".join(f"<p>{html.escape(n)}</p>" for n in notes[1:])
     # The table scrolls inside its own box, so a long table does not push the page around.
-    return (f'<div class="ferrepro-table" id="{html.escape(table_id)}">{STYLE}<h2>{html.escape(title)}</h2>{lead}'
-            f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>{rest}</div>\n")
+    return (
+        f'<div class="ferrepro-table" id="{html.escape(table_id)}">{STYLE}<h2>{html.escape(title)}</h2>{lead}'
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>{rest}</div>\n"
+    )
 
 
-def write_table(table: pd.DataFrame, title: str, csv: str | Path | None = None, md: str | Path | None = None,
-                html_path: str | Path | None = None, notes: Iterable[str] = (), table_id: str = "ferrepro-table",
-                verdict_column: str | None = None) -> None:
+def write_table(
+    table: pd.DataFrame,
+    title: str,
+    csv: str | Path | None = None,
+    md: str | Path | None = None,
+    html_path: str | Path | None = None,
+    notes: Iterable[str] = (),
+    table_id: str = "ferrepro-table",
+    verdict_column: str | None = None,
+) -> None:
     notes = list(notes)
     for path in (csv, md, html_path):
         if path:
@@ -119,8 +134,14 @@ class Section:
     verdict_column: str | None = None
 
 
-def write_sections(title: str, lead: str, sections: list[Section], md: str | Path | None = None,
-                   html_path: str | Path | None = None, page_id: str = "ferrepro-page") -> None:
+def write_sections(
+    title: str,
+    lead: str,
+    sections: list[Section],
+    md: str | Path | None = None,
+    html_path: str | Path | None = None,
+    page_id: str = "ferrepro-page",
+) -> None:
     """Several tables on one page, ``lead`` (e.g. the verdict counts) on top: Markdown and an HTML fragment.
 
     The Markdown opens with ``# title`` and the lead, each table under its own ``##`` heading; the HTML
@@ -134,10 +155,13 @@ def write_sections(title: str, lead: str, sections: list[Section], md: str | Pat
         parts += [to_markdown(s.table, s.title, s.notes, level=2) for s in sections]
         Path(md).write_text("\n".join(parts))
     if html_path:
-        head = (f'<div class="ferrepro-table" id="{html.escape(page_id)}">{STYLE}<h2>{html.escape(title)}</h2>'
-                f"<p><b>{html.escape(lead)}</b></p></div>\n")
-        Path(html_path).write_text(head + "".join(to_html(s.table, s.title, s.notes, s.table_id, s.verdict_column)
-                                                  for s in sections))
+        head = (
+            f'<div class="ferrepro-table" id="{html.escape(page_id)}">{STYLE}<h2>{html.escape(title)}</h2>'
+            f"<p><b>{html.escape(lead)}</b></p></div>\n"
+        )
+        Path(html_path).write_text(
+            head + "".join(to_html(s.table, s.title, s.notes, s.table_id, s.verdict_column) for s in sections)
+        )
 
 
 def fmt(value, digits: int = 4) -> str:

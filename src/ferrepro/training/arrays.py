@@ -53,9 +53,16 @@ class SplitArrays:
 
     fill_values: np.ndarray | None = None
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, sample_ids: np.ndarray,
-                 features: np.ndarray | None = None, excluded: list[str] | None = None,
-                 excluded_labels: dict[str, int] | None = None, imputed: np.ndarray | None = None):
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        sample_ids: np.ndarray,
+        features: np.ndarray | None = None,
+        excluded: list[str] | None = None,
+        excluded_labels: dict[str, int] | None = None,
+        imputed: np.ndarray | None = None,
+    ):
         self.x, self.y, self.sample_ids, self.features = x, y, np.asarray(sample_ids), features
         self.excluded = excluded or []
         self.excluded_labels = excluded_labels or {}
@@ -67,10 +74,17 @@ class SplitArrays:
     def imputed_ids(self) -> list[str]:
         return [str(s) for s in self.sample_ids[self.imputed]]
 
-    def take(self, index: np.ndarray) -> "SplitArrays":
+    def take(self, index: np.ndarray) -> SplitArrays:
         f = None if self.features is None else self.features[index]
-        return SplitArrays(self.x[index], self.y[index], self.sample_ids[index], f, self.excluded,
-                           self.excluded_labels, self.imputed[index])
+        return SplitArrays(
+            self.x[index],
+            self.y[index],
+            self.sample_ids[index],
+            f,
+            self.excluded,
+            self.excluded_labels,
+            self.imputed[index],
+        )
 
     def tensors(self) -> tuple:
         parts = [torch.from_numpy(np.ascontiguousarray(self.x))]
@@ -87,8 +101,10 @@ def load_feature_matrix(feature_files: list[str | Path], n_samples: int) -> np.n
     for path in feature_files:
         a = np.load(path, mmap_mode="r")
         if a.ndim != 2 or len(a) != n_samples:
-            raise ValueError(f"{path}: expected {n_samples} x D features (one row per decoded sample), got {a.shape}; "
-                             "the feature cache is stale: rerun its features rule")
+            raise ValueError(
+                f"{path}: expected {n_samples} x D features (one row per decoded sample), got {a.shape}; "
+                "the feature cache is stale: rerun its features rule"
+            )
         arrays.append(a)
     return np.concatenate([np.asarray(a, dtype=np.float32) for a in arrays], axis=1)
 
@@ -109,13 +125,16 @@ def training_fill_values(train_features: np.ndarray) -> np.ndarray:
     replace a missing feature in any split. Rows with a NaN anywhere do not contribute."""
     complete = train_features[~np.isnan(train_features).any(axis=1)]
     if len(complete) == 0:
-        raise ValueError("missing_features impute: no training row has a complete feature vector, so there is "
-                         "nothing to fill missing values from; check the feature cache (e.g. landmarks all NaN)")
+        raise ValueError(
+            "missing_features impute: no training row has a complete feature vector, so there is "
+            "nothing to fill missing values from; check the feature cache (e.g. landmarks all NaN)"
+        )
     return complete.mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
-def _images_for_model(images: np.ndarray, input_spec: dict, preprocess: list | None,
-                      points: np.ndarray | None) -> np.ndarray:
+def _images_for_model(
+    images: np.ndarray, input_spec: dict, preprocess: list | None, points: np.ndarray | None
+) -> np.ndarray:
     if preprocess:
         from ferrepro.features.preprocess import apply_pipeline
 
@@ -123,10 +142,16 @@ def _images_for_model(images: np.ndarray, input_spec: dict, preprocess: list | N
     return to_model_input(images, input_spec["size"], input_spec["channels"])
 
 
-def load_split_arrays(decoded_dir: str | Path, split_csv: str | Path | None, input_spec: dict,
-                      classes: tuple[str, ...], feature_files: list[str | Path] | None = None,
-                      preprocess: list | None = None, landmarks_points: str | Path | None = None,
-                      missing_features: dict | None = None) -> dict[str, SplitArrays]:
+def load_split_arrays(
+    decoded_dir: str | Path,
+    split_csv: str | Path | None,
+    input_spec: dict,
+    classes: tuple[str, ...],
+    feature_files: list[str | Path] | None = None,
+    preprocess: list | None = None,
+    landmarks_points: str | Path | None = None,
+    missing_features: dict | None = None,
+) -> dict[str, SplitArrays]:
     """Model-ready arrays per split. ``split_csv=None`` puts the whole dataset into ``test`` (a
     cross-dataset evaluation: a model trained elsewhere is tested on every sample).
 
@@ -150,8 +175,10 @@ def load_split_arrays(decoded_dir: str | Path, split_csv: str | Path | None, inp
     position = {sid: i for i, sid in enumerate(sample_ids)}
     unknown = [sid for ids in selection.values() for sid in ids if sid not in position]
     if unknown:
-        raise ValueError(f"{split_csv}: {len(unknown)} sample ids are not in {decoded_dir}, e.g. {unknown[:3]}; "
-                         "the split list is stale: delete it and rerun the split rule")
+        raise ValueError(
+            f"{split_csv}: {len(unknown)} sample ids are not in {decoded_dir}, e.g. {unknown[:3]}; "
+            "the split list is stale: delete it and rerun the split rule"
+        )
     wanted = set(classes)
     chosen = {}
     for name, ids in selection.items():
@@ -198,8 +225,12 @@ def subsample_per_class(train: SplitArrays, per_class: int, seed: int) -> tuple[
             short[int(c)] = int(len(rows))
         keep.append(np.sort(rng.choice(rows, size=min(per_class, len(rows)), replace=False)))
     index = np.sort(np.concatenate(keep))
-    return train.take(index), {"per_class": per_class, "n_before": int(len(train.y)), "n_after": int(len(index)),
-                               "classes_with_fewer": short}
+    return train.take(index), {
+        "per_class": per_class,
+        "n_before": int(len(train.y)),
+        "n_after": int(len(index)),
+        "classes_with_fewer": short,
+    }
 
 
 def balance_train(train: SplitArrays, method: str, seed: int) -> tuple[SplitArrays, dict]:
@@ -212,8 +243,10 @@ def balance_train(train: SplitArrays, method: str, seed: int) -> tuple[SplitArra
         return train.take(new_index), report
     if method == "smote":
         if train.features is not None:
-            raise ValueError("balance.method smote with fused features is not supported: SMOTE would have to invent "
-                             "feature vectors too; use oversample")
+            raise ValueError(
+                "balance.method smote with fused features is not supported: SMOTE would have to invent "
+                "feature vectors too; use oversample"
+            )
         res = smote_train(train.x.reshape(len(train.x), -1), train.y, index, seed, representation="flattened_pixels")
         n_new = len(res.y) - len(train.y)
         ids = np.concatenate([train.sample_ids, np.array([f"smote_{i}" for i in range(n_new)], dtype=object)])
@@ -225,11 +258,15 @@ def balance_train(train: SplitArrays, method: str, seed: int) -> tuple[SplitArra
 def _pool(arrays: dict[str, SplitArrays]) -> SplitArrays:
     parts = [arrays[s] for s in SPLITS]
     features = None if parts[0].features is None else np.concatenate([a.features for a in parts])
-    return SplitArrays(np.concatenate([a.x for a in parts]), np.concatenate([a.y for a in parts]),
-                       np.concatenate([a.sample_ids for a in parts]), features,
-                       [e for a in parts for e in a.excluded],
-                       dict(sum((Counter(a.excluded_labels) for a in parts), Counter())),
-                       np.concatenate([a.imputed for a in parts]))
+    return SplitArrays(
+        np.concatenate([a.x for a in parts]),
+        np.concatenate([a.y for a in parts]),
+        np.concatenate([a.sample_ids for a in parts]),
+        features,
+        [e for a in parts for e in a.excluded],
+        dict(sum((Counter(a.excluded_labels) for a in parts), Counter())),
+        np.concatenate([a.imputed for a in parts]),
+    )
 
 
 def augmented_copies(x: np.ndarray, policy, seed: int, batch_size: int = 256) -> np.ndarray:
@@ -243,8 +280,9 @@ def augmented_copies(x: np.ndarray, policy, seed: int, batch_size: int = 256) ->
     generator = torch.Generator().manual_seed(int(seed))
     out = np.empty_like(x)
     for i in range(0, len(x), batch_size):
-        out[i:i + batch_size] = augment(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])),
-                                        generator=generator).numpy()
+        out[i : i + batch_size] = augment(
+            torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])), generator=generator
+        ).numpy()
     return out
 
 
@@ -257,8 +295,15 @@ def _copy_pixels(pool: SplitArrays, origin: np.ndarray, copy: np.ndarray, policy
     return x
 
 
-def leaky_resplit(arrays: dict[str, SplitArrays], method: str, fractions, seed: int, per_class: int | None = None,
-                  augmentation=None, copies: int = 1) -> tuple[dict[str, SplitArrays], dict]:
+def leaky_resplit(
+    arrays: dict[str, SplitArrays],
+    method: str,
+    fractions,
+    seed: int,
+    per_class: int | None = None,
+    augmentation=None,
+    copies: int = 1,
+) -> tuple[dict[str, SplitArrays], dict]:
     """LEAKY (opt-in, for the leakage study): balance or augment the whole pool, then split it.
 
     Reproduces the order afzaal2025 and nauman2025 appear to use. Copies of one image (duplicates or
@@ -274,31 +319,54 @@ def leaky_resplit(arrays: dict[str, SplitArrays], method: str, fractions, seed: 
     if per_class:
         pool, report["pool_subsample"] = subsample_per_class(pool, int(per_class), seed)
     if method == "smote" and pool.features is not None:
-        raise ValueError("leaky SMOTE with fused features is not supported: SMOTE would have to invent feature "
-                         "vectors too; use oversample or augment")
+        raise ValueError(
+            "leaky SMOTE with fused features is not supported: SMOTE would have to invent feature "
+            "vectors too; use oversample or augment"
+        )
     leaky_method = "augment_copies" if method == "augment" else method
-    leaky = leaky_balance_then_split(pool.y, leaky_method, tuple(fractions), seed, copies=copies,
-                                     X=pool.x.reshape(len(pool.x), -1) if method == "smote" else None)
+    leaky = leaky_balance_then_split(
+        pool.y,
+        leaky_method,
+        tuple(fractions),
+        seed,
+        copies=copies,
+        X=pool.x.reshape(len(pool.x), -1) if method == "smote" else None,
+    )
     features = None
     origin = np.asarray(leaky.origin)
     imputed = (origin >= 0) & pool.imputed[np.maximum(origin, 0)]  # SMOTE points (origin -1): never
     if method == "smote":
         x_pool = leaky.X.reshape((len(leaky.label),) + pool.x.shape[1:]).astype(np.float32)
-        id_pool = np.array([pool.sample_ids[o] if o >= 0 else f"smote_{r}" for r, o in enumerate(leaky.origin)],
-                           dtype=object)
+        id_pool = np.array(
+            [pool.sample_ids[o] if o >= 0 else f"smote_{r}" for r, o in enumerate(leaky.origin)], dtype=object
+        )
     else:
-        x_pool = _copy_pixels(pool, leaky.origin, leaky.copy, augmentation, seed) if method == "augment" \
+        x_pool = (
+            _copy_pixels(pool, leaky.origin, leaky.copy, augmentation, seed)
+            if method == "augment"
             else pool.x[leaky.origin]
+        )
         suffix = "aug" if method == "augment" else "copy"
-        id_pool = np.array([f"{pool.sample_ids[o]}#{suffix}{c}" if c else pool.sample_ids[o]
-                            for o, c in zip(leaky.origin, leaky.copy)], dtype=object)
+        id_pool = np.array(
+            [
+                f"{pool.sample_ids[o]}#{suffix}{c}" if c else pool.sample_ids[o]
+                for o, c in zip(leaky.origin, leaky.copy)
+            ],
+            dtype=object,
+        )
         features = None if pool.features is None else pool.features[leaky.origin]
     out = {}
     for s in SPLITS:
         rows = leaky.rows(s)
-        out[s] = SplitArrays(x_pool[rows], leaky.label[rows].astype(np.int64), id_pool[rows],
-                             None if features is None else features[rows], pool.excluded, pool.excluded_labels,
-                             imputed[rows])
+        out[s] = SplitArrays(
+            x_pool[rows],
+            leaky.label[rows].astype(np.int64),
+            id_pool[rows],
+            None if features is None else features[rows],
+            pool.excluded,
+            pool.excluded_labels,
+            imputed[rows],
+        )
     return out, dict(report, **leaky.report)
 
 
@@ -308,17 +376,29 @@ def augment_train(train: SplitArrays, augmentation, copies: int, seed: int) -> t
     origin = np.tile(np.arange(n), copies + 1)
     copy = np.repeat(np.arange(copies + 1), n)
     x = _copy_pixels(train, origin, copy, augmentation, seed)
-    ids = np.array([f"{train.sample_ids[o]}#aug{c}" if c else train.sample_ids[o] for o, c in zip(origin, copy)],
-                   dtype=object)
+    ids = np.array(
+        [f"{train.sample_ids[o]}#aug{c}" if c else train.sample_ids[o] for o, c in zip(origin, copy)], dtype=object
+    )
     f = None if train.features is None else train.features[origin]
-    report = {"method": "augment", "seed": int(seed), "leaky": False, "scope": "train split only",
-              "copies": int(copies), "n_before": int(n), "n_after": int(len(origin))}
+    report = {
+        "method": "augment",
+        "seed": int(seed),
+        "leaky": False,
+        "scope": "train split only",
+        "copies": int(copies),
+        "n_before": int(n),
+        "n_after": int(len(origin)),
+    }
     return SplitArrays(x, train.y[origin], ids, f, train.excluded, train.excluded_labels, train.imputed[origin]), report
 
 
-def prepare_run_arrays(spec: dict, decoded_dir: str | Path, split_csv: str | Path,
-                       feature_files: list[str] | None = None,
-                       landmarks_points: str | Path | None = None) -> tuple[dict[str, SplitArrays], dict]:
+def prepare_run_arrays(
+    spec: dict,
+    decoded_dir: str | Path,
+    split_csv: str | Path,
+    feature_files: list[str] | None = None,
+    landmarks_points: str | Path | None = None,
+) -> tuple[dict[str, SplitArrays], dict]:
     """Everything a run's model sees, per split, plus the balancing report (see the module docstring)."""
     classes = label_set(spec.get("label_set", "basic7"))
     balance = spec.get("balance") or {}
@@ -330,29 +410,48 @@ def prepare_run_arrays(spec: dict, decoded_dir: str | Path, split_csv: str | Pat
     load_policy = {"train": policy["train"], "evaluate": policy["train"]} if leaky else policy
     if split_csv is None:  # a cross-dataset evaluation: no training split to fill from
         load_policy = {**load_policy, "evaluate": "exclude"}
-    arrays = load_split_arrays(decoded_dir, split_csv, spec["input"], classes, feature_files,
-                               spec.get("preprocess"), landmarks_points, load_policy)
+    arrays = load_split_arrays(
+        decoded_dir,
+        split_csv,
+        spec["input"],
+        classes,
+        feature_files,
+        spec.get("preprocess"),
+        landmarks_points,
+        load_policy,
+    )
     report: dict = {"excluded_labels": {k: a.excluded_labels for k, a in arrays.items()}}
     missing = None
     if feature_files:
         fill = next(iter(arrays.values())).fill_values
         # The identity of the fill vector: training's train_summary.json and evaluation's metrics.json must agree.
-        missing = {**policy, "applied": load_policy,
-                   "fill_sha256": None if fill is None else hashlib.sha256(fill.tobytes()).hexdigest()[:16]}
+        missing = {
+            **policy,
+            "applied": load_policy,
+            "fill_sha256": None if fill is None else hashlib.sha256(fill.tobytes()).hexdigest()[:16],
+        }
     seed = int(spec["seed"])
     if leaky:
-        arrays, leaky_report = leaky_resplit(arrays, method, balance.get("fractions", (0.8, 0.1, 0.1)), seed,
-                                             per_class=spec.get("train_per_class"),
-                                             augmentation=spec.get("augmentation"), copies=int(balance.get("copies", 1)))
+        arrays, leaky_report = leaky_resplit(
+            arrays,
+            method,
+            balance.get("fractions", (0.8, 0.1, 0.1)),
+            seed,
+            per_class=spec.get("train_per_class"),
+            augmentation=spec.get("augmentation"),
+            copies=int(balance.get("copies", 1)),
+        )
         return arrays, _with_missing(dict(report, **leaky_report), missing, arrays)
     if spec.get("train_per_class"):
-        arrays["train"], report["train_subsample"] = subsample_per_class(arrays["train"], int(spec["train_per_class"]),
-                                                                         seed)
+        arrays["train"], report["train_subsample"] = subsample_per_class(
+            arrays["train"], int(spec["train_per_class"]), seed
+        )
     if method == "none":
         return arrays, _with_missing(dict(report, method="none", leaky=False), missing, arrays)
     if method == "augment":
-        arrays["train"], balance_report = augment_train(arrays["train"], spec.get("augmentation"),
-                                                        int(balance.get("copies", 1)), seed)
+        arrays["train"], balance_report = augment_train(
+            arrays["train"], spec.get("augmentation"), int(balance.get("copies", 1)), seed
+        )
     else:
         arrays["train"], balance_report = balance_train(arrays["train"], method, seed)
     return arrays, _with_missing(dict(report, **balance_report), missing, arrays)
@@ -360,12 +459,22 @@ def prepare_run_arrays(spec: dict, decoded_dir: str | Path, split_csv: str | Pat
 
 def _with_missing(report: dict, missing: dict | None, arrays: dict[str, SplitArrays]) -> dict:
     """The report plus ``missing_features``: the policy, the policy applied when loading (they differ in
-    the leaky order and in a cross-dataset evaluation), the fill and its digest, and per split how many rows were excluded and how many imputed (in the final arrays,
+    the leaky order and in a cross-dataset evaluation), the fill and its digest, and per split how many rows
+    were excluded and how many imputed (in the final arrays,
     i.e. after subsampling and balancing of the training split)."""
     if missing is None:
         return report
-    fill = ("per-column mean of the complete rows of the split list's training split"
-            if "impute" in missing["applied"].values() and "train" in arrays else None)
-    return dict(report, missing_features=dict(missing, fill=fill,
-                                              excluded={k: len(a.excluded) for k, a in arrays.items()},
-                                              imputed={k: int(a.imputed.sum()) for k, a in arrays.items()}))
+    fill = (
+        "per-column mean of the complete rows of the split list's training split"
+        if "impute" in missing["applied"].values() and "train" in arrays
+        else None
+    )
+    return dict(
+        report,
+        missing_features=dict(
+            missing,
+            fill=fill,
+            excluded={k: len(a.excluded) for k, a in arrays.items()},
+            imputed={k: int(a.imputed.sum()) for k, a in arrays.items()},
+        ),
+    )

@@ -78,8 +78,10 @@ class AugmentSpec:
         if self.fill not in FILLS:
             raise AugmentSpecError(f"augmentation fill {self.fill!r} unknown; expected one of {FILLS}")
         if self.engine == "loop" and self.fill != "zeros" and self.has_affine:
-            raise AugmentSpecError("engine 'loop' uses torchvision's RandomAffine, which only fills with a constant; "
-                                   "use fill 'zeros' or engine 'batched'")
+            raise AugmentSpecError(
+                "engine 'loop' uses torchvision's RandomAffine, which only fills with a constant; "
+                "use fill 'zeros' or engine 'batched'"
+            )
         for name in ("hflip", "erase_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise AugmentSpecError(f"augmentation {name} is a probability, got {getattr(self, name)}")
@@ -109,8 +111,15 @@ POLICIES: dict[str, AugmentSpec] = {
     "majeed2025": AugmentSpec(rotation=10.0, translate=0.1, scale=(0.9, 1.1), hflip=0.5, fill="border"),
     "abdeldayem2025": AugmentSpec(rotation=15.0, translate=0.1, shear=10.0, hflip=0.5, fill="border"),
     "afzaal2025": AugmentSpec(
-        rotation=10.0, hflip=0.5, scale=(0.9, 1.1), brightness=0.2, contrast=0.2, noise_std=0.03,
-        erase_p=0.5, erase_scale=(0.02, 0.15), fill="border",
+        rotation=10.0,
+        hflip=0.5,
+        scale=(0.9, 1.1),
+        brightness=0.2,
+        contrast=0.2,
+        noise_std=0.03,
+        erase_p=0.5,
+        erase_scale=(0.02, 0.15),
+        fill="border",
     ),
 }
 
@@ -169,8 +178,10 @@ def affine_batch(
     [shear_x, shear_y], interpolation=BILINEAR)`` per image (fill "zeros").
     """
     bsz, _, h, w = batch.shape
-    p = [torch.as_tensor(v, dtype=torch.float32, device=batch.device).reshape(-1).expand(bsz)
-         for v in (angle, translate_x, translate_y, scale, shear_x, shear_y)]
+    p = [
+        torch.as_tensor(v, dtype=torch.float32, device=batch.device).reshape(-1).expand(bsz)
+        for v in (angle, translate_x, translate_y, scale, shear_x, shear_y)
+    ]
     m = inverse_affine_matrices(*p)
     # Centred pixel coordinates -> affine_grid's normalised [-1, 1] ones (align_corners=False).
     theta = torch.empty_like(m)
@@ -219,7 +230,9 @@ class BatchAugmentation:
 
     def __call__(self, batch: torch.Tensor, generator: torch.Generator | int | None = None) -> torch.Tensor:
         if batch.ndim != 4 or not batch.is_floating_point():
-            raise AugmentSpecError(f"augmentation expects a float B x C x H x W tensor, got {batch.dtype} {tuple(batch.shape)}")
+            raise AugmentSpecError(
+                f"augmentation expects a float B x C x H x W tensor, got {batch.dtype} {tuple(batch.shape)}"
+            )
         if self.spec.is_identity or len(batch) == 0:
             return batch
         g = _generator(generator)
@@ -237,8 +250,16 @@ class BatchAugmentation:
             ty = torch.round(_uniform(n, -s.translate * h, s.translate * h, g))
             scale = _uniform(n, *s.scale, g) if s.scale else torch.ones(n)
             shear = _uniform(n, -s.shear, s.shear, g)
-            x = affine_batch(x, angle.to(dev), tx.to(dev), ty.to(dev), scale.to(dev), shear.to(dev),
-                             torch.zeros(n, device=dev), fill=s.fill)
+            x = affine_batch(
+                x,
+                angle.to(dev),
+                tx.to(dev),
+                ty.to(dev),
+                scale.to(dev),
+                shear.to(dev),
+                torch.zeros(n, device=dev),
+                fill=s.fill,
+            )
         if s.hflip:
             flip = (_uniform(n, 0, 1, g) < s.hflip).to(dev).view(-1, 1, 1, 1)
             x = torch.where(flip, x.flip(-1), x)
@@ -281,14 +302,16 @@ class BatchAugmentation:
         s = self.spec
         ops = []
         if s.has_affine:
-            ops.append(v2.RandomAffine(
-                degrees=s.rotation,
-                translate=(s.translate, s.translate) if s.translate else None,
-                scale=tuple(s.scale) if s.scale else None,
-                shear=(-s.shear, s.shear) if s.shear else None,
-                interpolation=v2.InterpolationMode.BILINEAR,
-                fill=0,
-            ))
+            ops.append(
+                v2.RandomAffine(
+                    degrees=s.rotation,
+                    translate=(s.translate, s.translate) if s.translate else None,
+                    scale=tuple(s.scale) if s.scale else None,
+                    shear=(-s.shear, s.shear) if s.shear else None,
+                    interpolation=v2.InterpolationMode.BILINEAR,
+                    fill=0,
+                )
+            )
         if s.hflip:
             ops.append(v2.RandomHorizontalFlip(p=s.hflip))
         if s.brightness or s.contrast:
@@ -296,7 +319,11 @@ class BatchAugmentation:
         if s.noise_std:
             ops.append(v2.GaussianNoise(sigma=s.noise_std, clip=True))
         if s.erase_p:
-            ops.append(v2.RandomErasing(p=s.erase_p, scale=tuple(s.erase_scale), ratio=tuple(s.erase_ratio), value=s.erase_value))
+            ops.append(
+                v2.RandomErasing(
+                    p=s.erase_p, scale=tuple(s.erase_scale), ratio=tuple(s.erase_ratio), value=s.erase_value
+                )
+            )
         return v2.Compose(ops)
 
     def _loop(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
@@ -327,5 +354,9 @@ def build_augmentation(policy: str | dict[str, Any] | AugmentSpec | None = "none
     Examples: ``build_augmentation("nauman2025")``, ``build_augmentation({"policy": "afzaal2025",
     "engine": "loop", "fill": "zeros"})``, ``build_augmentation({"rotation": 10, "hflip": 0.5})``.
     """
-    name = policy if isinstance(policy, str) else (policy.get("policy", "custom") if isinstance(policy, dict) else "custom")
+    name = (
+        policy
+        if isinstance(policy, str)
+        else (policy.get("policy", "custom") if isinstance(policy, dict) else "custom")
+    )
     return BatchAugmentation(spec_from_config(policy), name=str(name))

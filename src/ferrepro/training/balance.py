@@ -95,11 +95,18 @@ def balance_train_indices(
     """
     labels, train_idx = _check(labels, train_idx)
     y = labels[train_idx]
-    report: dict[str, Any] = {"method": method, "seed": int(seed), "leaky": False, "scope": "train split only",
-                              "counts_before": _counts_dict(y)}
+    report: dict[str, Any] = {
+        "method": method,
+        "seed": int(seed),
+        "leaky": False,
+        "scope": "train split only",
+        "counts_before": _counts_dict(y),
+    }
     if method == "smote":
-        raise BalanceError("SMOTE creates new samples, not indices: use smote_train(X, labels, train_idx, seed) "
-                           "or smote_images(images, labels, train_idx, seed)")
+        raise BalanceError(
+            "SMOTE creates new samples, not indices: use smote_train(X, labels, train_idx, seed) "
+            "or smote_images(images, labels, train_idx, seed)"
+        )
     if method not in METHODS:
         raise BalanceError(f"balancing method {method!r} unknown; expected one of {METHODS} (or SMOTE via smote_train)")
     if method == "oversample":
@@ -173,14 +180,23 @@ def smote_train(
     X_res, y_res, k = _smote(X_train, y, seed, k_neighbors)
     origin = np.full(len(y_res), -1, dtype=np.int64)
     origin[: len(train_idx)] = train_idx
-    report = {"method": "smote", "seed": int(seed), "leaky": False, "scope": "train split only",
-              "representation": representation, "k_neighbors_used": k,
-              "counts_before": _counts_dict(y), "counts_after": _counts_dict(y_res),
-              "n_added": int(len(y_res) - len(y))}
+    report = {
+        "method": "smote",
+        "seed": int(seed),
+        "leaky": False,
+        "scope": "train split only",
+        "representation": representation,
+        "k_neighbors_used": k,
+        "counts_before": _counts_dict(y),
+        "counts_after": _counts_dict(y_res),
+        "n_added": int(len(y_res) - len(y)),
+    }
     return SmoteResult(X_res, y_res, origin, report)
 
 
-def smote_images(images: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, seed: int = 0, k_neighbors: int = 5) -> SmoteResult:
+def smote_images(
+    images: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, seed: int = 0, k_neighbors: int = 5
+) -> SmoteResult:
     """SMOTE on flattened pixels of the training images; X comes back as uint8 N' x H x W x C."""
     images = np.asarray(images)
     result = smote_train(images.reshape(len(images), -1), labels, train_idx, seed, k_neighbors, "flattened_pixels")
@@ -267,9 +283,14 @@ def leaky_balance_then_split(
         copy = np.zeros(len(origin), dtype=np.int64)
     split = stratified_split(pd.DataFrame({"label": pool_label}), fractions, seed).to_numpy().astype(str)
     report = {
-        "method": method, "seed": int(seed), "leaky": True, "label": LEAKY_LABEL,
-        "scope": "whole dataset balanced/augmented before the split", "fractions": list(fractions),
-        "pool_size": int(len(origin)), "n_original": int(len(labels)),
+        "method": method,
+        "seed": int(seed),
+        "leaky": True,
+        "label": LEAKY_LABEL,
+        "scope": "whole dataset balanced/augmented before the split",
+        "fractions": list(fractions),
+        "pool_size": int(len(origin)),
+        "n_original": int(len(labels)),
         "per_split": {s: int((split == s).sum()) for s in ("train", "val", "test")},
     }
     report.update(leakage_report(origin, split))
@@ -288,6 +309,8 @@ def leakage_report(origin: np.ndarray, split: np.ndarray) -> dict[str, Any]:
         out[f"{s}_rows_sharing_origin_with_train"] = shared
         out[f"{s}_synthetic_rows"] = int((rows & (origin < 0)).sum())
         total += shared + out[f"{s}_synthetic_rows"]
-    out["eval_rows_sharing_origin_with_train"] = out["val_rows_sharing_origin_with_train"] + out["test_rows_sharing_origin_with_train"]
+    out["eval_rows_sharing_origin_with_train"] = (
+        out["val_rows_sharing_origin_with_train"] + out["test_rows_sharing_origin_with_train"]
+    )
     out["eval_rows_derived_from_pool"] = total
     return out

@@ -17,8 +17,14 @@ from ferrepro.training.arrays import SplitArrays, prepare_run_arrays
 
 
 class FERDataModule(L.LightningDataModule):
-    def __init__(self, spec: dict, decoded_dir: str, split_csv: str, feature_files: list[str] | None = None,
-                 landmarks_points: str | None = None):
+    def __init__(
+        self,
+        spec: dict,
+        decoded_dir: str,
+        split_csv: str,
+        feature_files: list[str] | None = None,
+        landmarks_points: str | None = None,
+    ):
         super().__init__()
         self.spec = spec
         self.decoded_dir, self.split_csv = decoded_dir, split_csv
@@ -43,8 +49,9 @@ class FERDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.arrays is None:
-            self.arrays, self.balance_report = prepare_run_arrays(self.spec, self.decoded_dir, self.split_csv,
-                                                                  self.feature_files, self.landmarks_points)
+            self.arrays, self.balance_report = prepare_run_arrays(
+                self.spec, self.decoded_dir, self.split_csv, self.feature_files, self.landmarks_points
+            )
             empty = [k for k, v in self.arrays.items() if len(v.y) == 0]
             if empty:
                 raise ValueError(f"{self.split_csv}: the {empty} split(s) are empty")
@@ -55,8 +62,15 @@ class FERDataModule(L.LightningDataModule):
         generator = self.shuffle_generator if shuffle else None
         # A last training batch of one sample breaks BatchNorm in training mode; drop only that case.
         drop_last = shuffle and len(a.y) % self.batch_size == 1
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     @property
     def feature_dim(self) -> int:

@@ -63,8 +63,10 @@ def normalize_batch(x, mode: str = "unit"):
         return x
     if mode == "imagenet":
         if x.shape[1] != len(IMAGENET_MEAN):
-            raise ValueError(f"input normalisation 'imagenet' needs 3-channel (RGB) images, got {x.shape[1]} "
-                             "channel(s); set input.channels: rgb (grey images are replicated to R, G and B)")
+            raise ValueError(
+                f"input normalisation 'imagenet' needs 3-channel (RGB) images, got {x.shape[1]} "
+                "channel(s); set input.channels: rgb (grey images are replicated to R, G and B)"
+            )
         mean = x.new_tensor(IMAGENET_MEAN).view(1, -1, 1, 1)
         std = x.new_tensor(IMAGENET_STD).view(1, -1, 1, 1)
         return (x - mean) / std

@@ -39,8 +39,10 @@ def _without_layer_biases(params, decay: float, model: nn.Module) -> list[dict]:
     """MATLAB's L2: on weights, not on convolution/dense biases (BiasL2Factor 0); BatchNorm keeps it."""
     biases = {id(m.bias) for m in model.modules() if isinstance(m, _BIASED_LAYERS) and m.bias is not None}
     params = list(params)
-    return [{"params": [p for p in params if id(p) not in biases], "weight_decay": decay},
-            {"params": [p for p in params if id(p) in biases], "weight_decay": 0.0}]
+    return [
+        {"params": [p for p in params if id(p) not in biases], "weight_decay": decay},
+        {"params": [p for p in params if id(p) in biases], "weight_decay": 0.0},
+    ]
 
 
 def _parameter_groups(params, opt: dict, model: nn.Module):
@@ -61,16 +63,23 @@ def _parameter_groups(params, opt: dict, model: nn.Module):
         return params, decay
     penalised = {id(p) for p in model.l2_parameters()}
     params = list(params)
-    return [{"params": [p for p in params if id(p) in penalised], "weight_decay": decay},
-            {"params": [p for p in params if id(p) not in penalised], "weight_decay": 0.0}], 0.0
+    return [
+        {"params": [p for p in params if id(p) in penalised], "weight_decay": decay},
+        {"params": [p for p in params if id(p) not in penalised], "weight_decay": 0.0},
+    ], 0.0
 
 
 def build_optimizer(params, spec: dict, model: nn.Module) -> torch.optim.Optimizer:
     opt = spec["optimizer"]
     params, weight_decay = _parameter_groups(params, opt, model)
     if opt["name"] == "sgd":
-        return torch.optim.SGD(params, lr=opt["lr"], momentum=opt.get("momentum", 0.0),
-                               nesterov=opt.get("nesterov", False), weight_decay=weight_decay)
+        return torch.optim.SGD(
+            params,
+            lr=opt["lr"],
+            momentum=opt.get("momentum", 0.0),
+            nesterov=opt.get("nesterov", False),
+            weight_decay=weight_decay,
+        )
     if opt["name"] == "adam":
         return torch.optim.Adam(params, lr=opt["lr"], weight_decay=weight_decay)
     if opt["name"] == "adamw":
@@ -84,18 +93,30 @@ def build_scheduler(optimizer, spec: dict):
     if name == "none":
         return None
     if name == "inverse_time":
-        return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, InverseTimeDecay(sched.get("decay", 0.0))),
-                "interval": "step"}
+        return {
+            "scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, InverseTimeDecay(sched.get("decay", 0.0))),
+            "interval": "step",
+        }
     if name == "plateau":
         # Keras/PyTorch semantics: an accuracy plateaus when it stops rising, a loss when it stops falling.
         monitor = sched.get("monitor", "val_loss")
-        return {"scheduler": torch.optim.lr_scheduler.ReduceLROnPlateau(
-                    optimizer, mode="max" if monitor.endswith("acc") else "min", factor=sched.get("factor", 0.5),
-                    patience=sched.get("patience", 3)),
-                "monitor": monitor, "interval": "epoch"}
+        return {
+            "scheduler": torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer,
+                mode="max" if monitor.endswith("acc") else "min",
+                factor=sched.get("factor", 0.5),
+                patience=sched.get("patience", 3),
+            ),
+            "monitor": monitor,
+            "interval": "epoch",
+        }
     if name == "step":
-        return {"scheduler": torch.optim.lr_scheduler.StepLR(optimizer, step_size=sched["step_size"],
-                                                             gamma=sched.get("factor", 0.1)), "interval": "epoch"}
+        return {
+            "scheduler": torch.optim.lr_scheduler.StepLR(
+                optimizer, step_size=sched["step_size"], gamma=sched.get("factor", 0.1)
+            ),
+            "interval": "epoch",
+        }
     raise ValueError(f"unknown lr_schedule {name!r}")
 
 
@@ -104,8 +125,13 @@ class FERClassifier(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.spec = spec
-        self.model = build_model(spec["model"], num_classes=num_classes, in_channels=in_channels,
-                                 input_size=spec["input"]["size"], **spec.get("model_kwargs", {}))
+        self.model = build_model(
+            spec["model"],
+            num_classes=num_classes,
+            in_channels=in_channels,
+            input_size=spec["input"]["size"],
+            **spec.get("model_kwargs", {}),
+        )
         # The paper's framework defaults (Keras/MATLAB Glorot...), drawn after Lightning's seeding.
         apply_init(self.model, spec.get("init", "torch_default"))
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
@@ -135,10 +161,24 @@ class FERClassifier(L.LightningModule):
         loss = self.loss(logits, y)
         acc = (logits.argmax(1) == y).float().mean()
         # sync_dist: with several devices, selection and early stopping must see the whole validation set.
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val", batch_size=len(y),
-                 sync_dist=True)
-        self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=stage == "val", batch_size=len(y),
-                 sync_dist=True)
+        self.log(
+            f"{stage}_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage == "val",
+            batch_size=len(y),
+            sync_dist=True,
+        )
+        self.log(
+            f"{stage}_acc",
+            acc,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage == "val",
+            batch_size=len(y),
+            sync_dist=True,
+        )
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -151,9 +191,11 @@ class FERClassifier(L.LightningModule):
     # generators: without these two hooks a resumed run would draw other dropout masks and augmentations.
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["ferrepro_rng"] = {
-            "torch": torch.get_rng_state(), "augment": self.augment_generator.get_state(),
+            "torch": torch.get_rng_state(),
+            "augment": self.augment_generator.get_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": _numpy_state(), "python": random.getstate(),
+            "numpy": _numpy_state(),
+            "python": random.getstate(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:

@@ -59,13 +59,16 @@ def _pair(metrics: dict, stage: str) -> str:
     return f"{stage} loss {loss_text} acc {acc_text}"
 
 
-def epoch_line(epoch: int, max_epochs: int, metrics: dict, lr: float | None, seconds: float,
-               mean_seconds: float) -> str:
+def epoch_line(
+    epoch: int, max_epochs: int, metrics: dict, lr: float | None, seconds: float, mean_seconds: float
+) -> str:
     """The log line of a finished epoch; ``epoch`` counts from 1, as ``epochs_run`` does."""
     remaining = max(0, max_epochs - epoch)
     lr_text = "n/a" if lr is None else f"{lr:.2e}"
-    return (f"{PREFIX} epoch {epoch}/{max_epochs}  {_pair(metrics, 'train')}  {_pair(metrics, 'val')}  "
-            f"lr {lr_text}  {seconds:.1f} s  ETA {format_duration(remaining * mean_seconds)}")
+    return (
+        f"{PREFIX} epoch {epoch}/{max_epochs}  {_pair(metrics, 'train')}  {_pair(metrics, 'val')}  "
+        f"lr {lr_text}  {seconds:.1f} s  ETA {format_duration(remaining * mean_seconds)}"
+    )
 
 
 class EpochProgress(L.Callback):
@@ -87,8 +90,14 @@ class EpochProgress(L.Callback):
         seconds = time.perf_counter() - self._epoch_start
         self._epoch_start = None
         self._seconds.append(seconds)
-        line = epoch_line(trainer.current_epoch + 1, trainer.max_epochs, trainer.callback_metrics,
-                          _learning_rate(trainer), seconds, sum(self._seconds) / len(self._seconds))
+        line = epoch_line(
+            trainer.current_epoch + 1,
+            trainer.max_epochs,
+            trainer.callback_metrics,
+            _learning_rate(trainer),
+            seconds,
+            sum(self._seconds) / len(self._seconds),
+        )
         print(line, file=self.stream or sys.stdout, flush=True)
 
 
@@ -139,5 +148,9 @@ def quiet_lightning() -> None:
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if _TIP_FILTER not in rank_zero.filters:
         rank_zero.addFilter(_TIP_FILTER)
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-                            category=FutureWarning, module=r"lightning\.pytorch\.utilities\._pytree")
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+        module=r"lightning\.pytorch\.utilities\._pytree",
+    )

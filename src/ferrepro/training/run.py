@@ -52,8 +52,10 @@ def resume_checkpoint(work: Path, digest: str) -> tuple[Path | None, str]:
     if not last.exists():
         return None, "no checkpoint of an interrupted training: starting from epoch 1"
     if recorded != digest:
-        return None, (f"the interrupted training in {work} was for spec {recorded or '(unknown)'}, this run's spec "
-                      f"is {digest}: starting afresh from epoch 1")
+        return None, (
+            f"the interrupted training in {work} was for spec {recorded or '(unknown)'}, this run's spec "
+            f"is {digest}: starting afresh from epoch 1"
+        )
     return last, f"resuming the interrupted training from {last} (same spec {digest})"
 
 
@@ -111,19 +113,24 @@ def with_feature_dim(spec: dict, feature_dim: int) -> dict:
     return dict(spec, model_kwargs=dict(spec.get("model_kwargs", {}), feature_dim=feature_dim))
 
 
-def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_dir: str | Path,
-              feature_files: list[str] | None = None, landmarks_points: str | None = None,
-              extra_callbacks: list | None = None) -> dict:
+def train_run(
+    spec: dict,
+    decoded_dir: str | Path,
+    split_csv: str | Path,
+    out_dir: str | Path,
+    feature_files: list[str] | None = None,
+    landmarks_points: str | None = None,
+    extra_callbacks: list | None = None,
+) -> dict:
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
+    from ferrepro.config import spec_digest
     from ferrepro.training.datamodule import FERDataModule
     from ferrepro.training.module import FERClassifier
     from ferrepro.training.progress import LOG_DIR, EpochProgress, extra_loggers
-
-    from ferrepro.config import spec_digest
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -131,12 +138,14 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     _set_threads(spec)
     L.seed_everything(spec["seed"], workers=True)
 
-    dm = FERDataModule(spec, str(decoded_dir), str(split_csv), _check_feature_files(spec, feature_files),
-                       landmarks_points)
+    dm = FERDataModule(
+        spec, str(decoded_dir), str(split_csv), _check_feature_files(spec, feature_files), landmarks_points
+    )
     dm.setup("fit")
     spec = with_feature_dim(spec, dm.feature_dim)
-    module = FERClassifier(spec, num_classes=len(dm.classes), in_channels=dm.in_channels,
-                           class_weights=_class_weights(dm, spec))
+    module = FERClassifier(
+        spec, num_classes=len(dm.classes), in_channels=dm.in_channels, class_weights=_class_weights(dm, spec)
+    )
     module.augment = _augmentation(spec)
     if spec.get("trainer", {}).get("channels_last"):
         module = module.to(memory_format=torch.channels_last)
@@ -154,16 +163,29 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
             shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     (work / DIGEST_FILE).write_text(digest + "\n")
-    checkpoint = ModelCheckpoint(dirpath=work / "checkpoints", filename="best", monitor=monitor,
-                                 mode="max" if monitor.endswith("acc") else "min", save_top_k=1)
+    checkpoint = ModelCheckpoint(
+        dirpath=work / "checkpoints",
+        filename="best",
+        monitor=monitor,
+        mode="max" if monitor.endswith("acc") else "min",
+        save_top_k=1,
+    )
     # The resume point, rewritten after every epoch (save_last on the selection checkpoint would only be
     # written when the monitored value improves).
-    latest = ModelCheckpoint(dirpath=work / "checkpoints", filename=LAST_CHECKPOINT.removesuffix(".ckpt"),
-                             monitor=None, save_top_k=1, enable_version_counter=False)
+    latest = ModelCheckpoint(
+        dirpath=work / "checkpoints",
+        filename=LAST_CHECKPOINT.removesuffix(".ckpt"),
+        monitor=None,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
     callbacks = [checkpoint, latest, EpochProgress(), *(extra_callbacks or [])]
     if es.get("patience") is not None:
-        callbacks.append(EarlyStopping(monitor=es_monitor, patience=es["patience"],
-                                       mode="max" if es_monitor.endswith("acc") else "min"))
+        callbacks.append(
+            EarlyStopping(
+                monitor=es_monitor, patience=es["patience"], mode="max" if es_monitor.endswith("acc") else "min"
+            )
+        )
     # Flushed at every log call, so that a killed training leaves the history of its finished epochs on
     # disk and a resumed one appends to it.
     logger = CSVLogger(save_dir=work, name="log", version=0, flush_logs_every_n_steps=1)
@@ -177,8 +199,11 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     # Recorded before training: the code and data that the weights come from, even if files change meanwhile.
     provenance = training_provenance(spec, decoded_dir)
     # Epochs already done (1-based count) by the interrupted training; read before fit overwrites last.ckpt.
-    resumed_from_epoch = int(torch.load(resume_from, map_location="cpu", weights_only=False)["epoch"]) + 1 \
-        if resume_from is not None else None
+    resumed_from_epoch = (
+        int(torch.load(resume_from, map_location="cpu", weights_only=False)["epoch"]) + 1
+        if resume_from is not None
+        else None
+    )
     trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=False)
     seconds = time.perf_counter() - start
     if not trainer.is_global_zero:
@@ -191,8 +216,17 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
     shutil.copytree(logger.log_dir, out / LOG_DIR, dirs_exist_ok=True)  # Lightning's CSV (+ TensorBoard) log
     shutil.rmtree(work, ignore_errors=True)
 
-    torch.save({"format": 1, "state_dict": state, "spec": spec, "spec_digest": digest, "classes": list(dm.classes),
-                "in_channels": dm.in_channels}, out / MODEL_FILE)
+    torch.save(
+        {
+            "format": 1,
+            "state_dict": state,
+            "spec": spec,
+            "spec_digest": digest,
+            "classes": list(dm.classes),
+            "in_channels": dm.in_channels,
+        },
+        out / MODEL_FILE,
+    )
     history.to_csv(out / HISTORY_FILE, index=False)
     epochs_run = int(trainer.current_epoch)
     n_train = len(dm.arrays["train"].y)
@@ -209,7 +243,9 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
         "stopped_early": epochs_run < spec["max_epochs"],
         "train_seconds": round(seconds, 2),
         "train_images_per_second": round(n_train * epochs_run / seconds, 1) if seconds > 0 else None,
-        "n_train": n_train, "n_val": len(dm.arrays["val"].y), "n_test": len(dm.arrays["test"].y),
+        "n_train": n_train,
+        "n_val": len(dm.arrays["val"].y),
+        "n_test": len(dm.arrays["test"].y),
         "class_counts_train": dm.class_counts().tolist(),
         "features": spec.get("features", []),
         # Per split: rows left out for a missing feature value (as before), and rows kept with their missing
@@ -222,7 +258,8 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
         "weights_source": getattr(module.model, "weights_source", "random"),
         "device": str(trainer.strategy.root_device),
         "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "lightning": L.__version__,
+        "torch": torch.__version__,
+        "lightning": L.__version__,
         "provenance": provenance,
     }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
@@ -231,14 +268,19 @@ def train_run(spec: dict, decoded_dir: str | Path, split_csv: str | Path, out_di
 
 def training_provenance(spec: dict, decoded_dir: str | Path) -> dict:
     """What the trained weights depend on besides the spec: code, data, software and machine."""
+    import torch
+
     from ferrepro.data.standard import data_digest
     from ferrepro.provenance import code_version, machine, software_versions
 
-    import torch
-
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"code": code_version(), "data": {spec["dataset"]: data_digest(decoded_dir)}, "seed": spec["seed"],
-            "software": software_versions(), "machine": machine(gpu)}
+    return {
+        "code": code_version(),
+        "data": {spec["dataset"]: data_digest(decoded_dir)},
+        "seed": spec["seed"],
+        "software": software_versions(),
+        "machine": machine(gpu),
+    }
 
 
 def _selected(history: pd.DataFrame, epoch: int, column: str) -> float | None:
@@ -262,8 +304,11 @@ def _epoch_history(metrics_csv: Path, earlier: pd.DataFrame | None = None) -> pd
     An epoch logged by a training that was killed before its checkpoint, then logged again after the
     resume, appears twice: the later rows (those of the resumed training) win.
     """
-    raw = pd.concat([earlier, pd.read_csv(metrics_csv)], ignore_index=True) if earlier is not None \
+    raw = (
+        pd.concat([earlier, pd.read_csv(metrics_csv)], ignore_index=True)
+        if earlier is not None
         else pd.read_csv(metrics_csv)
+    )
     cols = [c for c in ("train_loss", "train_acc", "val_loss", "val_acc") if c in raw.columns]
     return raw.groupby("epoch", as_index=False)[cols].last()
 
@@ -274,14 +319,17 @@ def load_spec_file(path: str | Path) -> dict:
 
     data = json.loads(Path(path).read_text())
     if spec_digest(data["spec"]) != data.get("spec_digest"):
-        raise ValueError(f"{path}: its spec_digest does not match its spec (edited by hand?); rerun snakemake, "
-                         "which rewrites it from the configs")
+        raise ValueError(
+            f"{path}: its spec_digest does not match its spec (edited by hand?); rerun snakemake, "
+            "which rewrites it from the configs"
+        )
     return data["spec"]
 
 
 def cli(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ferrepro train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="ferrepro train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--spec-file", help="the run's resolved spec, a JSON file (results/specs/...)")
     source.add_argument("--spec", help="the run's resolved spec as a JSON string")

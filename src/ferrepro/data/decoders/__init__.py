@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 _NOT_DECODERS = {"common"}
 

@@ -20,13 +20,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ferrepro.data.decoders.common import DecodeContext, Decoded, DecodeError, compact, read_images, resolve_labels, samples_frame
 from ferrepro.data.decoders import register_decoder
+from ferrepro.data.decoders.common import (
+    DecodeContext,
+    Decoded,
+    DecodeError,
+    compact,
+    read_images,
+    resolve_labels,
+    samples_frame,
+)
 from ferrepro.data.registry import LayoutSpec
 
 COLUMNS = [
-    "subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
-    "facial_landmarks", "expression", "valence", "arousal",
+    "subDirectory_filePath",
+    "face_x",
+    "face_y",
+    "face_width",
+    "face_height",
+    "facial_landmarks",
+    "expression",
+    "valence",
+    "arousal",
 ]
 BOX = ["face_x", "face_y", "face_width", "face_height"]
 
@@ -45,7 +60,10 @@ def image_dir(root: Path, layout: LayoutSpec) -> Path | None:
 @register_decoder("affectnet", detect=detect)
 def decode(ctx: DecodeContext) -> Decoded:
     images_root = image_dir(ctx.root, ctx.layout)
-    lists = [_list_rows(ctx.root / file_name, name, images_root, ctx) for name, file_name in ctx.layout.options["lists"].items()]
+    lists = [
+        _list_rows(ctx.root / file_name, name, images_root, ctx)
+        for name, file_name in ctx.layout.options["lists"].items()
+    ]
     rows = pd.concat(lists, ignore_index=True)
     ctx.check("reading the AffectNet lists")
     crop = ctx.layout.options.get("crop_to_face_box", True)
@@ -60,7 +78,9 @@ def decode(ctx: DecodeContext) -> Decoded:
 def read_list(path: Path) -> tuple[pd.DataFrame, int]:
     """The list as strings, and the file line of its first data row (2 with a header, 1 without)."""
     if not path.is_file():
-        raise DecodeError(f"{path} is missing; AffectNet needs training.csv and validation.csv next to Manually_Annotated_Images/")
+        raise DecodeError(
+            f"{path} is missing; AffectNet needs training.csv and validation.csv next to Manually_Annotated_Images/"
+        )
     head = pd.read_csv(path, nrows=0).columns.str.strip().tolist()
     if "subDirectory_filePath" in head:
         table, first_line = pd.read_csv(path, dtype=str, keep_default_na=False), 2
@@ -86,7 +106,9 @@ def _list_rows(path: Path, list_name: str, images_root: Path, ctx: DecodeContext
     first_seen = pd.Series(lines, index=rel).groupby(level=0).transform("min").to_numpy()
     keep = labels != ""
     for i in np.flatnonzero(keep & ~box_ok):
-        ctx.problem(path, int(lines[i]), f"face box {table.loc[i, BOX].tolist()} is not four numbers with positive size")
+        ctx.problem(
+            path, int(lines[i]), f"face box {table.loc[i, BOX].tolist()} is not four numbers with positive size"
+        )
     duplicate = keep & box_ok & (first_seen != lines)
     for i in np.flatnonzero(duplicate):
         ctx.problem(path, int(lines[i]), f"image {rel[i]!r} is listed twice (first at line {first_seen[i]})")
@@ -96,15 +118,21 @@ def _list_rows(path: Path, list_name: str, images_root: Path, ctx: DecodeContext
             ctx.problem(path, int(lines[i]), f"listed image {images_root.name}/{rel[i]} does not exist")
             keep[i] = False
     idx = np.flatnonzero(keep)
-    return pd.DataFrame({
-        "sample_id": rel[idx].str.rsplit(".", n=1).str[0].to_numpy(),
-        "label": labels[idx],
-        "subject_id": "",
-        "source_file": rel[idx].to_numpy(),
-        "split": ctx.spec.splits[list_name],
-        "list": list_name,
-        "line": lines[idx],
-        "valence": pd.to_numeric(table["valence"], errors="coerce").to_numpy()[idx] if "valence" in table else np.nan,
-        "arousal": pd.to_numeric(table["arousal"], errors="coerce").to_numpy()[idx] if "arousal" in table else np.nan,
-        **{c: boxes[c].to_numpy()[idx].astype(np.int64) for c in BOX},
-    })
+    return pd.DataFrame(
+        {
+            "sample_id": rel[idx].str.rsplit(".", n=1).str[0].to_numpy(),
+            "label": labels[idx],
+            "subject_id": "",
+            "source_file": rel[idx].to_numpy(),
+            "split": ctx.spec.splits[list_name],
+            "list": list_name,
+            "line": lines[idx],
+            "valence": pd.to_numeric(table["valence"], errors="coerce").to_numpy()[idx]
+            if "valence" in table
+            else np.nan,
+            "arousal": pd.to_numeric(table["arousal"], errors="coerce").to_numpy()[idx]
+            if "arousal" in table
+            else np.nan,
+            **{c: boxes[c].to_numpy()[idx].astype(np.int64) for c in BOX},
+        }
+    )

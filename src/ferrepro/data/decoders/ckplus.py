@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.decoders.common import (
     DecodeContext,
     Decoded,
@@ -38,7 +39,6 @@ from ferrepro.data.decoders.common import (
     list_files,
     read_rows,
 )
-from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 FRAME = re.compile(r"^(?P<subject>S\d{3})_(?P<seq>\d{3})_(?P<frame>\d{8})$")
@@ -70,7 +70,9 @@ def decode_folders(ctx: DecodeContext) -> Decoded:
             ctx.ignore(entry, "hidden/system file" if is_hidden_or_junk(entry) else "not a class folder")
             continue
         if entry.name not in ctx.layout.label_map:
-            ctx.problem(entry, None, f"unexpected folder name {entry.name!r}; expected one of {sorted(ctx.layout.label_map)}")
+            ctx.problem(
+                entry, None, f"unexpected folder name {entry.name!r}; expected one of {sorted(ctx.layout.label_map)}"
+            )
             continue
         for path in list_files(entry, ctx):
             row = _frame_row(path, entry.name, ctx)
@@ -90,7 +92,9 @@ def _frame_row(path: Path, class_name: str, ctx: DecodeContext) -> dict | None:
     stem = image_stem(path)
     match = FRAME.match(stem)
     if not match:
-        ctx.problem(path, None, f"file name {path.name!r} is not S<subject>_<sequence>_<frame>.png (e.g. S005_001_00000011.png)")
+        ctx.problem(
+            path, None, f"file name {path.name!r} is not S<subject>_<sequence>_<frame>.png (e.g. S005_001_00000011.png)"
+        )
         return None
     subject = ctx.subject_from_name(path.name, path)
     label = ctx.resolve_label(class_name, path)
@@ -134,16 +138,18 @@ def decode_original(ctx: DecodeContext) -> Decoded:
         units.append({"split": "", "label": label, "sequence": sequence})
         for frame_path in frames[-n_last:]:
             rel = frame_path.relative_to(ctx.root).as_posix()
-            rows.append({
-                "sample_id": image_stem(frame_path),
-                "label": label,
-                "subject_id": match["subject"],
-                "source_file": rel,
-                "split": "",
-                "sequence": sequence,
-                "frame": int(FRAME.match(image_stem(frame_path))["frame"]),
-                "label_file": label_file.relative_to(ctx.root).as_posix(),
-            })
+            rows.append(
+                {
+                    "sample_id": image_stem(frame_path),
+                    "label": label,
+                    "subject_id": match["subject"],
+                    "source_file": rel,
+                    "split": "",
+                    "sequence": sequence,
+                    "frame": int(FRAME.match(image_stem(frame_path))["frame"]),
+                    "label_file": label_file.relative_to(ctx.root).as_posix(),
+                }
+            )
     ctx.check("reading the CK+ Emotion/ labels")
     decoded = _read(rows, ctx)
     kept = set(decoded.samples["sequence"])
@@ -155,7 +161,9 @@ def decode_original(ctx: DecodeContext) -> Decoded:
 
 def _read_code(path: Path, ctx: DecodeContext) -> tuple[str | None, int | None]:
     """The integer code in an Emotion file (written as e.g. '   3.0000000e+00')."""
-    lines = [(i + 1, text.strip()) for i, text in enumerate(path.read_text(errors="replace").splitlines()) if text.strip()]
+    lines = [
+        (i + 1, text.strip()) for i, text in enumerate(path.read_text(errors="replace").splitlines()) if text.strip()
+    ]
     if len(lines) != 1:
         ctx.problem(path, None, f"expected exactly one number, found {len(lines)} non-empty lines")
         return None, None
@@ -190,5 +198,7 @@ def _sequence_frames(folder: Path, labelled_frame: int, label_file: Path, ctx: D
 
 
 def _read(rows: list[dict], ctx: DecodeContext) -> Decoded:
-    columns = list(rows[0]) if rows else ["sample_id", "label", "subject_id", "source_file", "split", "sequence", "frame"]
+    columns = (
+        list(rows[0]) if rows else ["sample_id", "label", "subject_id", "source_file", "split", "sequence", "frame"]
+    )
     return read_rows(rows, ctx, "CK+", columns)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +32,24 @@ from ferrepro.data.registry import DatasetSpec, LayoutSpec
 MAX_LISTED_PROBLEMS = 10
 # Every still-image format OpenCV decodes that dataset copies circulate in (conversions of the
 # originals are often PNG/JPEG/WebP/PGM); a name may carry several (KA.AN1.39.tiff.png).
-IMAGE_SUFFIXES = frozenset({
-    ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".dib", ".webp", ".pgm", ".ppm", ".pnm", ".pbm",
-})
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".dib",
+        ".webp",
+        ".pgm",
+        ".ppm",
+        ".pnm",
+        ".pbm",
+    }
+)
 # Decode reasons that start with this are size mismatches: not broken files but a copy at another size.
 SIZE_MISMATCH = "image is "
 # arrays bigger than this are built in a memory-mapped scratch file instead of RAM (AffectNet, FERG)
@@ -182,7 +198,9 @@ class DecodeContext:
     def subject_from_name(self, name: str, file: str | Path) -> str | None:
         subject = self.spec.subject.from_filename(name)
         if subject is None:
-            self.problem(file, None, f"file name {name!r} does not match the subject rule {self.spec.subject.pattern!r}")
+            self.problem(
+                file, None, f"file name {name!r} does not match the subject rule {self.spec.subject.pattern!r}"
+            )
         return subject
 
     def report(self) -> dict:
@@ -243,7 +261,6 @@ def resolve_labels(native: np.ndarray, lines: np.ndarray, path: Path, ctx: Decod
             for row in rows:
                 ctx.problem(path, int(lines[row]), result)
     return out
-
 
 
 # -- image reading --------------------------------------------------------------------------
@@ -363,8 +380,9 @@ def read_images(
         except OSError as exc:
             reasons[i] = f"cannot read file: {exc.strerror or exc}"
             return
-        img, reason = decode_image(data, names[i], channels, size, resize, boxes[i] if boxes else None, background,
-                                   resized)
+        img, reason = decode_image(
+            data, names[i], channels, size, resize, boxes[i] if boxes else None, background, resized
+        )
         if img is None:
             reasons[i] = reason
         else:

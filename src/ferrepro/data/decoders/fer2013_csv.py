@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from ferrepro.data.decoders.common import DecodeContext, Decoded, DecodeError, resolve_labels, samples_frame
 from ferrepro.data.decoders import register_decoder
+from ferrepro.data.decoders.common import DecodeContext, Decoded, DecodeError, resolve_labels, samples_frame
 from ferrepro.data.registry import LayoutSpec
 
 N_PIXELS = 48 * 48
@@ -130,7 +130,9 @@ def _read_fast(path: Path, header: dict[str, int], n_cols: int):
             # blank lines are not skipped: they would shift the row -> line numbering, so they send
             # the file to the slow path, which knows every line number
             parse_options=pcsv.ParseOptions(ignore_empty_lines=False),
-            convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in names}, strings_can_be_null=False),
+            convert_options=pcsv.ConvertOptions(
+                column_types={c: pa.string() for c in names}, strings_can_be_null=False
+            ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
         raise _NeedsSlowPath from None
@@ -170,14 +172,18 @@ def resolve_splits(usage: np.ndarray, lines: np.ndarray, path: Path, ctx: Decode
             out[rows] = ctx.spec.splits[value]
         else:
             for row in rows:
-                ctx.problem(path, int(lines[row]), f"unknown Usage {value!r}; expected one of {sorted(ctx.spec.splits)}")
+                ctx.problem(
+                    path, int(lines[row]), f"unknown Usage {value!r}; expected one of {sorted(ctx.spec.splits)}"
+                )
     return out
 
 
 # -- the pixel parser --------------------------------------------------------------------------
 
 
-def parse_pixel_strings(strings, n_values: int = N_PIXELS, workers: int | None = None) -> tuple[np.ndarray, dict[int, str]]:
+def parse_pixel_strings(
+    strings, n_values: int = N_PIXELS, workers: int | None = None
+) -> tuple[np.ndarray, dict[int, str]]:
     """Parse space-separated uint8 strings into an n x n_values array.
 
     ``strings``: a pyarrow (chunked) string array or any sequence of str. Returns the array
@@ -305,7 +311,9 @@ def naive_parse(path: str | Path) -> np.ndarray:
     return frame["pixels"].str.split(" ", expand=True).astype(np.uint8).to_numpy().reshape(-1, 48, 48, 1)
 
 
-def write_fer2013_csv(path: str | Path, labels: Sequence[int], pixels: np.ndarray, usage: Sequence[str], icml: bool = False) -> Path:
+def write_fer2013_csv(
+    path: str | Path, labels: Sequence[int], pixels: np.ndarray, usage: Sequence[str], icml: bool = False
+) -> Path:
     """Write a FER2013-style CSV (fixtures and the benchmark); ``icml`` writes icml_face_data.csv's header."""
     lut = np.array([str(i) for i in range(256)], dtype=object)
     path = Path(path)

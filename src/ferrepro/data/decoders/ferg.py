@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.decoders.common import (
     DecodeContext,
     Decoded,
@@ -24,7 +25,6 @@ from ferrepro.data.decoders.common import (
     is_image,
     read_rows,
 )
-from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 COLUMNS = ["sample_id", "label", "subject_id", "source_file", "split"]
@@ -42,7 +42,9 @@ def decode(ctx: DecodeContext) -> Decoded:
         if is_hidden_or_junk(char_dir) or char_dir.is_file():
             ctx.ignore(char_dir, "hidden/system file" if is_hidden_or_junk(char_dir) else "not a character folder")
         elif char_dir.name not in characters:
-            ctx.problem(char_dir, None, f"unexpected folder name {char_dir.name!r}; expected characters {sorted(characters)}")
+            ctx.problem(
+                char_dir, None, f"unexpected folder name {char_dir.name!r}; expected characters {sorted(characters)}"
+            )
         else:
             rows.extend(_character_rows(char_dir, ctx))
     ctx.check("listing the FERG folders")
@@ -69,11 +71,13 @@ def _character_rows(char_dir: Path, ctx: DecodeContext) -> list[dict]:
             elif not file_name.match(image_stem(path)):
                 ctx.problem(path, None, f"file name {path.name!r} is not {expr_dir.name}_<n>.png")
             elif (label := ctx.resolve_label(match["expr"], path)) is not None:
-                rows.append({
-                    "sample_id": image_stem(path),
-                    "label": label,
-                    "subject_id": character,
-                    "source_file": path.relative_to(ctx.root).as_posix(),
-                    "split": "",
-                })
+                rows.append(
+                    {
+                        "sample_id": image_stem(path),
+                        "label": label,
+                        "subject_id": character,
+                        "source_file": path.relative_to(ctx.root).as_posix(),
+                        "split": "",
+                    }
+                )
     return rows

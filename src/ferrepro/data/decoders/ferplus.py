@@ -35,10 +35,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ferrepro.data.acquire import ARCHIVE_SUFFIXES, MissingDatasetError, missing_message, raw_dir as registry_raw_dir
+from ferrepro.data.acquire import ARCHIVE_SUFFIXES, MissingDatasetError, missing_message
+from ferrepro.data.acquire import raw_dir as registry_raw_dir
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.decoders.common import DecodeContext, Decoded, DecodeError, samples_frame
 from ferrepro.data.decoders.fer2013_csv import read_fer2013_csv
-from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 LABEL_FILE = "fer2013new.csv"
@@ -102,11 +103,17 @@ def read_label_file(path: Path, ctx: DecodeContext) -> pd.DataFrame:
     table.columns = [c.strip() for c in table.columns]
     missing = [c for c in ("Usage", "Image name", *VOTE_COLUMNS) if c not in table.columns]
     if missing:
-        raise DecodeError(f"{path}:1: columns {missing} are missing; expected Usage, Image name, {', '.join(VOTE_COLUMNS)}")
+        raise DecodeError(
+            f"{path}:1: columns {missing} are missing; expected Usage, Image name, {', '.join(VOTE_COLUMNS)}"
+        )
     votes = table[list(VOTE_COLUMNS)].apply(pd.to_numeric, errors="coerce")
     bad = votes.isna().any(axis=1) | (votes < 0).any(axis=1) | (votes % 1 != 0).any(axis=1)
     for row in np.flatnonzero(bad.to_numpy()):
-        ctx.problem(path, int(row) + 2, f"vote counts {table.loc[row, list(VOTE_COLUMNS)].tolist()} are not non-negative integers")
+        ctx.problem(
+            path,
+            int(row) + 2,
+            f"vote counts {table.loc[row, list(VOTE_COLUMNS)].tolist()} are not non-negative integers",
+        )
     table[list(VOTE_COLUMNS)] = votes.fillna(0).astype(np.int64)
     table["Usage"] = table["Usage"].str.strip()
     table["Image name"] = table["Image name"].str.strip()
@@ -130,28 +137,46 @@ def find_pixels_csv(ctx: DecodeContext) -> Path:
     kaggle = any((f / "train").is_dir() and (f / "test").is_dir() for f in folders if f.is_dir())
     why = (
         "only FER2013's Kaggle image folders were found; their Training_<id> file ids are not fer2013.csv row "
-        "numbers, so FER+ rows cannot be aligned with them. " if kaggle else ""
+        "numbers, so FER+ rows cannot be aligned with them. "
+        if kaggle
+        else ""
     )
     # an archive in one of those folders (e.g. the FER2013 raw folder holding the tar as downloaded) is not
     # opened: say so, rather than leave the user wondering why a decodable FER2013 is not found
-    archives = sorted({str(a) for f in folders if f.is_dir() for a in f.iterdir() if a.is_file() and a.name.lower().endswith(ARCHIVE_SUFFIXES)})
+    archives = sorted(
+        {
+            str(a)
+            for f in folders
+            if f.is_dir()
+            for a in f.iterdir()
+            if a.is_file() and a.name.lower().endswith(ARCHIVE_SUFFIXES)
+        }
+    )
     if archives:
         why += (
             f"Archives found but not opened: {archives}. FER+ reads the pixels from an extracted fer2013.csv or "
             "icml_face_data.csv only; extract it next to fer2013new.csv. An archive of the Kaggle image folders "
             "(train/, test/) cannot be used at all"
-            + (". " if kaggle else ": their Training_<id> file ids are not fer2013.csv row numbers, so FER+ rows cannot be aligned with them. ")
+            + (
+                ". "
+                if kaggle
+                else ": their Training_<id> file ids are not fer2013.csv row numbers, "
+                "so FER+ rows cannot be aligned with them. "
+            )
         )
     raise MissingDatasetError(
         missing_message(
             ctx.spec,
             ctx.raw_dir or ctx.root,
-            f"FER+ labels need the FER2013 pixels: none of {names} found in {[str(f) for f in dict.fromkeys(folders)]}. {why}",
+            f"FER+ labels need the FER2013 pixels: none of {names} found in "
+            f"{[str(f) for f in dict.fromkeys(folders)]}. {why}",
         )
     )
 
 
-def check_alignment(votes_table: pd.DataFrame, fer_usage: np.ndarray, fer_rows: np.ndarray, label_path: Path, pixels_path: Path) -> None:
+def check_alignment(
+    votes_table: pd.DataFrame, fer_usage: np.ndarray, fer_rows: np.ndarray, label_path: Path, pixels_path: Path
+) -> None:
     n_fer = int(fer_rows.max()) + 1 if len(fer_rows) else 0
     if n_fer != len(votes_table):
         raise DecodeError(

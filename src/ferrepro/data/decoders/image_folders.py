@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.decoders.common import (
     IMAGE_SUFFIXES,
     DecodeContext,
@@ -22,7 +23,6 @@ from ferrepro.data.decoders.common import (
     is_hidden_or_junk,
     read_rows,
 )
-from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 NAME = re.compile(r"^(?P<prefix>[A-Za-z]+)_(?P<id>\d+)$")
@@ -55,11 +55,17 @@ def list_samples(ctx: DecodeContext) -> list[dict]:
                 ctx.ignore(class_dir, "hidden or system file")
                 continue
             if not class_dir.is_dir():
-                ctx.problem(class_dir, None, f"unexpected file in {folder}/; expected class folders {sorted(ctx.layout.label_map)}")
+                ctx.problem(
+                    class_dir,
+                    None,
+                    f"unexpected file in {folder}/; expected class folders {sorted(ctx.layout.label_map)}",
+                )
                 continue
             if class_dir.name not in ctx.layout.label_map:
                 ctx.problem(
-                    class_dir, None, f"unexpected folder name {class_dir.name!r}; expected one of {sorted(ctx.layout.label_map)}"
+                    class_dir,
+                    None,
+                    f"unexpected folder name {class_dir.name!r}; expected one of {sorted(ctx.layout.label_map)}",
                 )
                 continue
             for path in sorted(class_dir.iterdir()):
@@ -78,7 +84,11 @@ def _sample_row(path: Path, folder: str, class_name: str, prefixes: set[str], ct
         return None
     match = NAME.match(path.stem)
     if not match or match["prefix"] not in prefixes:
-        ctx.problem(path, None, f"file name {path.name!r} does not start with one of {sorted(prefixes)}_<id> expected in {folder}/")
+        ctx.problem(
+            path,
+            None,
+            f"file name {path.name!r} does not start with one of {sorted(prefixes)}_<id> expected in {folder}/",
+        )
         return None
     label = ctx.resolve_label(class_name, path)
     if label is None:

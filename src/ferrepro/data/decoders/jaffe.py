@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.decoders.common import (
     DecodeContext,
     Decoded,
@@ -26,7 +27,6 @@ from ferrepro.data.decoders.common import (
     list_files,
     read_rows,
 )
-from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 NAME = re.compile(r"^(?P<poser>[A-Z]{2})\.(?P<expr>[A-Z]{2})(?P<rep>\d+)\.(?P<number>\d+)$")
@@ -48,8 +48,12 @@ def _row(path: Path, ctx: DecodeContext) -> dict | None:
     stem = image_stem(path)
     match = NAME.match(stem)
     if not match:
-        ctx.problem(path, None, f"file name {path.name!r} is not <poser>.<expression><n>.<id>.tiff "
-                                "(e.g. KA.AN1.39.tiff, or a conversion such as KA.AN1.39.tiff.png)")
+        ctx.problem(
+            path,
+            None,
+            f"file name {path.name!r} is not <poser>.<expression><n>.<id>.tiff "
+            "(e.g. KA.AN1.39.tiff, or a conversion such as KA.AN1.39.tiff.png)",
+        )
         return None
     label = ctx.resolve_label(match["expr"], path)
     subject = ctx.subject_from_name(path.name, path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.decoders.common import (
     DecodeContext,
     Decoded,
@@ -27,7 +28,6 @@ from ferrepro.data.decoders.common import (
     list_files,
     read_rows,
 )
-from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 NAME = re.compile(
@@ -61,7 +61,9 @@ def _row(path: Path, ctx: DecodeContext) -> dict | None:
     stem = image_stem(path)
     match = NAME.match(stem)
     if not match:
-        ctx.problem(path, None, f"file name {path.name!r} is not <A|B><F|M><id><AF|AN|DI|HA|NE|SA|SU><FL|HL|S|HR|FR>.JPG")
+        ctx.problem(
+            path, None, f"file name {path.name!r} is not <A|B><F|M><id><AF|AN|DI|HA|NE|SA|SU><FL|HL|S|HR|FR>.JPG"
+        )
         return None
     person = stem[:4].upper()
     if PERSON_FOLDER.match(path.parent.name) and path.parent.name.upper() != person:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ferrepro.data.decoders import register_decoder
 from ferrepro.data.decoders.common import (
     DecodeContext,
     Decoded,
@@ -29,7 +30,6 @@ from ferrepro.data.decoders.common import (
     list_files,
     read_rows,
 )
-from ferrepro.data.decoders import register_decoder
 from ferrepro.data.registry import LayoutSpec
 
 LIST_FILE = Path("EmoLabel/list_patition_label.txt")
@@ -48,7 +48,8 @@ def base_dir(root: Path) -> Path | None:
 def detect(root: Path, layout: LayoutSpec) -> bool:
     if layout.options.get("form") == "class_folders":
         return all((root / split).is_dir() for split in SPLIT_FOLDERS) and any(
-            (root / "train" / code).is_dir() for code in layout.label_map)
+            (root / "train" / code).is_dir() for code in layout.label_map
+        )
     return base_dir(root) is not None
 
 
@@ -78,17 +79,23 @@ def decode(ctx: DecodeContext) -> Decoded:
             continue
         image = images.get(wanted)
         if image is None:
-            ctx.problem(list_path, line_no, f"listed image {ctx.rel(folder / wanted)}.jpg does not exist "
-                                            "(nor a copy of it in another image format)")
+            ctx.problem(
+                list_path,
+                line_no,
+                f"listed image {ctx.rel(folder / wanted)}.jpg does not exist "
+                "(nor a copy of it in another image format)",
+            )
             continue
-        rows.append({
-            "sample_id": match["name"],
-            "label": label,
-            "subject_id": "",
-            "source_file": ctx.rel(image),
-            "split": ctx.spec.splits[match["prefix"]],
-            "image_variant": variant,
-        })
+        rows.append(
+            {
+                "sample_id": match["name"],
+                "label": label,
+                "subject_id": "",
+                "source_file": ctx.rel(image),
+                "split": ctx.spec.splits[match["prefix"]],
+                "image_variant": variant,
+            }
+        )
     ctx.check(f"reading {LIST_FILE}")
     columns = ["sample_id", "label", "subject_id", "source_file", "split", "image_variant"]
     return read_rows(rows, ctx, "RAF-DB", columns)
@@ -114,8 +121,12 @@ def decode_class_folders(ctx: DecodeContext) -> Decoded:
             if is_hidden_or_junk(class_dir) or not class_dir.is_dir():
                 ctx.ignore(class_dir, "not a class folder")
             elif class_dir.name not in ctx.layout.label_map:
-                ctx.problem(class_dir, None, f"unexpected folder name {class_dir.name!r}; expected RAF label codes "
-                                             f"{sorted(ctx.layout.label_map)}")
+                ctx.problem(
+                    class_dir,
+                    None,
+                    f"unexpected folder name {class_dir.name!r}; expected RAF label codes "
+                    f"{sorted(ctx.layout.label_map)}",
+                )
             else:
                 rows.extend(_folder_rows(class_dir, split, ctx))
     ctx.check("listing the RAF-DB class folders")
@@ -135,9 +146,14 @@ def _folder_rows(class_dir: Path, split: str, ctx: DecodeContext) -> list[dict]:
             continue
         label = ctx.resolve_label(class_dir.name, path)
         if label is not None:
-            rows.append({
-                "sample_id": match["name"], "label": label, "subject_id": "",
-                "source_file": path.relative_to(ctx.root).as_posix(), "split": ctx.spec.splits[split],
-                "image_variant": "aligned" if image_stem(path).endswith("_aligned") else "original",
-            })
+            rows.append(
+                {
+                    "sample_id": match["name"],
+                    "label": label,
+                    "subject_id": "",
+                    "source_file": path.relative_to(ctx.root).as_posix(),
+                    "split": ctx.spec.splits[split],
+                    "image_variant": "aligned" if image_stem(path).endswith("_aligned") else "original",
+                }
+            )
     return rows

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ferrepro.data.decoders.common import DecodeContext, Decoded, NoExpressionLabelsError
 from ferrepro.data.decoders import register_decoder
+from ferrepro.data.decoders.common import DecodeContext, Decoded, NoExpressionLabelsError
 from ferrepro.data.registry import LayoutSpec
 
 REASON = (
