@@ -11,11 +11,10 @@ from sklearn.metrics import f1_score
 from ferrepro.evaluation.stats import (
     VERDICTS,
     aggregate_seeds,
-    bootstrap_ci,
-    macro_f1_vectorized,
     mcnemar_table,
     mcnemar_test,
     paired_bootstrap_diff_ci,
+    seed_mean_ci,
     verdict,
 )
 
@@ -76,10 +75,16 @@ def test_mcnemar_identical_models_give_p_one_and_reject_bad_input():
 # ------------------------------------------------------------------------------------------ bootstrap
 
 
-def test_bootstrap_ci_covers_known_mean_with_sensible_width():
+def accuracy_ci(correct, **kwargs) -> dict:
+    """The bootstrap CI of one run's accuracy, from its per-sample correctness (2 classes: right, wrong)."""
+    correct = np.asarray(correct, dtype=bool)
+    return seed_mean_ci([(np.zeros(correct.size, int), (~correct).astype(int))], "accuracy", 2, False, **kwargs)
+
+
+def test_accuracy_ci_covers_known_mean_with_sensible_width():
     n = 400
     correct = np.random.default_rng(123).random(n) < 0.7
-    result = bootstrap_ci(correct, n_resamples=2000, seed=0)
+    result = accuracy_ci(correct, n_resamples=2000, seed=0)
     assert result["method"] == "BCa" and result["fallback_reason"] is None
     assert result["ci_low"] < 0.7 < result["ci_high"]
     assert result["ci_low"] < result["estimate"] < result["ci_high"]
@@ -87,68 +92,35 @@ def test_bootstrap_ci_covers_known_mean_with_sensible_width():
     assert 0.75 * normal_width < result["ci_high"] - result["ci_low"] < 1.25 * normal_width
 
 
-def test_bootstrap_ci_coverage_over_repeated_samples():
+def test_accuracy_ci_coverage_over_repeated_samples():
     rng = np.random.default_rng(7)
     repeats, hits = 40, 0
     for repeat in range(repeats):
         correct = rng.random(150) < 0.7
-        result = bootstrap_ci(correct, n_resamples=1000, seed=repeat)
+        result = accuracy_ci(correct, n_resamples=1000, seed=repeat)
         hits += result["ci_low"] <= 0.7 <= result["ci_high"]
     # Nominal 95 %: 38/40 expected; 33 or fewer would be ~4 standard errors below nominal.
     assert hits >= 34
 
 
-def test_bootstrap_ci_is_seeded():
+def test_accuracy_ci_is_seeded():
     correct = np.random.default_rng(0).random(200) < 0.6
-    first, again, other = (bootstrap_ci(correct, n_resamples=500, seed=s) for s in (3, 3, 4))
+    first, again, other = (accuracy_ci(correct, n_resamples=500, seed=s) for s in (3, 3, 4))
     assert (first["ci_low"], first["ci_high"]) == (again["ci_low"], again["ci_high"])
     assert (first["ci_low"], first["ci_high"]) != (other["ci_low"], other["ci_high"])
 
 
 def test_bootstrap_all_correct_falls_back_to_percentile():
-    result = bootstrap_ci(np.ones(60, dtype=bool))
+    result = accuracy_ci(np.ones(60, dtype=bool))
     assert result["method"] == "percentile"
     assert result["method_requested"] == "BCa"
     assert "percentile" in result["fallback_reason"]
     assert result["ci_low"] == result["ci_high"] == 1.0
 
 
-def test_bootstrap_accepts_label_pair_for_accuracy():
-    rng = np.random.default_rng(5)
-    y_true = rng.integers(0, 7, 300)
-    y_pred = np.where(rng.random(300) < 0.6, y_true, rng.integers(0, 7, 300))
-    result = bootstrap_ci((y_true, y_pred), statistic="accuracy", n_resamples=500)
-    assert result["estimate"] == pytest.approx(np.mean(y_true == y_pred))
-
-
-def test_macro_f1_vectorized_matches_sklearn_including_absent_classes():
-    rng = np.random.default_rng(11)
-    y_true = rng.integers(0, 6, 200)
-    y_pred = np.where(rng.random(200) < 0.5, y_true, rng.integers(0, 5, 200))  # class 5 never predicted
-    labels = np.arange(7)  # class 6 appears nowhere: F1 = 0 under zero_division=0
-    expected = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
-    assert macro_f1_vectorized(y_true, y_pred, labels) == pytest.approx(expected, abs=1e-12)
-    # vectorised over a leading resample axis
-    stacked = macro_f1_vectorized(np.stack([y_true, y_true[::-1]]), np.stack([y_pred, y_pred[::-1]]), labels)
-    assert stacked.shape == (2,)
-    assert stacked[1] == pytest.approx(expected)
-
-
-def test_bootstrap_macro_f1_matches_sklearn_estimate():
-    rng = np.random.default_rng(2)
-    names = np.array(["angry", "happy", "sad", "neutral"])
-    y_true = names[rng.integers(0, 4, 300)]
-    y_pred = np.where(rng.random(300) < 0.65, y_true, names[rng.integers(0, 4, 300)])
-    result = bootstrap_ci((y_true, y_pred), statistic="macro_f1", n_resamples=500)
-    assert result["estimate"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
-    assert result["ci_low"] < result["estimate"] < result["ci_high"]
-    with pytest.raises(ValueError, match="needs labels"):
-        bootstrap_ci(y_true == y_pred, statistic="macro_f1")
-
-
 def test_bootstrap_rejects_non_binary_correctness():
     with pytest.raises(ValueError, match="correctness"):
-        bootstrap_ci(np.array([0, 1, 2, 1]))
+        paired_bootstrap_diff_ci(np.array([0, 1, 2, 1]), np.array([0, 1, 1, 1]))
 
 
 def test_paired_difference_ci_uses_pairing():
@@ -160,7 +132,7 @@ def test_paired_difference_ci_uses_pairing():
     assert result["difference"] == pytest.approx(0.05)
     assert 0 < result["ci_low"] < 0.05 < result["ci_high"]
     unpaired_se = math.hypot(
-        bootstrap_ci(a, n_resamples=1000)["standard_error"], bootstrap_ci(b, n_resamples=1000)["standard_error"]
+        accuracy_ci(a, n_resamples=1000)["standard_error"], accuracy_ci(b, n_resamples=1000)["standard_error"]
     )
     assert result["standard_error"] < 0.5 * unpaired_se
 
@@ -244,10 +216,13 @@ from ferrepro.evaluation.stats import (  # noqa: E402
     encode_outcomes,
     median_ci,
     metric_from_codes,
-    seed_mean_ci,
     seed_mean_difference_ci,
     seed_range,
 )
+
+# scikit-learn's own calls, written out independently of the metric table (tests/test_metric_table.py checks
+# every confusion metric of the table against the table's scikit-learn score).
+SKLEARN_METRICS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "weighted_f1", "mcc")
 
 
 def sklearn_metric(metric, y_true, y_pred, n_classes):
@@ -270,8 +245,9 @@ def noisy_predictions(rng, n, accuracy, n_classes=7, present=None):
     return y_true, y_pred
 
 
-@pytest.mark.parametrize("metric", CONFUSION_METRICS)
+@pytest.mark.parametrize("metric", SKLEARN_METRICS)
 def test_metrics_from_confusion_match_sklearn_with_an_empty_class(metric):
+    assert metric in CONFUSION_METRICS
     rng = np.random.default_rng(21)
     y_true, y_pred = noisy_predictions(rng, 250, 0.55, n_classes=8, present=7)  # class 7 never occurs (CK+'s neutral)
     codes = encode_outcomes(y_true, y_pred, 8)
@@ -368,7 +344,13 @@ def test_count_outcomes_reproduce_an_accuracy_known_only_by_its_count():
     y_true, y_pred = count_outcomes(42, 60)
     assert len(y_true) == 60 and np.mean(y_true == y_pred) == pytest.approx(0.7)
     result = seed_mean_ci([(y_true, y_pred)], "accuracy", 2, shared_test_set=False, n_resamples=2000)
-    direct = bootstrap_ci(np.r_[np.ones(42, bool), np.zeros(18, bool)], n_resamples=2000)
+    # the same accuracy, of a 7-class run whose predictions are stored
+    rng = np.random.default_rng(42)
+    labels = rng.integers(0, 7, 60)
+    wrong = rng.permutation(60)[:18]
+    predicted = labels.copy()
+    predicted[wrong] = (labels[wrong] + 1) % 7
+    direct = seed_mean_ci([(labels, predicted)], "accuracy", 7, shared_test_set=False, n_resamples=2000)
     assert result["ci_low"] == pytest.approx(direct["ci_low"], abs=0.03)
     assert result["ci_high"] == pytest.approx(direct["ci_high"], abs=0.03)
     with pytest.raises(ValueError):

@@ -131,7 +131,7 @@ def validate_against_schema(data: dict, schema_name: str, where: str, definition
     """
     import jsonschema
 
-    schema = yaml.safe_load((SCHEMA_DIR / schema_name).read_text())
+    schema = load_schema(schema_name)
     if definition is not None:
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
     validator = jsonschema.Draft202012Validator(schema)
@@ -149,6 +149,24 @@ def validate_against_schema(data: dict, schema_name: str, where: str, definition
         hint = err.schema.get("x-hint") if isinstance(err.schema, dict) else None
         message = f"{err.message}: {hint}" if hint else err.message
         raise ConfigError(f"{where} is invalid:\n  at {path}: {message}{more}")
+
+
+def load_schema(schema_name: str) -> dict:
+    """A schema of workflow/schemas/, with each ``x-enum: <name>`` replaced by the enum the code owns under that
+    name (ferrepro.evaluation.metrics.SCHEMA_ENUMS: the metric table's names), so the schema never copies them."""
+    from ferrepro.evaluation.metrics import SCHEMA_ENUMS
+
+    def fill(node):
+        if isinstance(node, list):
+            return [fill(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {key: fill(value) for key, value in node.items() if key != "x-enum"}
+        if "x-enum" in node:
+            out["enum"] = list(SCHEMA_ENUMS[node["x-enum"]])
+        return out
+
+    return fill(yaml.safe_load((SCHEMA_DIR / schema_name).read_text()))
 
 
 def _real_cause(errors: list):

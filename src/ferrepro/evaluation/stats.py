@@ -13,11 +13,9 @@ Statistical choices (the papers we reproduce state none of them):
   skewed statistics such as accuracies near 100 % (CK+, KDEF). BCa is undefined when every
   bootstrap statistic is identical (e.g. 100 % accuracy); we then fall back to the percentile
   interval computed from the same resamples and record the fallback in the returned dict.
-* **Macro-F1** is bootstrapped with *paired* resampling (the same sample indices for ``y_true``
-  and ``y_pred``). The label set is fixed to the classes seen in the full ``y_true`` / ``y_pred``
-  (sklearn's default for the point estimate), and a class with no true and no predicted sample in
-  a resample scores F1 = 0 (sklearn's ``zero_division=0``), so the interval describes exactly the
-  statistic that sklearn reports for the full test set.
+* **Other metrics than accuracy** (macro-F1, MCC, ...) are bootstrapped from each resample's confusion
+  matrix, by the metric table's confusion form (:mod:`ferrepro.evaluation.metrics`), which equals what sklearn
+  reports on the full test set; a scored class absent from a resample contributes 0 (``zero_division=0``).
 * **McNemar's test** (statsmodels) compares two classifiers evaluated on the *same* test samples.
   The exact binomial version is used when the number of discordant pairs is below 25 (the usual
   rule of thumb: the chi-square approximation is poor for small counts), otherwise the chi-square
@@ -36,6 +34,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
+from ferrepro.evaluation.metrics import METRICS, Confusion
+
 VERDICTS = (
     "reproduced",
     "not reproduced (higher)",
@@ -44,15 +44,13 @@ VERDICTS = (
     "synthetic only",
 )
 
-STATISTICS = ("accuracy", "macro_f1")
-
 # McNemar: below this many discordant pairs the exact binomial test is used.
 EXACT_DISCORDANT_THRESHOLD = 25
 
 # scipy >= 1.15 takes ``rng``; older versions (pyproject allows scipy >= 1.11) take ``random_state``.
 _RNG_KWARG = "rng" if "rng" in inspect.signature(scipy_stats.bootstrap).parameters else "random_state"
 
-# Resamples evaluated per vectorised call; bounds memory for macro-F1 (batch x classes x n booleans).
+# Resamples evaluated per vectorised call; bounds memory (batch x n resampled codes, batch x K x K counts).
 _BOOTSTRAP_BATCH = 100
 
 
@@ -72,23 +70,10 @@ def _as_correct_vector(correct: Any, name: str = "correct") -> np.ndarray:
         if not np.isin(values, (0, 1)).all():
             raise ValueError(
                 f"{name} must hold per-sample correctness (bool or 0/1), found values {values[:10]}; "
-                "pass (y_true, y_pred) as a tuple to bootstrap from labels instead"
+                "pass y_true == y_pred, not the labels"
             )
         array = array.astype(bool)
     return array
-
-
-def _as_label_pair(data: Any) -> tuple[np.ndarray, np.ndarray]:
-    if not (isinstance(data, (tuple, list)) and len(data) == 2):
-        raise ValueError("expected a (y_true, y_pred) pair of label vectors")
-    y_true, y_pred = (np.asarray(v) for v in data)
-    if y_true.ndim != 1 or y_pred.ndim != 1:
-        raise ValueError(f"y_true and y_pred must be 1-D, got shapes {y_true.shape} and {y_pred.shape}")
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred differ in length: {y_true.size} vs {y_pred.size}")
-    if y_true.size < 2:
-        raise ValueError(f"need at least 2 test samples to bootstrap, got {y_true.size}")
-    return y_true, y_pred
 
 
 def _check_paired_correct(correct_a: Any, correct_b: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -107,34 +92,8 @@ def _check_paired_correct(correct_a: Any, correct_b: Any) -> tuple[np.ndarray, n
 # --------------------------------------------------------------------------------------------
 
 
-def _mean_statistic(correct: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(correct, axis=axis)
-
-
 def _accuracy_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(a, axis=axis) - np.mean(b, axis=axis)
-
-
-def macro_f1_vectorized(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence, axis: int = -1) -> np.ndarray:
-    """Macro-F1 over a fixed label set, vectorised over leading (resample) axes.
-
-    Equal to ``sklearn.metrics.f1_score(y_true, y_pred, labels=labels, average="macro",
-    zero_division=0)`` (tests check this); written out because calling sklearn once per bootstrap
-    resample and jackknife sample takes ~10 ms each, i.e. about a minute per interval for a 3.5k
-    test set, while this takes well under a second.
-    """
-    y_true = np.moveaxis(np.asarray(y_true), axis, -1)
-    y_pred = np.moveaxis(np.asarray(y_pred), axis, -1)
-    labels = np.asarray(labels)
-    is_true = y_true[..., None, :] == labels[:, None]  # (..., K, n)
-    is_pred = y_pred[..., None, :] == labels[:, None]
-    true_pos = np.sum(is_true & is_pred, axis=-1)
-    false_pos = np.sum(~is_true & is_pred, axis=-1)
-    false_neg = np.sum(is_true & ~is_pred, axis=-1)
-    denominator = 2 * true_pos + false_pos + false_neg
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_class = np.where(denominator > 0, 2 * true_pos / np.maximum(denominator, 1), 0.0)
-    return per_class.mean(axis=-1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,57 +150,6 @@ def _bootstrap_with_fallback(
     }
 
 
-def bootstrap_ci(
-    data: Any,
-    statistic: str = "accuracy",
-    n_resamples: int = 2000,
-    confidence: float = 0.95,
-    method: str = "BCa",
-    seed: int = 0,
-    labels: Sequence | None = None,
-) -> dict[str, Any]:
-    """Bootstrap confidence interval of a test-set score, resampling test samples.
-
-    Args:
-        data: either a 1-D per-sample correctness vector (bool or 0/1; only for ``accuracy``) or a
-            ``(y_true, y_pred)`` pair of label vectors (required for ``macro_f1``).
-        statistic: ``"accuracy"`` or ``"macro_f1"``.
-        n_resamples: bootstrap resamples (default 2000: enough for stable 95 % BCa limits).
-        confidence: two-sided confidence level.
-        method: ``"BCa"`` (default), ``"percentile"`` or ``"basic"``, passed to scipy.
-        seed: seeds the resampling, so the interval is reproducible.
-        labels: label set for macro-F1; default: classes present in ``y_true`` or ``y_pred``.
-
-    Returns:
-        dict with ``statistic``, ``estimate`` (on the full test set), ``ci_low``, ``ci_high``,
-        ``standard_error``, ``n``, ``method`` (the one actually used), ``method_requested``,
-        ``fallback_reason`` (``None`` unless BCa was undefined and the percentile interval was
-        used instead), ``confidence``, ``n_resamples``, ``seed``. Values are fractions in [0, 1].
-    """
-    if statistic not in STATISTICS:
-        raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
-    if isinstance(data, (tuple, list)) and len(data) == 2 and np.ndim(data[0]) == 1:
-        y_true, y_pred = _as_label_pair(data)
-        if statistic == "accuracy":
-            samples, func, paired = (y_true == y_pred,), _mean_statistic, False
-        else:
-            label_set = np.unique(np.concatenate([y_true, y_pred])) if labels is None else np.asarray(labels)
-
-            def func(t, p, axis=-1):
-                return macro_f1_vectorized(t, p, label_set, axis=axis)
-
-            samples, paired = (y_true, y_pred), True
-    else:
-        if statistic == "macro_f1":
-            raise ValueError("macro_f1 needs labels: pass data=(y_true, y_pred), not a correctness vector")
-        samples, func, paired = (_as_correct_vector(data),), _mean_statistic, False
-    estimate = float(func(*samples))
-    result = _bootstrap_with_fallback(
-        samples, func, paired=paired, n_resamples=n_resamples, confidence=confidence, method=method, seed=seed
-    )
-    return {"statistic": statistic, "estimate": estimate, "n": int(samples[0].size), **result}
-
-
 def paired_bootstrap_diff_ci(
     correct_a: Any,
     correct_b: Any,
@@ -255,11 +163,11 @@ def paired_bootstrap_diff_ci(
     Both correctness vectors must describe the same test samples in the same order; each
     resample draws sample indices once and uses them for both models, which keeps the
     correlation between the two models' errors (ignoring it would make the interval too wide).
-    Same fallback rule as :func:`bootstrap_ci` (identical vectors give a degenerate [0, 0]).
+    Same fallback rule as :func:`_bootstrap_with_fallback` (identical vectors give a degenerate [0, 0]).
 
     Returns:
         dict with ``difference`` (a - b on the full test set), ``accuracy_a``, ``accuracy_b``,
-        ``ci_low``, ``ci_high`` and the bootstrap metadata of :func:`bootstrap_ci`.
+        ``ci_low``, ``ci_high`` and the bootstrap metadata of :func:`_bootstrap_with_fallback`.
     """
     a, b = _check_paired_correct(correct_a, correct_b)
     result = _bootstrap_with_fallback(
@@ -402,10 +310,11 @@ def verdict(
 # metrics from confusion counts, vectorised (for intervals over several seeds or folds)
 # --------------------------------------------------------------------------------------------
 
-# Metrics that are a function of the confusion matrix alone, so one encoding covers all of them.
-CONFUSION_METRICS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "weighted_f1", "mcc")
-# Metrics of one class (``class_index``), from the same confusion matrix.
-CLASS_METRICS = ("precision", "recall", "f1")
+# The metric table's metrics that are a function of the confusion matrix alone (so one encoding covers all of
+# them), by their stats name (metrics.json's key); the per-class ones take a ``class_index``.
+_CONFUSION = {m.stats_name: m for m in METRICS if m.from_confusion}
+CONFUSION_METRICS = tuple(name for name, m in _CONFUSION.items() if not m.per_class)
+CLASS_METRICS = tuple(name for name, m in _CONFUSION.items() if m.per_class)
 
 
 def encode_outcomes(y_true: Any, y_pred: Any, n_classes: int) -> np.ndarray:
@@ -457,11 +366,10 @@ def _check_metric_args(metric: str, n_classes: int, scored: Sequence[int] | None
 def metric_from_confusion(
     confusion: np.ndarray, metric: str, scored: Sequence[int] | None = None, class_index: int | None = None
 ) -> np.ndarray:
-    """A metric from confusion matrices (..., K, K), as sklearn computes it.
+    """A metric of :data:`CONFUSION_METRICS` or :data:`CLASS_METRICS` from confusion matrices (..., K, K).
 
-    Equal to sklearn's ``accuracy_score``, ``f1_score`` / ``precision_score`` / ``recall_score``
-    with ``labels=scored``, ``zero_division=0`` (macro or weighted) and ``matthews_corrcoef``,
-    which is how ferrepro.evaluation.metrics fills metrics.json (tests check the equality).
+    The metric table's ``confusion`` form (ferrepro.evaluation.metrics), equal to its scikit-learn ``score``,
+    which fills metrics.json (tests check the equality for every such metric).
     ``scored``: the class indices macro and weighted averages run over (metrics.json's
     ``scored_classes``; default all K), so a class a cross-test target lacks does not enter as a 0.
     A scored class absent from a resample contributes 0 to a macro average, as in the point estimate.
@@ -469,40 +377,8 @@ def metric_from_confusion(
     """
     cm = np.asarray(confusion, dtype=np.float64)
     _check_metric_args(metric, cm.shape[-1], scored, class_index)
-    true_pos = np.diagonal(cm, axis1=-2, axis2=-1)
-    support = cm.sum(axis=-1)  # true count per class
-    predicted = cm.sum(axis=-2)  # predicted count per class
-    total = support.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if metric == "accuracy":
-            return np.where(total > 0, true_pos.sum(axis=-1) / total, 0.0)
-        if metric == "mcc":
-            correct = true_pos.sum(axis=-1)
-            cov_tp = correct * total - np.sum(support * predicted, axis=-1)
-            cov_pp = total**2 - np.sum(predicted**2, axis=-1)
-            cov_tt = total**2 - np.sum(support**2, axis=-1)
-            denominator = np.sqrt(cov_pp * cov_tt)
-            return np.where(denominator > 0, cov_tp / np.where(denominator > 0, denominator, 1.0), 0.0)
-        precision = np.where(predicted > 0, true_pos / np.maximum(predicted, 1), 0.0)
-        recall = np.where(support > 0, true_pos / np.maximum(support, 1), 0.0)
-        f1_denominator = precision + recall
-        f1 = np.where(
-            f1_denominator > 0, 2 * precision * recall / np.where(f1_denominator > 0, f1_denominator, 1.0), 0.0
-        )
-        if metric in CLASS_METRICS:
-            return {"precision": precision, "recall": recall, "f1": f1}[metric][..., class_index]
-        keep = np.arange(cm.shape[-1]) if scored is None else np.asarray(scored, dtype=np.int64)
-        precision, recall, f1, support = precision[..., keep], recall[..., keep], f1[..., keep], support[..., keep]
-        if metric == "macro_precision":
-            return precision.mean(axis=-1)
-        if metric == "macro_recall":
-            return recall.mean(axis=-1)
-        if metric == "macro_f1":
-            return f1.mean(axis=-1)
-        scored_total = support.sum(axis=-1)
-        return np.where(
-            scored_total > 0, np.sum(f1 * support, axis=-1) / np.where(scored_total > 0, scored_total, 1.0), 0.0
-        )
+        return _CONFUSION[metric].confusion(Confusion(cm, scored, class_index))
 
 
 def metric_from_codes(
@@ -552,7 +428,7 @@ def seed_mean_ci(
     """Bootstrap CI of the mean over seeds of a test-set metric, resampling test samples.
 
     The statistic is ``mean_s metric(seed s on the resampled samples)``: the models are fixed, the
-    test set is the random part, as in :func:`bootstrap_ci`, and averaging over seeds removes part
+    test set is the random part, and averaging over seeds removes part
     of the seed-to-seed noise from the point estimate (the spread itself is the ``sd`` that
     :func:`aggregate_seeds` reports beside the interval).
 

@@ -18,24 +18,22 @@ Verdicts (``ferrepro.evaluation.stats.verdict``):
 
 Precedence: a permanent untestable reason > ``synthetic only`` > a verdict.
 
-Where our number comes from, per claimed metric:
+Where our number comes from, by the claimed metric's source and kind in the metric table
+(ferrepro.evaluation.metrics.METRICS, which also names every metric a claim may use):
 
-* ``test_accuracy`` (metrics.json ``accuracy``), ``macro_f1``, ``macro_precision``,
-  ``macro_recall``, ``weighted_f1``, ``mcc``: results/experiments.json (mean ± sd over seeds, bootstrap
-  CI; see ferrepro.reporting.experiments);
-* ``precision``, ``recall``, ``f1`` with a ``class`` (a per-class claim, e.g. one row of a paper's
-  classification report): the same, for that class of the run's label set (experiments.json key
-  ``f1[happy]``; the table's metric column reads ``f1 (happy)``). A class the tested dataset has no
-  samples of (a cross-test target that lacks it) is untestable;
-* ``val_accuracy``: the validation accuracy of the selected checkpoint, CI from its validation counts;
-* ``epochs``: the selected epoch (1-based: epochs trained up to the checkpoint kept); the interval is
-  the range over runs;
-* ``params``, ``gflops``: results/efficiency/<paper>.json (the model at the paper's input size). These
-  are exact, so the claim counts as reproduced when ours rounds to it at the claim's printed
-  precision (11.6 M: ours within 11.55-11.65 M). GFLOPs are compared as FLOPs (2 per multiply-add);
-  the MAC reading is given in the note;
-* ``latency_ms``: our GPU batch-1 median (percentile bootstrap CI of the median over the timed runs)
-  when a GPU was measured; the CPU numbers are in the note. Different hardware: read with care.
+* test predictions and training history: results/experiments.json (mean ± sd over seeds, bootstrap CI;
+  see ferrepro.reporting.experiments). A per-class claim (``metric: f1, class: happy``, e.g. one row of a
+  paper's classification report) is that class of the run's label set (experiments.json key ``f1[happy]``;
+  the table's metric column reads ``f1 (happy)``); a class the tested dataset has no samples of (a cross-test
+  target that lacks it) is untestable. ``val_accuracy`` is the selected checkpoint's, its CI from the
+  validation counts; ``epochs`` (a count) is the selected epoch (1-based: epochs trained up to the checkpoint
+  kept), its interval the range over runs;
+* the efficiency measurement: results/efficiency/<paper>.json (the model at the paper's input size).
+  Exact metrics (``params``, ``gflops``) count as reproduced when ours rounds to the claim at its printed
+  precision (11.6 M: ours within 11.55-11.65 M). GFLOPs are compared as FLOPs (2 per multiply-add); the MAC
+  reading is given in the note. ``latency_ms`` is our GPU batch-1 median (percentile bootstrap CI of the
+  median over the timed runs) when a GPU was measured; the CPU numbers are in the note. Different hardware:
+  read with care.
 
 Leaky and proper variants (afzaal2025, nauman2025) sit in adjacent rows, the leaky one marked LEAKY,
 so the reader sees how much of a claim the leakage explains.
@@ -53,24 +51,11 @@ from typing import Any
 import pandas as pd
 
 from ferrepro.config import claim_label
+from ferrepro.evaluation.metrics import BY_NAME, COUNT, EFFICIENCY_METRICS, FRACTION
 from ferrepro.evaluation.stats import VERDICTS, claim_resolution, median_ci, verdict
 from ferrepro.reporting.experiments import PROVENANCE_COLUMNS, claim_key, parse_skipped
 from ferrepro.reporting.tables import Section, fmt, interval, mean_sd, synthetic_title, write_sections
 
-EFFICIENCY_METRICS = ("params", "gflops", "latency_ms")
-FRACTION_METRICS = (
-    "test_accuracy",
-    "val_accuracy",
-    "train_accuracy",
-    "macro_f1",
-    "macro_precision",
-    "macro_recall",
-    "mcc",
-    "weighted_f1",
-    "precision",
-    "recall",
-    "f1",
-)
 COLUMNS = [
     "paper",
     "table",
@@ -182,7 +167,8 @@ def budget_cut(group: dict, paper_budget: int | None) -> str | None:
     )
 
 
-def _from_group(group: dict, metric: str, claimed: float, synthetic: bool, cut: str | None = None) -> Ours:
+def _from_group(group: dict, claim: dict, synthetic: bool, cut: str | None = None) -> Ours:
+    metric, spec = claim_key(claim), BY_NAME[claim["metric"]]
     entry = group["metrics"].get(metric)
     if entry is None:
         return Ours("untestable", f"{metric} was not computed for this experiment")
@@ -195,18 +181,18 @@ def _from_group(group: dict, metric: str, claimed: float, synthetic: bool, cut: 
         ci_low=entry["ci_low"],
         ci_high=entry["ci_high"],
         seeds=seeds_label(group),
-        digits=1 if metric == "epochs" else 4,
+        digits=spec.digits,
         ci_label=entry.get("interval", ""),
         provenance=group.get("provenance") or {},
     )
     ours.verdict = verdict(
-        claimed, entry["ci_low"], entry["ci_high"], is_synthetic=synthetic, fraction=metric != "epochs"
+        claim["value"], entry["ci_low"], entry["ci_high"], is_synthetic=synthetic, fraction=spec.kind == FRACTION
     )
     parts = [entry.get("interval", "")]
     if cut and not synthetic:
         parts.insert(0, cut)
-        if metric == "epochs":
-            ours.verdict = "untestable"  # the cap, not the method, decided how long the run trained
+        if spec.kind == COUNT:
+            ours.verdict = "untestable"  # an epoch count: the cap, not the method, decided how long the run trained
         elif ours.verdict == "not reproduced (higher)":
             ours.verdict = "untestable"  # more training could close the gap: no refutation from a capped run
     if group["dataset"] != group["eval_dataset"]:
@@ -242,7 +228,7 @@ def _real_row(group: dict, claim: dict, paper_budget: int | None) -> Ours:
     why = unscored_class(group, claim)
     if why:
         return Ours("untestable", why)
-    return _from_group(group, claim_key(claim), claim["value"], synthetic=False, cut=budget_cut(group, paper_budget))
+    return _from_group(group, claim, synthetic=False, cut=budget_cut(group, paper_budget))
 
 
 def classification_rows(
@@ -265,7 +251,7 @@ def classification_rows(
     synthetic = [g for g in mine if g["synthetic"]]
     if synthetic:
         group = dict(synthetic[0], claim_dataset=dataset)
-        return [_from_group(group, claim_key(claim), claim["value"], synthetic=True)]
+        return [_from_group(group, claim, synthetic=True)]
     if paper not in workspace.papers:
         return [
             Ours("untestable", f"{paper} is not in `papers:` of the main config, so it was not run in this workspace")
@@ -287,18 +273,76 @@ def _efficiency_entry(efficiency: dict, paper: str, name: str, dataset: str | No
     return None if model_id is None else report["models"][model_id]
 
 
-def _deterministic(value: float, claimed: float, digits: int, note: str) -> Ours:
+def _measured_verdict(metric: str, claimed: float, low: float, high: float) -> str:
+    """The verdict on a measured efficiency number (a count, FLOPs or milliseconds is no fraction: no percent check)."""
+    return verdict(claimed, low, high, is_synthetic=False, fraction=BY_NAME[metric].kind == FRACTION)
+
+
+def _deterministic(metric: str, value: float, claimed: float, note: str) -> Ours:
     half = claim_resolution(claimed)
     return Ours(
-        verdict(claimed, value - half, value + half, is_synthetic=False),
+        _measured_verdict(metric, claimed, value - half, value + half),
         note,
         mean=value,
         ci_low=value - half,
         ci_high=value + half,
         seeds="exact",
-        digits=digits,
+        digits=BY_NAME[metric].digits,
         ci_label="exact value ± half a unit of the claim's last digit",
     )
+
+
+def _params(entry: dict, claimed: float, where: str) -> Ours:
+    return _deterministic(
+        "params",
+        float(entry["parameters"]["total"]),
+        claimed,
+        f"{where}; exact count; the claim rounds to ±{claim_resolution(claimed):g}",
+    )
+
+
+def _gflops(entry: dict, claimed: float, where: str) -> Ours:
+    flops = entry["flops"]
+    half = claim_resolution(claimed)
+    as_macs = _measured_verdict("gflops", claimed, flops["gmacs"] - half, flops["gmacs"] + half)
+    return _deterministic(
+        "gflops",
+        float(flops["gflops"]),
+        claimed,
+        f"{where}; FlopCounterMode counts 2 FLOPs per multiply-add: {flops['gflops']:.3f} GFLOPs = "
+        f"{flops['gmacs']:.3f} GMACs; read as MACs the claim is: {as_macs}",
+    )
+
+
+def _latency_ms(entry: dict, claimed: float, where: str) -> Ours:
+    cpu = entry.get("latency_cpu") or {}
+    cpu_b1 = next((r for r in cpu.get("results", []) if r["batch_size"] == 1), None)
+    cpu_text = (
+        f"our CPU batch-1 median: {cpu_b1['median_ms']:.1f} ms ({cpu.get('threads')} threads, {cpu.get('device_name')})"
+        if cpu_b1
+        else "no CPU latency measured"
+    )
+    gpu = entry.get("latency_gpu")
+    gpu_b1 = next((r for r in (gpu or {}).get("results", []) if r["batch_size"] == 1), None)
+    if not gpu_b1:
+        return Ours("untestable", f"the claim is a GPU/device latency and no GPU was available here; {cpu_text}")
+    ci = median_ci(gpu_b1["times_ms"])
+    return Ours(
+        _measured_verdict("latency_ms", claimed, ci["ci_low"], ci["ci_high"]),
+        f"GPU {gpu.get('device_name')}, batch 1, fp32, median of {gpu_b1['n_runs']} runs (percentile bootstrap CI "
+        f"of the median); the paper's hardware differs; {cpu_text}",
+        mean=ci["estimate"],
+        ci_low=ci["ci_low"],
+        ci_high=ci["ci_high"],
+        seeds="timing",
+        digits=BY_NAME["latency_ms"].digits,
+        ci_label="bootstrap CI of the median",
+    )
+
+
+# How ours is read from a model's efficiency entry, per efficiency metric of the metric table (a test checks
+# that every one has a reader).
+EFFICIENCY_READERS = {"params": _params, "gflops": _gflops, "latency_ms": _latency_ms}
 
 
 def efficiency_row(
@@ -314,49 +358,7 @@ def efficiency_row(
         return Ours("untestable", f"efficiency of {paper}/{name} not measured in this workspace: {why}")
     shape = "x".join(str(v) for v in entry["input_shape"])
     where = f"{entry['model']} at {shape} (C x H x W), {entry['num_classes']} classes, random init"
-    metric, claimed = claim["metric"], float(claim["value"])
-    if metric == "params":
-        return _deterministic(
-            float(entry["parameters"]["total"]),
-            claimed,
-            0,
-            f"{where}; exact count; the claim rounds to ±{claim_resolution(claimed):g}",
-        )
-    if metric == "gflops":
-        flops = entry["flops"]
-        half = claim_resolution(claimed)
-        as_macs = verdict(claimed, flops["gmacs"] - half, flops["gmacs"] + half, is_synthetic=False)
-        return _deterministic(
-            float(flops["gflops"]),
-            claimed,
-            3,
-            f"{where}; FlopCounterMode counts 2 FLOPs per multiply-add: {flops['gflops']:.3f} GFLOPs = "
-            f"{flops['gmacs']:.3f} GMACs; read as MACs the claim is: {as_macs}",
-        )
-    # latency_ms
-    cpu = entry.get("latency_cpu") or {}
-    cpu_b1 = next((r for r in cpu.get("results", []) if r["batch_size"] == 1), None)
-    cpu_text = (
-        f"our CPU batch-1 median: {cpu_b1['median_ms']:.1f} ms ({cpu.get('threads')} threads, {cpu.get('device_name')})"
-        if cpu_b1
-        else "no CPU latency measured"
-    )
-    gpu = entry.get("latency_gpu")
-    gpu_b1 = next((r for r in (gpu or {}).get("results", []) if r["batch_size"] == 1), None)
-    if not gpu_b1:
-        return Ours("untestable", f"the claim is a GPU/device latency and no GPU was available here; {cpu_text}")
-    ci = median_ci(gpu_b1["times_ms"])
-    return Ours(
-        verdict(claimed, ci["ci_low"], ci["ci_high"], is_synthetic=False),
-        f"GPU {gpu.get('device_name')}, batch 1, fp32, median of {gpu_b1['n_runs']} runs (percentile bootstrap CI "
-        f"of the median); the paper's hardware differs; {cpu_text}",
-        mean=ci["estimate"],
-        ci_low=ci["ci_low"],
-        ci_high=ci["ci_high"],
-        seeds="timing",
-        digits=2,
-        ci_label="bootstrap CI of the median",
-    )
+    return EFFICIENCY_READERS[claim["metric"]](entry, float(claim["value"]), where)
 
 
 # ------------------------------------------------------------------------------------------------ table
@@ -397,20 +399,23 @@ def claim_rows(
 
 
 def _claimed_text(metric: str, value: float) -> str:
-    if metric == "params":
-        return f"{value / 1e6:.2f} M"
-    if metric in FRACTION_METRICS:
-        return fmt(float(value))
+    spec = BY_NAME[metric]
+    if spec.unit:
+        unit, size = spec.unit
+        return f"{value / size:.2f} {unit}"
+    if spec.kind == FRACTION:
+        return fmt(float(value), spec.digits)
     return f"{value:g}"
 
 
 def _ours_text(metric: str, ours: Ours) -> tuple[str, str]:
     if ours.mean is None:
         return "", ""
-    if metric == "params":
-        return f"{ours.mean / 1e6:.3f} M", f"exact (claim ± {(ours.ci_high - ours.mean) / 1e6:g} M)"
+    unit, size = BY_NAME[metric].unit or ("", 1.0)
+    suffix = f" {unit}" if unit else ""
     if ours.seeds == "exact":
-        return fmt(ours.mean, ours.digits), f"exact (claim ± {ours.ci_high - ours.mean:g})"
+        half = (ours.ci_high - ours.mean) / size
+        return fmt(ours.mean / size, ours.digits) + suffix, f"exact (claim ± {half:g}{suffix})"
     return mean_sd(ours.mean, ours.sd, ours.digits), interval(ours.ci_low, ours.ci_high, ours.digits)
 
 

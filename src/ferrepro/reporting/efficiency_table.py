@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ferrepro.reporting.model_specs import EFFICIENCY_METRICS
+from ferrepro.evaluation.metrics import BY_NAME, EFFICIENCY_METRICS
 from ferrepro.reporting.tables import fmt, write_table
 
 # -------------------------------------------------------------------------------------------- the table
@@ -35,7 +35,8 @@ def _claims_text(paper_cfg: dict | None, experiments: list[str]) -> str:
     for name in experiments:
         for claim in paper_cfg["experiments"].get(name, {}).get("claims") or []:
             if claim["metric"] in EFFICIENCY_METRICS:
-                value = f"{claim['value'] / 1e6:g} M" if claim["metric"] == "params" else f"{claim['value']:g}"
+                unit, size = BY_NAME[claim["metric"]].unit or ("", 1.0)
+                value = f"{claim['value'] / size:g}" + (f" {unit}" if unit else "")
                 parts.append(
                     f"{name}: {claim['metric']} {value}" + (f" ({claim['note']})" if claim.get("note") else "")
                 )

@@ -38,20 +38,15 @@ import numpy as np
 import pandas as pd
 
 from ferrepro.evaluation import stats
+from ferrepro.evaluation.metrics import HISTORY, METRICS
 from ferrepro.reporting.runs import EvaluatedRun, RunFileError, load_runs
 from ferrepro.reporting.tables import interval, mean_sd, write_table
 
 ALWAYS = ("test_accuracy", "macro_f1")
-# Claim metric -> metric computed from the confusion matrix of the predictions.
-PREDICTION_METRICS = {
-    "test_accuracy": "accuracy",
-    "macro_f1": "macro_f1",
-    "macro_precision": "macro_precision",
-    "macro_recall": "macro_recall",
-    "weighted_f1": "weighted_f1",
-    "mcc": "mcc",
-}
-SEED_LEVEL_METRICS = ("val_accuracy", "train_accuracy", "epochs")
+# Claim metric -> its stats name, for the whole-model metrics computed from the confusion matrix of the predictions.
+PREDICTION_METRICS = {m.name: m.stats_name for m in METRICS if m.from_confusion and not m.per_class}
+# Read per seed from the training history of the checkpoint kept (_split_accuracy, _epochs).
+SEED_LEVEL_METRICS = tuple(m.name for m in METRICS if m.source == HISTORY)
 # A per-class claim (``metric: f1, class: happy``) is kept under the key ``f1[happy]``.
 CLASS_KEY = re.compile(r"^(?P<metric>" + "|".join(stats.CLASS_METRICS) + r")\[(?P<cls>[a-z_]+)\]$")
 N_RESAMPLES = 2000

@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from ferrepro.evaluation.metrics import EFFICIENCY_METRICS
+
 # The spec keys that decide which network is built and what it receives.
 MODEL_KEYS = ("model", "model_kwargs", "input", "label_set", "preprocess", "features")
-EFFICIENCY_METRICS = ("params", "gflops", "latency_ms")
 
 
 def full_profile_model_specs(config: dict, paper: str, basedir: str | Path = ".") -> dict:
