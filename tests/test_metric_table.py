@@ -173,3 +173,33 @@ def test_only_fraction_metrics_get_the_percentage_check(registry):
     table = claims.claim_rows([cfg], [], report, registry, claims.Workspace("full", ("demo",)))
     [row] = table[table["table"] == "E"].to_dict("records")
     assert row["verdict"] == "not reproduced (higher)" and row["ours (mean ± sd)"] == "0.600"
+
+
+# ----------------------------------------------------------------------- a metric added in one place: kappa
+
+
+def test_cohen_kappa_flows_from_its_table_entry_everywhere(tmp_path):
+    """cohen_kappa was added as one entry of the table; metrics.json, the bootstrap, experiments.json, the
+    claims table and the paper schema have it without any other change."""
+    from sklearn.metrics import cohen_kappa_score
+
+    from ferrepro.config import load_paper_config
+
+    y_true, y_pred = noisy(5, n_classes=7)
+    metrics_json = classification_metrics(y_true, y_pred, CLASSES)
+    assert metrics_json["cohen_kappa"] == cohen_kappa_score(y_true, y_pred)
+    assert list(metrics_json).index("cohen_kappa") == list(metrics_json).index("weighted_f1") + 1
+    assert "cohen_kappa" in stats.CONFUSION_METRICS and "cohen_kappa" in SCHEMA_ENUMS["metrics"]
+    ci = stats.seed_mean_ci([(y_true, y_pred)], "cohen_kappa", 7, shared_test_set=False, n_resamples=500)
+    assert ci["estimate"] == pytest.approx(cohen_kappa_score(y_true, y_pred), abs=1e-12)
+    assert ci["ci_low"] < ci["estimate"] < ci["ci_high"]
+    # a paper may claim it ...
+    claim = {"table": "T9", "row": "ours", "dataset": "fer2013", "metric": "cohen_kappa", "value": 0.42}
+    paper = load_paper_config(write_paper(tmp_path / "papers", with_claims(claim)))
+    assert paper["experiments"]["proposed"]["claims"][0]["metric"] == "cohen_kappa"
+    # ... and experiments.json and the claims table answer it
+    expected = float(np.mean([cohen_kappa_score(*noisy(seed, n_classes=7)) for seed in range(3)]))
+    entry, row = claims_for(tmp_path / "flow", "cohen_kappa", 0.99)
+    assert entry["mean"] == pytest.approx(expected, abs=1e-12) and entry["interval"].startswith("bootstrap")
+    assert row["metric"] == "cohen_kappa" and row["claimed"] == "0.9900"
+    assert row["verdict"] == "not reproduced (higher)" and row["ours (mean ± sd)"].startswith(f"{expected:.4f} ± ")

@@ -99,6 +99,14 @@ def _mcc(c: Confusion) -> Any:
     return c.ratio(cov_tp, np.sqrt(cov_pp * cov_tt))
 
 
+def _kappa(c: Confusion) -> Any:
+    """Cohen's kappa, (p_o - p_e) / (1 - p_e); 0 where it is undefined (one class only; sklearn gives nan)."""
+    import numpy as np
+
+    chance = np.sum(c.support * c.predicted, axis=-1)
+    return c.ratio(c.correct * c.total - chance, c.total**2 - chance)
+
+
 def _macro(name: str) -> Callable[[Confusion], Any]:
     def macro(c: Confusion) -> Any:
         return c.scored(name).mean(axis=-1)
@@ -203,6 +211,7 @@ METRICS = (
     Metric("weighted_precision", FRACTION, PREDICTIONS, 4, score=_averaged("precision", "weighted")),
     Metric("weighted_recall", FRACTION, PREDICTIONS, 4, score=_averaged("recall", "weighted")),
     Metric("weighted_f1", FRACTION, PREDICTIONS, 4, score=_averaged("f1", "weighted"), confusion=_weighted_f1),
+    Metric("cohen_kappa", FRACTION, PREDICTIONS, 4, score=_sklearn("cohen_kappa_score"), confusion=_kappa),
     # One class's number (a per-class claim, e.g. a row of a paper's classification report).
     *(
         Metric(name, FRACTION, PREDICTIONS, 4, per_class=True, confusion=_of_class(name))
