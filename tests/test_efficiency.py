@@ -107,7 +107,7 @@ def test_cli_builds_registered_model_and_writes_json(tmp_path, monkeypatch):
         seen_kwargs.update(kwargs)
         return TinyFusion(**kwargs)
 
-    monkeypatch.setitem(models.MODEL_REGISTRY, "test.tiny_fusion", factory)
+    monkeypatch.setitem(models.MODELS.entries, "test.tiny_fusion", factory)
     out = tmp_path / "eff" / "tiny.json"
     argv = [
         "--model",
