@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ferrepro.models.checkpoint import MODEL_FILE, ModelFileError, first_line
+from ferrepro.models.checkpoint import MODEL_FILE, ModelFileError, build_trained_model, first_line, read_model_file
 
 DEFAULT_UPSAMPLE = 1
 DEFAULT_THRESHOLD = 0.5
@@ -284,7 +284,6 @@ def model_input(spec: dict, crops: list[np.ndarray]) -> np.ndarray:
 def load_model(path: Path) -> LoadedModel:
     """Read and check the model file once, check that predict can build its input, then build the network."""
     from ferrepro.models import model_uses_features
-    from ferrepro.models.checkpoint import build_trained_model, read_model_file
 
     payload = read_model_file(path)
     check_inference_spec(payload, path)
