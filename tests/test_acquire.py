@@ -30,7 +30,7 @@ REGISTRY = load_registry()
 
 
 def test_default_raw_dir_is_resources_raw_dataset():
-    assert raw_dir("jaffe", registry=REGISTRY).as_posix() == "resources/raw/jaffe"
+    assert raw_dir("jaffe").as_posix() == "resources/raw/jaffe"  # raw_dir of config/config.yaml
     assert raw_dir("jaffe", raw_root="/data").as_posix() == "/data/jaffe"
 
 
@@ -230,7 +230,7 @@ def test_data_status_says_missing_present_decoded_and_next_step(tmp_path, capsys
     fx.write_jaffe(raw_root / "jaffe")
     fx.write_ckplus48(raw_root / "ckplus")
     decode_dataset("ckplus", raw_root / "ckplus", decoded / "ckplus", check_counts=False)
-    assert status_cli(["status", "--raw-dir", str(raw_root), "--decoded-dir", str(decoded), "--json"]) == 0
+    assert status_cli(["status", "--raw-root", str(raw_root), "--decoded-dir", str(decoded), "--json"]) == 0
     import json
 
     rows = {r["dataset"]: r for r in json.loads(capsys.readouterr().out)}

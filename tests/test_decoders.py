@@ -251,6 +251,19 @@ def test_ferplus_majority_vote_and_drop_counts(tmp_path, next_to_labels):
         np.testing.assert_array_equal(ds.images[i], fer.images[by_id[sid]])
 
 
+def test_ferplus_finds_the_fer2013_pixels_in_the_raw_root_it_is_given(tmp_path):
+    """FER+ labels kept apart from the raw root (--raw-dir elsewhere): the pixels come from <raw_root>/fer2013,
+    the folder the decode context names (raw_dir of config/config.yaml in the workflow)."""
+    fx.write_ferplus(tmp_path / "raw" / "ferplus", pixels_next_to_labels=False)
+    labels = tmp_path / "elsewhere" / "ferplus"
+    labels.parent.mkdir()
+    (tmp_path / "raw" / "ferplus").rename(labels)
+    with pytest.raises(MissingDatasetError, match="FER\\+ labels need the FER2013 pixels"):
+        decode("ferplus", labels, tmp_path)
+    ds = decode("ferplus", labels, tmp_path, raw_root=tmp_path / "raw")
+    assert ds.n > 0 and ds.samples["source_file"].str.startswith("fer2013.csv:").all()
+
+
 def test_ferplus_keeps_contempt_with_the_contempt_label_set(tmp_path):
     raw = fx.write_ferplus(tmp_path / "ferplus")
     ds = decode("ferplus", raw, tmp_path, label_set="basic7+contempt")
@@ -568,6 +581,19 @@ def test_registry_rejects_non_canonical_label_and_unknown_key():
         registry_from_dict(raw)
 
 
+def test_a_registry_that_still_sets_raw_root_is_refused_naming_raw_dir(tmp_path):
+    """Where raw data lives is said once, by `raw_dir` in config/config.yaml; datasets.yaml's old key is refused."""
+    from ferrepro.data.registry import default_registry_path
+
+    registry = tmp_path / "datasets.yaml"
+    registry.write_text("raw_root: /data/raw\n" + default_registry_path().read_text())
+    with pytest.raises(RegistryError) as err:
+        load_registry(registry)
+    message = str(err.value)
+    assert str(registry) in message and "`raw_root`" in message
+    assert "`raw_dir: /data/raw` in config/config.yaml" in message
+
+
 def test_registry_covers_every_dataset_of_the_papers():
     assert set(REGISTRY.names) >= {
         "fer2013",
@@ -609,9 +635,10 @@ def test_duplicate_sample_ids_are_problems(tmp_path):
 
 
 def test_datasets_section_is_generated_from_the_registry():
+    from ferrepro.data.acquire import configured_raw_root
     from ferrepro.data.registry import datasets_markdown
 
-    text = datasets_markdown(REGISTRY)
+    text = datasets_markdown(REGISTRY, configured_raw_root())
     for name in REGISTRY.names:
         spec = REGISTRY[name]
         assert f"(`{name}`)" in text and spec.obtain_url in text and f"resources/raw/{name}/" in text

@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from ferrepro.evaluation import efficiency
-from ferrepro.evaluation.efficiency import count_flops, count_parameters, efficiency_report, measure_latency
+from ferrepro.evaluation.efficiency import (
+    count_flops,
+    count_parameters,
+    efficiency_report,
+    measure_latency,
+    measure_paper,
+    model_entries,
+)
 
 
 def test_linear_flops_match_hand_formula():
@@ -107,7 +114,7 @@ def test_cli_builds_registered_model_and_writes_json(tmp_path, monkeypatch):
         seen_kwargs.update(kwargs)
         return TinyFusion(**kwargs)
 
-    monkeypatch.setitem(models.MODEL_REGISTRY, "test.tiny_fusion", factory)
+    monkeypatch.setitem(models.MODELS.entries, "test.tiny_fusion", factory)
     out = tmp_path / "eff" / "tiny.json"
     argv = [
         "--model",
@@ -146,7 +153,6 @@ from pathlib import Path  # noqa: E402
 from ferrepro.config import load_config  # noqa: E402
 from ferrepro.data.registry import load_registry  # noqa: E402
 from ferrepro.features import hog, landmarks  # noqa: E402
-from ferrepro.reporting.efficiency_measure import measure_paper, model_entries  # noqa: E402
 from ferrepro.reporting.efficiency_table import efficiency_table  # noqa: E402
 from ferrepro.reporting.model_specs import full_profile_model_specs  # noqa: E402
 
@@ -239,3 +245,54 @@ def test_latency_is_shared_by_networks_of_one_factory_and_size(registry):
     first, second = report["models"]["m0"], report["models"]["m1"]
     assert second["latency_measured_on"] == "m1"  # the claimed experiment is timed on its own network
     assert first["latency_measured_on"] == "m1" and first["parameters"] != second["parameters"]
+
+
+def _demo_specs(experiment: str = "a") -> dict:
+    run = {
+        "model": "majeed2025.lenet5",
+        "model_kwargs": {},
+        "input": {"size": 48, "channels": "gray"},
+        "label_set": "basic7",
+        "preprocess": None,
+        "features": None,
+        "experiment": experiment,
+        "dataset": "fer2013",
+    }
+    return {"paper": "demo", "features": {}, "claimed": [], "runs": [run]}
+
+
+def test_one_command_measures_a_paper_from_its_specs(tmp_path, capsys):
+    out = tmp_path / "efficiency" / "demo.json"
+    argv = ["--specs-json", json.dumps(_demo_specs()), "--threads", "1", "--n-runs", "2", "--out", str(out)]
+    assert efficiency.cli(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["paper"] == "demo" and report["protocol"]["cpu_runs"] == 2 and report["threads"] == 1
+    assert report["experiments"] == {"a": {"fer2013": "m0"}}
+    assert "demo majeed2025.lenet5 [1, 48, 48]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--warmup", "0"], "--warmup goes with --model, not --specs-json"),
+        (["--input-shape", "1", "8", "8"], "--input-shape goes with --model, not --specs-json"),
+    ],
+)
+def test_an_option_of_the_other_way_is_refused(tmp_path, capsys, extra, message):
+    argv = ["--specs-json", json.dumps(_demo_specs()), "--out", str(tmp_path / "x.json"), *extra]
+    with pytest.raises(SystemExit):
+        efficiency.cli(argv)
+    assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        efficiency.cli(["--model", "majeed2025.lenet5", "--registry", "r.yaml", "--out", str(tmp_path / "y.json")])
+    assert "--registry goes with --specs-json, not --model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        efficiency.cli(["--model", "majeed2025.lenet5", "--out", str(tmp_path / "y.json")])
+    assert "--model needs --input-shape" in capsys.readouterr().err
+
+
+def test_the_old_per_paper_command_name_points_to_the_one_command(capsys):
+    from ferrepro.cli import main
+
+    assert main(["efficiency-paper", "--specs-json", "{}"]) == 2
+    assert "'efficiency-paper' is gone; run `ferrepro efficiency --specs-json" in capsys.readouterr().err

@@ -106,6 +106,10 @@ class ImportGraph:
                 names |= {base} | {f"{base}.{alias.name}" for alias in node.names}
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and self.file_of(node.value):
                 names.add(node.value)  # a module named in a string, e.g. a registry of lazily imported decoders
+            elif isinstance(node, ast.Name) and node.id == "__path__":
+                # a package that lists its own folder discovers (and may import) every submodule:
+                # pkgutil.iter_modules(__path__), or a ferrepro.plugins.PluginRegistry made of it
+                names |= self.submodules(package)
             elif isinstance(node, ast.Call):
                 func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
                 if func in CALL_NEEDS:
@@ -127,12 +131,6 @@ class ImportGraph:
             return {arg.value}
         if isinstance(arg, ast.Name) and arg.id in constants:
             return {constants[arg.id]}
-        if (
-            isinstance(arg, ast.JoinedStr)
-            and isinstance(arg.values[0], ast.FormattedValue)
-            and getattr(arg.values[0].value, "id", None) == "__name__"
-        ):
-            return self.submodules(package)  # f"{__name__}.{name}": discovery of every submodule
         return set()  # a computed name: its candidates appear as strings elsewhere, if at all
 
     def third_party_closure(self, *modules: str) -> dict[str, str]:

@@ -118,7 +118,7 @@ def test_every_metrics_file_carries_its_provenance(tiny_synthetic, split_csv, tm
 
 
 def test_evaluate_refuses_a_model_trained_for_another_spec(tiny_synthetic, split_csv, tmp_path):
-    from ferrepro.evaluation.evaluate import StaleRunError
+    from ferrepro.models.checkpoint import StaleRunError
 
     _, run = _evaluated_workspace(tiny_synthetic, split_csv, tmp_path)
     with pytest.raises(StaleRunError, match="retrain it"):

@@ -7,8 +7,9 @@ import torch
 
 from ferrepro.data.splits import make_split
 from ferrepro.data.standard import load_decoded
-from ferrepro.evaluation.evaluate import evaluate_run, load_trained_model
+from ferrepro.evaluation.evaluate import evaluate_run
 from ferrepro.evaluation.metrics import classification_metrics
+from ferrepro.models.checkpoint import load_trained_model
 from ferrepro.training.module import InverseTimeDecay
 from ferrepro.training.run import train_run
 

@@ -197,8 +197,8 @@ def test_a_run_that_may_fall_back_to_random_weights_needs_no_file():
 
 
 def test_evaluation_rebuilds_a_trained_dcrnet_without_the_pretrained_file(torch_home, tmp_path):
-    from ferrepro.evaluation.evaluate import load_trained_model
     from ferrepro.models import build_model
+    from ferrepro.models.checkpoint import load_trained_model
 
     torch.manual_seed(0)
     model = build_model("abdeldayem2025.dcrnet", num_classes=7, in_channels=3, input_size=64)

@@ -41,7 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("ferrepro.training.run:cli", "train one run (paper/experiment/dataset/seed) with Lightning"),
     "evaluate": ("ferrepro.evaluation.evaluate:cli", "evaluate a trained run once on its test split"),
     "predict": ("ferrepro.predict:cli", "classify the expression of every face in your own photos with a trained run"),
-    "efficiency": ("ferrepro.evaluation.efficiency:cli", "parameters, FLOPs and latency of a registered model"),
+    "efficiency": (
+        "ferrepro.evaluation.efficiency:cli",
+        "parameters, FLOPs and latency of one paper's networks at its input size, or of one registered model",
+    ),
     "summary": ("ferrepro.reporting.summary:cli", "collect every run's metrics into results/summary.*"),
     "experiments": (
         "ferrepro.reporting.experiments:cli",
@@ -58,10 +61,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "per-class": (
         "ferrepro.reporting.per_class:cli",
         "per-class precision, recall and F1 per paper and dataset, n/a for classes without test images",
-    ),
-    "efficiency-paper": (
-        "ferrepro.reporting.efficiency_measure:cli_measure",
-        "params, FLOPs and latency of one paper's models at its input size",
     ),
     "efficiency-table": (
         "ferrepro.reporting.efficiency_table:cli_table",
@@ -88,6 +87,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "ferrepro.paper_docs:cli",
         "regenerate the experiment tables of docs/papers/*.md from the paper configs",
     ),
+}
+
+# Commands merged into another: the old name is refused with what to run instead.
+RETIRED_COMMANDS = {
+    "efficiency-paper": "`ferrepro efficiency --specs-json ...` (the same options; --cpu-runs is now --n-runs)",
 }
 
 
@@ -181,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ferrepro {version()}")
         return 0
     name, rest = argv[0], argv[1:]
+    if name in RETIRED_COMMANDS:
+        print(f"ferrepro: command {name!r} is gone; run {RETIRED_COMMANDS[name]}", file=sys.stderr)
+        return EXIT_USAGE
     if name not in COMMANDS:
         close = suggestions(name)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

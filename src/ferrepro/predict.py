@@ -5,7 +5,7 @@ face with a margin, preprocess the crop exactly as the run's model saw its train
 report the predicted expression and every class probability.
 
 "Exactly as in training" is guaranteed by reusing the training code paths, driven by the model
-file's own ``spec``: ``training.arrays._images_for_model`` (the run's ``preprocess`` steps, then
+file's own ``spec``: ``training.arrays.images_for_model`` (the run's ``preprocess`` steps, then
 ``training.inputs.to_model_input``: resize, gray/RGB conversion, [0, 1] range) and
 ``evaluation.evaluate.predict_probabilities`` (the run's normalisation, softmax). Predict reads only the
 spec keys that decide what the model is and sees (``INFERENCE_SPEC_KEYS``); all others only steer
@@ -29,9 +29,9 @@ Choices made here (no paper describes inference on new photos):
   full-resolution photo;
 - faces are numbered left to right (then top to bottom), so the index is stable between runs.
 
-Safety: the model file is read with ``torch.load(weights_only=True)`` (through
-``load_trained_model``), which refuses any pickled object other than tensors and plain
-containers, so a crafted ``.pt`` file cannot run code.
+Safety: the model file is read once, by ``ferrepro.models.checkpoint.read_model_file`` in PyTorch's
+weights-only mode, which refuses any pickled object other than tensors and plain containers, so a
+crafted ``.pt`` file cannot run code.
 
 Exit status: 0 every image had at least one face; 1 some image could not be read or annotated;
 2 bad arguments or model file (nothing processed); 3 all images read but some had no face.
@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from ferrepro.models.checkpoint import MODEL_FILE, ModelFileError, build_trained_model, first_line, read_model_file
+
 DEFAULT_UPSAMPLE = 1
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_MARGIN = 0.2
@@ -56,12 +58,10 @@ DEFAULT_DETECT_MAX_SIDE = 1600
 
 EXIT_OK, EXIT_IMAGE_ERROR, EXIT_USAGE, EXIT_NO_FACE = 0, 1, 2, 3
 
-SUPPORTED_FORMAT = 1
-PAYLOAD_KEYS = ("format", "state_dict", "spec", "classes", "in_channels")
 # What predict reads from a spec: everything that decides what the model *is* and what it *sees*. Every other
 # key (split, optimiser, schedule, balancing, run identity, cross-validation fold, ...) only steers training or
 # names the run, so predict never reads it, and keys added to training later cannot break predict.
-# ``model`` and ``model_kwargs`` rebuild the network (``load_trained_model``), ``input`` and ``preprocess``
+# ``model`` and ``model_kwargs`` rebuild the network (``build_trained_model``), ``input`` and ``preprocess``
 # rebuild its input (the training code path), ``features`` must be empty (predict cannot compute them).
 INFERENCE_SPEC_KEYS = ("model", "model_kwargs", "input", "preprocess", "features")
 INPUT_KEYS = frozenset({"size", "channels", "normalize"})
@@ -158,8 +158,6 @@ def _train_summary(model_path: Path) -> dict:
 
 def model_file_for(run: str | None, checkpoint: str | None) -> Path:
     """The model.pt named by ``--run`` (a run folder) or ``--checkpoint`` (the file itself)."""
-    from ferrepro.training.run import MODEL_FILE
-
     if checkpoint is not None:
         path = Path(checkpoint)
         if not path.is_file():
@@ -177,73 +175,11 @@ def model_file_for(run: str | None, checkpoint: str | None) -> Path:
     return path
 
 
-def read_model_payload(path: Path) -> dict:
-    """torch.load(weights_only=True), with a clear message when the file is refused or unreadable."""
-    import pickle
-
-    import torch
-
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # weights_only: no code ran, so any failure means "not loadable"
-        if isinstance(exc, pickle.UnpicklingError) and "weights only load failed" in str(exc).lower():
-            raise PredictError(
-                f"{path}: refused to load: it is not a plain-weights PyTorch file ({_weights_only_reason(str(exc))}). "
-                "A ferrepro model.pt holds only tensors and plain values; this file holds other pickled Python "
-                "objects, which could run code when loaded. Load it with weights_only=False only if you trust its "
-                "source and know what it contains."
-            ) from None
-        raise PredictError(
-            f"{path}: not a readable PyTorch model file ({type(exc).__name__}: "
-            f"{_first_line(str(exc))}); pass a model.pt written by `ferrepro train`"
-        ) from None
-    check_payload(payload, path)
-    return payload
-
-
-def _weights_only_reason(message: str) -> str:
-    """The line of torch's long message that names what was refused (e.g. GLOBAL posix.system)."""
-    for line in message.splitlines():
-        if "unsupported" in line.lower():
-            return line.strip().rstrip(".")
-    return "weights_only=True refused it"
-
-
-def _first_line(message: str) -> str:
-    return message.strip().splitlines()[0] if message.strip() else "no details"
-
-
-def check_payload(payload: Any, path: Path) -> None:
-    """The layout ``training.run.train_run`` writes; anything else is refused with the reason."""
-    from ferrepro.models import available_models
+def check_inference_spec(payload: dict, path: Path) -> None:
+    """What predict needs beyond a valid model file (``read_model_file``): an input it can build from a photo."""
     from ferrepro.training.inputs import CHANNELS, KEEP, NORMALISATIONS
 
-    if not isinstance(payload, dict):
-        raise PredictError(
-            f"{path}: expected a ferrepro model file (a dict with keys {list(PAYLOAD_KEYS)}), "
-            f"got a {type(payload).__name__}; pass a model.pt written by `ferrepro train`"
-        )
-    missing = [k for k in PAYLOAD_KEYS if k not in payload]
-    if missing:
-        raise PredictError(
-            f"{path}: model file lacks {missing} (has {sorted(map(str, payload))}); "
-            "pass a model.pt written by `ferrepro train`"
-        )
-    if payload["format"] != SUPPORTED_FORMAT:
-        raise PredictError(
-            f"{path}: model file format {payload['format']!r} is not supported (this ferrepro "
-            f"reads format {SUPPORTED_FORMAT}); retrain the run or use the ferrepro version that wrote it"
-        )
-    spec, classes = payload["spec"], payload["classes"]
-    if not isinstance(spec, dict) or not isinstance(spec.get("input"), dict) or "model" not in spec:
-        raise PredictError(f"{path}: the model file's spec must be a dict with `model` and `input` keys")
-    if not (
-        isinstance(classes, list)
-        and classes
-        and all(isinstance(c, str) for c in classes)
-        and len(set(classes)) == len(classes)
-    ):
-        raise PredictError(f"{path}: `classes` must be a non-empty list of distinct class names, got {classes!r}")
+    spec = payload["spec"]
     check_spec_reproducible(spec, path)
     inp = spec["input"]
     if "size" not in inp or "channels" not in inp:
@@ -263,11 +199,6 @@ def check_payload(payload: Any, path: Path) -> None:
         raise PredictError(
             f"{path}: in_channels {payload['in_channels']!r} contradicts spec input channels "
             f"{inp['channels']!r} (which give {produced}); the file is inconsistent, retrain the run"
-        )
-    if spec["model"] not in available_models():
-        raise PredictError(
-            f"{path}: model {spec['model']!r} is not registered in this ferrepro "
-            f"(registered: {available_models()}); use the ferrepro version that trained it"
         )
 
 
@@ -322,7 +253,7 @@ def _input_channels(spec: dict, path: Path) -> int:
     except ValueError as exc:
         raise PredictError(
             f"{path}: the model's input settings cannot be applied to a photo "
-            f"({_first_line(str(exc))}); the file is inconsistent, retrain the run"
+            f"({first_line(str(exc))}); the file is inconsistent, retrain the run"
         ) from None
 
 
@@ -336,7 +267,7 @@ def model_input(spec: dict, crops: list[np.ndarray]) -> np.ndarray:
     """
     import cv2
 
-    from ferrepro.training.arrays import _images_for_model
+    from ferrepro.training.arrays import images_for_model
 
     inp = spec["input"]
     size = inp["size"]
@@ -347,30 +278,22 @@ def model_input(spec: dict, crops: list[np.ndarray]) -> np.ndarray:
         if inp["channels"] == "gray":
             face = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)[..., None]  # BT.601, as to_model_input
         faces.append(face)
-    return _images_for_model(np.stack(faces), inp, spec.get("preprocess") or None, None)
+    return images_for_model(np.stack(faces), inp, spec.get("preprocess") or None, None)
 
 
 def load_model(path: Path) -> LoadedModel:
-    """Check the file's layout and spec, then build the model with the evaluation code path."""
-    from ferrepro.evaluation.evaluate import load_trained_model
+    """Read and check the model file once, check that predict can build its input, then build the network."""
     from ferrepro.models import model_uses_features
 
-    payload = read_model_payload(path)  # validates first, so a bad file gets a precise message
-    try:
-        model, spec, classes = load_trained_model(path)
-    except (RuntimeError, KeyError, TypeError, ValueError, OSError) as exc:
-        # load_state_dict reports missing/unexpected keys and shape mismatches as RuntimeError.
-        raise PredictError(
-            f"{path}: cannot rebuild model {payload['spec']['model']!r} from this file "
-            f"({type(exc).__name__}: {_first_line(str(exc))}); if the weights do not fit the "
-            "model its spec describes, the file is inconsistent: retrain the run"
-        ) from None
+    payload = read_model_file(path)
+    check_inference_spec(payload, path)
+    model = build_trained_model(payload, path)
     if model_uses_features(model):
         raise PredictError(
-            f"{path}: model {spec['model']!r} fuses handcrafted features with the image "
+            f"{path}: model {payload['spec']['model']!r} fuses handcrafted features with the image "
             "(uses_features); `ferrepro predict` cannot compute those, so it refuses to guess them"
         )
-    return LoadedModel(model=model, spec=spec, classes=list(classes), path=path)
+    return LoadedModel(model=model, spec=payload["spec"], classes=list(payload["classes"]), path=path)
 
 
 # ----------------------------------------------------------------------------- images and faces
@@ -387,7 +310,7 @@ def read_image_rgb(path: Path) -> np.ndarray:
     try:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # applies EXIF orientation; 16-bit -> 8-bit
     except cv2.error as exc:
-        raise ImageReadError(f"OpenCV could not decode it ({_first_line(str(exc))})") from None
+        raise ImageReadError(f"OpenCV could not decode it ({first_line(str(exc))})") from None
     if image is None:
         raise ImageReadError(
             "not an image OpenCV can decode (e.g. jpg, png, bmp, tiff, webp); is it truncated or another kind of file?"
@@ -410,9 +333,9 @@ class Detection:
 def _frontal_face_detector():
     """dlib's detector, built once per process (deserialising its HOG filters takes ~0.8 s)."""
     # landmarks owns the dlib import and its how-to-install message.
-    from ferrepro.features.landmarks import _import_dlib
+    from ferrepro.features.landmarks import import_dlib
 
-    return _import_dlib().get_frontal_face_detector()
+    return import_dlib().get_frontal_face_detector()
 
 
 class FaceDetector:
@@ -435,7 +358,7 @@ class FaceDetector:
     def detect(self, image: np.ndarray) -> list[Detection]:
         import cv2
 
-        from ferrepro.features.landmarks import _as_dlib_image
+        from ferrepro.features.landmarks import as_dlib_image
 
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w)) if self.max_side > 0 else 1.0
@@ -445,7 +368,7 @@ class FaceDetector:
             else cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
         # dlib's adjust_threshold: it returns detections scoring above it.
-        rects, scores, _ = self._detector.run(_as_dlib_image(small), self.upsample, self.threshold)
+        rects, scores, _ = self._detector.run(as_dlib_image(small), self.upsample, self.threshold)
         found = [self._to_full_resolution(r, s, scale, w, h) for r, s in zip(rects, scores)]
         return sorted(found, key=lambda d: (d.left, d.top))
 
@@ -635,7 +558,7 @@ def write_annotation(image: np.ndarray, result: ImageResult, out: Path, caveats:
     try:
         ok = cv2.imwrite(str(out), draw_annotations(image, result, caveats))
     except cv2.error as exc:
-        ok, reason = False, _first_line(str(exc))
+        ok, reason = False, first_line(str(exc))
     else:
         reason = "OpenCV could not write it"
     if not ok:
@@ -823,7 +746,7 @@ def cli(argv: list[str]) -> int:
         loaded = load_model(model_file_for(a.run, a.checkpoint))
         annotation_paths(images, a.annotate)  # fail on a bad --annotate before any work
         detector = FaceDetector(a.upsample, a.threshold, a.detect_max_side)
-    except PredictError as exc:
+    except (PredictError, ModelFileError) as exc:
         print(f"ferrepro predict: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     inp = loaded.input_spec

@@ -1,5 +1,5 @@
 # Stage 4b, analysis: model efficiency per paper (at the paper's own input size) and robustness per run.
-# All logic is in ferrepro.reporting.efficiency_measure and ferrepro.evaluation.robustness.
+# All logic is in ferrepro.evaluation.efficiency and ferrepro.evaluation.robustness.
 import json  # noqa: E402
 
 from ferrepro.reporting.model_specs import full_profile_model_specs  # noqa: E402
@@ -33,7 +33,7 @@ rule efficiency:
     params:
         specs=lambda wc: EFFICIENCY_SPECS[wc.paper],
     shell:
-        "workflow/scripts/ferrepro efficiency-paper --specs-json {params.specs:q} --registry {input.registry}"
+        "workflow/scripts/ferrepro efficiency --specs-json {params.specs:q} --registry {input.registry}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 

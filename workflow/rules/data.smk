@@ -50,24 +50,25 @@ rule decode_dataset:
     conda:
         "../../envs/data.yaml"
     params:
-        raw=lambda wc: f"{config['raw_dir']}/{wc.dataset}",
+        raw_root=config["raw_dir"],
         out=lambda wc: f"results/decoded/{wc.dataset}",
         # config/config.yaml `decode: {<dataset>: {size, resize, label_set, quarantine}}` (a params change
         # re-decodes that dataset only)
         options=lambda wc: decode_arguments(decode_options(config, wc.dataset)),
     shell:
-        "workflow/scripts/ferrepro decode --dataset {wildcards.dataset} --raw-dir {params.raw:q} --registry {input.registry}"
-        " --out {params.out} {params.options} > {log} 2>&1"
+        "workflow/scripts/ferrepro decode --dataset {wildcards.dataset} --raw-root {params.raw_root:q}"
+        " --registry {input.registry} --out {params.out} {params.options} > {log} 2>&1"
 
 
 # Opt-in: fetch a public file listed under `downloads:` in config/datasets.yaml (today the FER+ labels),
-# verifying its sha256. Never part of `rule all`; ask for it by name, e.g.
+# verifying its sha256, into the dataset's folder under `raw_dir`. Never part of `rule all`; ask for it by
+# name, e.g. (with the default raw_dir)
 #   snakemake --cores 1 resources/raw/ferplus/fer2013new.csv
 rule download_public_file:
     input:
         registry="config/datasets.yaml",
     output:
-        "resources/raw/{dataset}/{filename}",
+        f"{config['raw_dir']}/{{dataset}}/{{filename}}",
     log:
         "results/logs/data/download_{dataset}_{filename}.log",
     wildcard_constraints:
@@ -75,6 +76,8 @@ rule download_public_file:
         filename=r"fer2013new\.csv",
     conda:
         "../../envs/data.yaml"
+    params:
+        folder=lambda wc, output: str(Path(output[0]).parent),
     shell:
         "workflow/scripts/ferrepro check-data download --dataset {wildcards.dataset} --file {wildcards.filename}"
-        " --raw-dir resources/raw/{wildcards.dataset} --registry {input.registry} > {log} 2>&1"
+        " --raw-dir {params.folder:q} --registry {input.registry} > {log} 2>&1"

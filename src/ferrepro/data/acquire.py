@@ -1,8 +1,8 @@
 """Acquisition rules: where raw data lives, what is checked before decoding, safe extraction.
 
 None of the datasets can be downloaded by the pipeline: users obtain each under its licence and
-put it under ``<raw_root>/<dataset>/`` (default ``resources/raw/<dataset>/``, configurable with
-``raw_root`` in ``config/datasets.yaml`` or ``--raw-dir``). Before decoding, the pipeline:
+put it under ``<raw_dir>/<dataset>/``, where ``raw_dir`` is set in ``config/config.yaml`` (default
+``resources/raw``; ``--raw-dir`` names one dataset's folder elsewhere). Before decoding, the pipeline:
 
 1. checks the folder exists and is not empty, else fails with ``MissingDatasetError`` whose
    message says where to get the data (URL / licence form), where to put it and which layouts
@@ -36,8 +36,11 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from ferrepro.data.registry import DatasetSpec, LayoutSpec, Registry, load_registry
+import yaml
 
+from ferrepro.data.registry import DatasetSpec, LayoutSpec, Registry, config_file, load_registry
+
+MAIN_CONFIG = Path("config/config.yaml")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 _CHUNK = 1 << 20
 
@@ -54,14 +57,33 @@ class UnsafeArchiveError(ValueError):
     """An archive member would be written outside the extraction folder (zip-slip) or is a link/device."""
 
 
+class RawDirSettingError(ValueError):
+    """The main config does not say where raw data lives (``raw_dir``)."""
+
+
 # -- where the data lives --------------------------------------------------------------------
 
 
-def raw_dir(dataset: str, raw_root: str | Path | None = None, registry: Registry | None = None) -> Path:
-    """``<raw_root>/<dataset>``; raw_root defaults to the registry's (``resources/raw``)."""
-    if raw_root is None:
-        raw_root = registry.raw_root if registry is not None else "resources/raw"
-    return Path(raw_root) / dataset
+def configured_raw_root(config: str | Path | None = None) -> Path:
+    """The folder of every dataset's raw folder: ``raw_dir`` of the main config (``config/config.yaml`` of the
+    working directory, else of the source checkout), the one setting that says where raw data lives."""
+    path = Path(config) if config is not None else config_file(MAIN_CONFIG)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise RawDirSettingError(f"{path}: not valid YAML: {exc}") from None
+    value = raw.get("raw_dir") if isinstance(raw, dict) else None
+    if not isinstance(value, str) or not value:
+        raise RawDirSettingError(
+            f"{path}: key `raw_dir` (where raw datasets live, one folder per dataset) is missing or not a path; "
+            "set it, e.g. `raw_dir: resources/raw`, or pass --raw-dir"
+        )
+    return Path(value)
+
+
+def raw_dir(dataset: str, raw_root: str | Path | None = None) -> Path:
+    """``<raw_root>/<dataset>``; raw_root defaults to the main config's ``raw_dir`` (``configured_raw_root``)."""
+    return Path(raw_root if raw_root is not None else configured_raw_root()) / dataset
 
 
 def missing_message(spec: DatasetSpec, where: Path, problem: str) -> str:
@@ -270,7 +292,7 @@ def check_dataset(dataset: str, where: str | Path | None = None, registry: Regis
     """Locate + verify checksums + detect the layout, without decoding (cheap pre-flight check)."""
     registry = registry or load_registry()
     spec = registry[dataset]
-    where = Path(where) if where is not None else raw_dir(dataset, registry=registry)
+    where = Path(where) if where is not None else raw_dir(dataset)
     if not spec.expression_labels:
         from ferrepro.data.decoders.common import NoExpressionLabelsError
 
@@ -317,7 +339,7 @@ def download_public_file(
             f"The rest must be obtained by hand: {spec.obtain_url}"
         )
     entry = spec.downloads[filename]
-    dest_dir = Path(dest_dir) if dest_dir is not None else raw_dir(dataset, registry=registry)
+    dest_dir = Path(dest_dir) if dest_dir is not None else raw_dir(dataset)
     dest = dest_dir / filename
     if dest.is_file() and sha256_file(dest) == entry["sha256"]:
         return dest
@@ -348,7 +370,7 @@ def cli(argv: list[str]) -> int:
     download = sub.add_parser("download", help="fetch a public file (e.g. the FER+ label CSV) and verify its sha256")
     for sp in (check, download):
         sp.add_argument("--dataset", required=True)
-        sp.add_argument("--raw-dir", help="raw folder (default <raw_root>/<dataset>)")
+        sp.add_argument("--raw-dir", help="raw folder (default <raw_dir of config/config.yaml>/<dataset>)")
         sp.add_argument("--registry", help="dataset registry (default config/datasets.yaml)")
     download.add_argument("--file", required=True, help="file name listed under downloads, e.g. fer2013new.csv")
     download.add_argument("--url", help="override the registry URL (a mirror); the checksum still applies")

@@ -61,6 +61,7 @@ def decode_dataset(
     resize: bool | None = None,
     check_counts: bool = True,
     workers: int | None = None,
+    raw_root: str | Path | None = None,
 ) -> Path:
     """Decode dataset ``name`` from ``raw_dir`` into ``out_dir``; returns ``out_dir``.
 
@@ -68,7 +69,9 @@ def decode_dataset(
     ``layout`` forces one of the dataset's layouts (default: detected); ``size`` (H, W) overrides
     the registry's decode size; ``resize`` accepts (True) or refuses (False) images of another size
     (default: the registry's, or True with ``size``); ``check_counts=False`` skips the
-    official-count check (for a deliberate subset), and says so in the report.
+    official-count check (for a deliberate subset), and says so in the report. ``raw_root`` is the folder of
+    every dataset's raw folder (``raw_dir`` of config/config.yaml), where a decoder may find a companion
+    dataset (FER+ takes its pixels from fer2013's).
     """
     started = time.perf_counter()
     registry = registry if isinstance(registry, Registry) else load_registry(registry)
@@ -93,8 +96,8 @@ def decode_dataset(
                 size_override=tuple(size) if size else None,
                 resize_override=resize,
                 scratch_dir=scratch,
-                registry=registry,
                 raw_dir=Path(raw_dir),
+                raw_root=Path(raw_root) if raw_root is not None else None,
             )
             if workers:
                 ctx.workers = workers
@@ -237,7 +240,12 @@ def cli(argv: list[str]) -> int:
         prog="ferrepro decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--dataset", required=True, help="dataset name in the registry (fer2013, ferplus, ckplus, ...)")
-    p.add_argument("--raw-dir", help="raw folder (or archive); default <raw_root>/<dataset> from the registry")
+    p.add_argument("--raw-dir", help="the dataset's raw folder (or archive); default <raw root>/<dataset>")
+    p.add_argument(
+        "--raw-root",
+        help="the folder of every dataset's raw folder (default, unless --raw-dir is given: raw_dir of "
+        "config/config.yaml); FER+ also looks for fer2013's there",
+    )
     p.add_argument("--out", required=True, help="output folder (standard decoded format)")
     p.add_argument("--registry", default=None, help="dataset registry (default config/datasets.yaml)")
     p.add_argument(
@@ -264,7 +272,8 @@ def cli(argv: list[str]) -> int:
     a = p.parse_args(argv)
     try:
         registry = load_registry(a.registry)
-        raw = a.raw_dir or acquire.raw_dir(a.dataset, registry=registry)
+        raw_root = a.raw_root or (None if a.raw_dir else acquire.configured_raw_root())
+        raw = a.raw_dir or acquire.raw_dir(a.dataset, raw_root)
         out = decode_dataset(
             a.dataset,
             raw,
@@ -277,6 +286,7 @@ def cli(argv: list[str]) -> int:
             resize=a.resize,
             check_counts=not a.no_count_check,
             workers=a.workers,
+            raw_root=raw_root,
         )
     except (
         DecodeError,
@@ -284,6 +294,7 @@ def cli(argv: list[str]) -> int:
         acquire.MissingDatasetError,
         acquire.ChecksumMismatchError,
         acquire.UnsafeArchiveError,
+        acquire.RawDirSettingError,
     ) as exc:
         # expected, user-fixable failures: the message is the whole story, a traceback would bury it
         print(f"ferrepro decode: {type(exc).__name__}: {exc}", file=sys.stderr)

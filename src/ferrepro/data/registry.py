@@ -103,7 +103,6 @@ class DatasetSpec:
 @dataclass(frozen=True)
 class Registry:
     path: str
-    raw_root: str
     datasets: Mapping[str, DatasetSpec]
 
     def __getitem__(self, name: str) -> DatasetSpec:
@@ -124,10 +123,16 @@ class Registry:
 
 def default_registry_path() -> Path:
     """``config/datasets.yaml`` of the working directory, else of the source checkout."""
-    if DEFAULT_REGISTRY.exists():
-        return DEFAULT_REGISTRY
-    checkout = Path(__file__).resolve().parents[3] / DEFAULT_REGISTRY
-    return checkout if checkout.exists() else DEFAULT_REGISTRY
+    return config_file(DEFAULT_REGISTRY)
+
+
+def config_file(relative: Path) -> Path:
+    """A file of the project's ``config/`` (e.g. ``config/datasets.yaml``): the working directory's, else
+    the source checkout's, so that the commands also work from another folder of a checkout."""
+    if relative.exists():
+        return relative
+    checkout = Path(__file__).resolve().parents[3] / relative
+    return checkout if checkout.exists() else relative
 
 
 def load_registry(path: str | Path | None = None) -> Registry:
@@ -146,8 +151,15 @@ def registry_from_dict(raw: Mapping[str, Any], where: str = "registry") -> Regis
     """Validate an already-parsed registry mapping (tests build small ones this way)."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("datasets"), Mapping):
         raise RegistryError(f"{where}: expected a mapping with a 'datasets' key")
+    if "raw_root" in raw:
+        # Where raw data lives is said once, by the main config; a second setting here could disagree with it.
+        raise RegistryError(
+            f"{where}: key `raw_root` is no longer read: raw data lives where `raw_dir` in config/config.yaml "
+            f"says. Delete `raw_root` from {where} and set `raw_dir: {raw['raw_root']}` in config/config.yaml "
+            "(or pass --raw-dir)"
+        )
     datasets = {name: _dataset(name, body or {}, where) for name, body in raw["datasets"].items()}
-    return Registry(path=where, raw_root=str(raw.get("raw_root", "resources/raw")), datasets=datasets)
+    return Registry(path=where, datasets=datasets)
 
 
 def _dataset(name: str, body: Mapping[str, Any], where: str) -> DatasetSpec:
@@ -291,13 +303,15 @@ def official_count_table(layout: LayoutSpec) -> dict[str, Any]:
     return {k: (dict(v) if isinstance(v, Mapping) else int(v)) for k, v in layout.official_counts.items()}
 
 
-def datasets_markdown(registry: Registry) -> str:
-    """The README's "Datasets" section, generated from the registry so the two never disagree."""
+def datasets_markdown(registry: Registry, raw_root: str | Path) -> str:
+    """The README's "Datasets" section, generated from the registry (and ``raw_root``, the main config's
+    ``raw_dir``) so the two never disagree."""
+    raw_root = Path(raw_root).as_posix()
     lines = [
         "## Datasets",
         "",
         f"No dataset can be redistributed: obtain each under its licence and put it under "
-        f"`{registry.raw_root}/<dataset>/` (or pass `--raw-dir`). Archives may be dropped in as downloaded; "
+        f"`{raw_root}/<dataset>/` (or pass `--raw-dir`). Archives may be dropped in as downloaded; "
         "they are extracted safely (members with absolute paths, `..`, links or devices are refused). "
         "Before decoding, `ferrepro decode` checks that the folder exists and holds an accepted layout, verifies "
         "every known sha256, and after decoding compares the counts with the official table below; a mismatch, "
@@ -326,7 +340,7 @@ def datasets_markdown(registry: Registry) -> str:
             "",
             f"- Where to get it: {spec.obtain_url}",
             f"- Licence: {spec.licence}",
-            f"- Where to put it: `{registry.raw_root}/{name}/`. {spec.obtain_how}",
+            f"- Where to put it: `{raw_root}/{name}/`. {spec.obtain_how}",
         ]
         if not spec.expression_labels:
             lines += [f"- Not decodable for expression recognition: {spec.no_labels_reason}", ""]

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ferrepro.data.acquire import configured_raw_root
 from ferrepro.data.registry import DatasetSpec, load_registry
 from ferrepro.data.standard import REPORT_FILE
 
@@ -77,12 +78,14 @@ def cli(argv: list[str]) -> int:
     sub = p.add_subparsers(dest="action", required=True)
     status = sub.add_parser("status", help="per dataset: present, missing or decoded; counts; the next step")
     status.add_argument("--registry", help="dataset registry (default config/datasets.yaml)")
-    status.add_argument("--raw-dir", help="raw root (default: the registry's raw_root, resources/raw)")
+    status.add_argument(
+        "--raw-root", help="the folder of every dataset's raw folder (default: raw_dir of config/config.yaml)"
+    )
     status.add_argument("--decoded-dir", default=str(DECODED_ROOT), help="decoded root (default results/decoded)")
     status.add_argument("--json", action="store_true", help="print JSON instead of text")
     a = p.parse_args(argv)
     registry = load_registry(a.registry)
-    raw_root = Path(a.raw_dir or registry.raw_root)
+    raw_root = Path(a.raw_root) if a.raw_root else configured_raw_root()
     rows = [dataset_status(registry[name], raw_root, Path(a.decoded_dir)) for name in registry.names]
     print(json.dumps(rows, indent=2) if a.json else format_status(rows))
     return 0

@@ -1,7 +1,10 @@
-"""Model efficiency: parameter counts, FLOPs and inference latency.
+"""Model efficiency: parameter counts, FLOPs and inference latency, of one model or of every network of a paper.
 
 Used to check claims such as abdeldayem2025's "11.6 M parameters", "4.2 GFLOPs per forward pass"
-and "21 ms (GPU)".
+and "21 ms (GPU)". ``ferrepro efficiency --specs-json`` measures one paper's networks (the workflow's
+efficiency rule, ``results/efficiency/<paper>.json``); ``ferrepro efficiency --model`` measures one
+registered model at a given input shape. ``ferrepro efficiency-table`` (ferrepro.reporting.efficiency_table)
+collects the paper reports into ``results/efficiency.{csv,md,html}``.
 
 Conventions (stated because papers rarely do):
 
@@ -21,6 +24,28 @@ Conventions (stated because papers rarely do):
   of CPU threads and the device name, since both change the result several-fold. On CUDA the
   device is synchronised before starting and before stopping the clock, so asynchronous kernel
   launches are not mistaken for finished work. Data loading and preprocessing are not included.
+
+**A paper's networks** (``model_entries``, ``measure_paper``). Which: every runnable experiment of the
+paper expanded by the **full** profile (the paper's datasets, input size, channels and label set; the
+quick profile shrinks inputs for speed, which would make the numbers meaningless). Runs that build the
+same network (same factory, keyword arguments, input, classes and fused-feature width) are one entry.
+Weights are random: ImageNet initialisation (abdeldayem2025) does not change counts or timing, and the
+checkpoint is not in the repository.
+
+What is measured per network, with the conventions above:
+
+* parameters (all, and trainable);
+* FLOPs and MACs of one forward pass at batch 1;
+* CPU latency at batch 1 and 32: median (and 10th/90th percentiles) of 20 timed calls after 3
+  warm-up calls, with the number of torch threads and the CPU model; on a machine with a CUDA GPU
+  the same on the GPU (50 calls after 10 warm-ups).
+
+Cost control: latency is timed once per (model factory, input size), on the entry whose experiment
+carries an efficiency claim if there is one (else the first in config order); other entries with
+that signature (other ablation flags, input channels or classes) report it as
+``latency_measured_on`` that entry, since their exact parameter and FLOP counts are listed beside
+it. Even so, DenseNet121 at 224x224 (abdeldayem2025) and the 17-layer CNN at 512x512 (gilanie2025)
+take about a minute each on 2 CPU cores: 23 calls at batch 32 of ~3 s each.
 """
 
 from __future__ import annotations
@@ -31,6 +56,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +70,10 @@ FLOP_CONVENTION_NOTE = (
     "matmul/conv/attention only (bias, norm, activation, pooling ignored). Papers often call MACs 'FLOPs' "
     "(e.g. abdeldayem2025's '4.2 GFLOPs' is ambiguous), so compare a claim with both gflops and gmacs."
 )
+
+CPU_RUNS, CPU_WARMUP = 20, 3
+GPU_RUNS, GPU_WARMUP = 50, 10
+BATCH_SIZES = (1, 32)
 
 Inputs = torch.Tensor | Sequence[torch.Tensor]
 
@@ -256,20 +286,238 @@ def efficiency_report(
     }
 
 
+# ------------------------------------------------------------------------------- which models to measure
+
+
+def _fake_landmarks(n: int, height: int, width: int) -> np.ndarray:
+    # Plausible points inside the frame: landmark_emphasis only needs somewhere to draw its regions.
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0.25, 0.75, size=(n, 68, 2)).astype(np.float32)
+    return points * np.array([width, height], dtype=np.float32)
+
+
+def model_input_channels(spec: dict, dataset: str, registry) -> int:
+    """Channels the model receives: the run's preprocessing run on a blank image of the dataset's decoded format."""
+    from ferrepro.features.preprocess import apply_pipeline
+    from ferrepro.training.inputs import to_model_input
+
+    height, width = registry[dataset].size
+    images = np.zeros((1, min(height, 64), min(width, 64), registry[dataset].channels), dtype=np.uint8)
+    steps = spec.get("preprocess") or []
+    if steps:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. a channel split of grayscale data: not our concern here
+            images = apply_pipeline(images, steps, landmarks=_fake_landmarks(1, *images.shape[1:3]))
+    return int(to_model_input(images, 8, spec["input"]["channels"]).shape[1])
+
+
+def fused_feature_dim(spec: dict, dataset: str, registry, features_config: dict) -> int | None:
+    """Width of the handcrafted feature vector a fusion model receives (as computed from the decoded images)."""
+    names = spec.get("features") or []
+    if not names:
+        return None
+    from ferrepro.features import hog, landmarks
+
+    height, width = registry[dataset].size
+    total = 0
+    for name in names:
+        if name == "hog":
+            total += hog.feature_dim(height, width, hog.params_from_dict(hog.HogParams, features_config.get("hog")))
+        elif name == "sliding_hog":
+            total += hog.feature_dim(
+                height, width, hog.params_from_dict(hog.SlidingHogParams, features_config.get("sliding_hog"))
+            )
+        elif name == "landmarks":
+            total += landmarks.feature_dim(landmarks.params_from_dict(features_config.get("landmarks")))
+        else:
+            raise ValueError(f"unknown feature {name!r} in {spec['paper']}/{spec['experiment']}")
+    return total
+
+
+def model_entries(specs: dict, registry) -> list[dict[str, Any]]:
+    """One entry per distinct network in ``specs`` (ferrepro.reporting.model_specs), with the runs using it."""
+    from ferrepro.labels import label_set
+
+    entries: dict[str, dict[str, Any]] = {}
+    for spec in specs["runs"]:
+        kwargs = dict(spec.get("model_kwargs") or {})
+        if kwargs.get("pretrained_weights") is not None:
+            kwargs["pretrained_weights"] = None  # random init: counts and timing do not depend on the weights
+        entry = {
+            "model": spec["model"],
+            "model_kwargs": kwargs,
+            "input_shape": [
+                model_input_channels(spec, spec["dataset"], registry),
+                spec["input"]["size"],
+                spec["input"]["size"],
+            ],
+            "num_classes": len(label_set(spec.get("label_set") or "basic7")),
+            "feature_dim": fused_feature_dim(spec, spec["dataset"], registry, specs.get("features") or {}),
+        }
+        key = json.dumps(entry, sort_keys=True)
+        target = entries.setdefault(key, dict(entry, experiments=[], datasets=[], uses=[], claimed=False))
+        for field, value in (
+            ("experiments", spec["experiment"]),
+            ("datasets", spec["dataset"]),
+            ("uses", [spec["experiment"], spec["dataset"]]),
+        ):
+            if value not in target[field]:
+                target[field].append(value)
+        target["claimed"] = target["claimed"] or spec["experiment"] in specs.get("claimed", [])
+    ordered = list(entries.values())
+    for index, entry in enumerate(ordered):
+        entry["id"] = f"m{index}"
+    return ordered
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+
+def _latency_signature(entry: dict) -> tuple:
+    # Factory and spatial size decide the cost; channels and classes change only the first and last layer.
+    return entry["model"], tuple(entry["input_shape"][1:])
+
+
+def measure_paper(
+    paper: str,
+    entries: list[dict[str, Any]],
+    threads: int | None,
+    cpu_runs: int = CPU_RUNS,
+    cpu_warmup: int = CPU_WARMUP,
+    gpu: bool | None = None,
+) -> dict[str, Any]:
+    from ferrepro.models import build_model
+
+    gpu = torch.cuda.is_available() if gpu is None else gpu
+    measured: dict[tuple, dict] = {}
+    # Claimed entries first, so the latency a claim is compared with is measured on its own model.
+    order = sorted(range(len(entries)), key=lambda i: (not entries[i]["claimed"], i))
+    models = {}
+    for index in order:
+        entry = dict(entries[index])
+        torch.manual_seed(0)
+        model = build_model(
+            entry["model"],
+            num_classes=entry["num_classes"],
+            in_channels=entry["input_shape"][0],
+            input_size=entry["input_shape"][1],
+            **dict(entry["model_kwargs"], **({"feature_dim": entry["feature_dim"]} if entry["feature_dim"] else {})),
+        )
+        generator = torch.Generator().manual_seed(0)
+        example = [torch.rand(1, *entry["input_shape"], generator=generator)]
+        if entry["feature_dim"]:
+            example.append(torch.rand(1, entry["feature_dim"], generator=generator))
+        entry["parameters"] = count_parameters(model)
+        flops = count_flops(model, tuple(example))
+        entry["flops"] = {k: flops[k] for k in ("flops", "macs", "gflops", "gmacs", "by_operator")}
+        signature = _latency_signature(entry)
+        if signature in measured:
+            source = measured[signature]
+            entry["latency_measured_on"] = source["id"]
+            entry["latency_cpu"], entry["latency_gpu"] = source["latency_cpu"], source["latency_gpu"]
+        else:
+            entry["latency_measured_on"] = entry["id"]
+            entry["latency_cpu"] = measure_latency(
+                model, tuple(example), BATCH_SIZES, n_runs=cpu_runs, warmup=cpu_warmup, device="cpu", threads=threads
+            )
+            entry["latency_gpu"] = (
+                measure_latency(model, tuple(example), BATCH_SIZES, n_runs=GPU_RUNS, warmup=GPU_WARMUP, device="cuda")
+                if gpu
+                else None
+            )
+            measured[signature] = entry
+        models[entry["id"]] = entry
+        del model
+    # experiment -> dataset -> entry: a run's dataset can change its input channels or feature width
+    experiments: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        for name, dataset in entry["uses"]:
+            experiments.setdefault(name, {})[dataset] = entry["id"]
+    return {
+        "paper": paper,
+        "note": FLOP_CONVENTION_NOTE,
+        "cpu": device_name("cpu"),
+        "threads": threads,
+        "gpu": device_name("cuda") if gpu else None,
+        "torch": torch.__version__,
+        "protocol": {
+            "cpu_runs": cpu_runs,
+            "cpu_warmup": cpu_warmup,
+            "gpu_runs": GPU_RUNS,
+            "gpu_warmup": GPU_WARMUP,
+            "batch_sizes": list(BATCH_SIZES),
+            "flops_batch_size": 1,
+            "weights": "random",
+        },
+        "models": {entry["id"]: models[entry["id"]] for entry in entries},
+        "experiments": experiments,
+    }
+
+
+def _cpu_b1(entry: dict) -> dict | None:
+    return next((r for r in (entry.get("latency_cpu") or {}).get("results", []) if r["batch_size"] == 1), None)
+
+
+# ---------------------------------------------------------------------------------------- command line
+
+# What to measure is named one of two ways; each takes options of its own (None: not given), with these defaults.
+ONLY_WITH = {
+    "specs_json": {"registry": None},
+    "model": {
+        "model_kwargs_json": "{}",
+        "input_shape": None,
+        "feature_dim": None,
+        "batch_sizes": [1, 32],
+        "warmup": 5,
+        "device": "cpu",
+        "seed": 0,
+    },
+}
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ferrepro efficiency", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="registered model name, e.g. majeed2025.cnn")
-    parser.add_argument("--model-kwargs-json", default="{}", help="JSON object of keyword arguments for the factory")
-    parser.add_argument("--input-shape", type=int, nargs=3, required=True, metavar=("C", "H", "W"))
-    parser.add_argument("--feature-dim", type=int, default=None, help="feature vector length for feature-fusion models")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--n-runs", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--specs-json",
+        help="every network of one paper: ferrepro.reporting.model_specs.full_profile_model_specs as JSON "
+        "(the workflow's efficiency rule)",
+    )
+    what.add_argument("--model", help="one registered model, e.g. majeed2025.cnn (with --input-shape)")
     parser.add_argument("--out", required=True, type=Path, help="output JSON file")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for the latency runs")
+    parser.add_argument("--n-runs", type=int, default=CPU_RUNS, help=f"timed CPU calls per batch size ({CPU_RUNS})")
+    paper = parser.add_argument_group("with --specs-json")
+    paper.add_argument("--registry", help="dataset registry (default config/datasets.yaml)")
+    one = parser.add_argument_group("with --model")
+    one.add_argument("--model-kwargs-json", help="JSON object of keyword arguments for the factory (default {})")
+    one.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"))
+    one.add_argument("--feature-dim", type=int, help="feature vector length for feature-fusion models")
+    one.add_argument("--batch-sizes", type=int, nargs="+", help="default 1 32")
+    one.add_argument("--warmup", type=int, help="untimed calls before the timed ones (default 5)")
+    one.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    one.add_argument("--seed", type=int, help="seed of the random example input (default 0)")
     return parser
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """Arguments with each way's defaults filled in; an option of the other way is refused, naming both."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    way = "model" if args.model is not None else "specs_json"
+    for owner, options in ONLY_WITH.items():
+        for name, default in options.items():
+            if owner != way and getattr(args, name) is not None:
+                parser.error(f"{_flag(name)} goes with {_flag(owner)}, not {_flag(way)}")
+            if owner == way and getattr(args, name) is None:
+                setattr(args, name, default)
+    if way == "model" and args.input_shape is None:
+        parser.error("--model needs --input-shape C H W")
+    return args
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
 
 
 def _model_kwargs(raw_json: str, input_shape: Sequence[int]) -> dict[str, Any]:
@@ -297,12 +545,38 @@ def _model_kwargs(raw_json: str, input_shape: Sequence[int]) -> dict[str, Any]:
 
 
 def cli(argv: list[str]) -> int:
-    """Entry point of ``ferrepro efficiency``; writes :func:`efficiency_report` for a registered model.
+    """Entry point of ``ferrepro efficiency``: a paper's networks (``--specs-json``) or one model (``--model``).
 
-    ``ferrepro efficiency --model NAME --model-kwargs-json '{}' --input-shape C H W [--feature-dim D]
-    [--batch-sizes 1 32] [--n-runs 20] [--warmup 5] [--device cpu] [--threads N] --out FILE.json``
+    ``ferrepro efficiency --specs-json JSON [--registry config/datasets.yaml] [--threads N] [--n-runs 20] --out FILE``
+    writes :func:`measure_paper`'s report; ``ferrepro efficiency --model NAME --input-shape C H W
+    [--model-kwargs-json '{}'] [--feature-dim D] [--batch-sizes 1 32] [--n-runs 20] [--warmup 5] [--device cpu]
+    [--threads N] --out FILE`` writes :func:`efficiency_report`'s.
     """
-    args = _build_parser().parse_args(argv)
+    args = _parse(argv)
+    if args.model is not None:
+        _measure_one_model(args)
+    else:
+        _measure_one_paper(args)
+    return 0
+
+
+def _measure_one_paper(args: argparse.Namespace) -> None:
+    from ferrepro.data.registry import load_registry
+
+    specs = json.loads(args.specs_json)
+    entries = model_entries(specs, load_registry(args.registry))
+    report = measure_paper(specs["paper"], entries, args.threads, cpu_runs=args.n_runs)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    for entry in report["models"].values():
+        b1 = _cpu_b1(entry)
+        print(
+            f"{specs['paper']} {entry['model']} {entry['input_shape']}: {entry['parameters']['total']:,} params, "
+            f"{entry['flops']['gflops']:.3f} GFLOPs, CPU b1 {b1['median_ms']:.1f} ms"
+        )
+
+
+def _measure_one_model(args: argparse.Namespace) -> None:
     from ferrepro.models import build_model
 
     kwargs = _model_kwargs(args.model_kwargs_json, args.input_shape)
@@ -323,7 +597,6 @@ def cli(argv: list[str]) -> int:
     params = report["parameters"]["total"]
     gflops = report["flops"]["gflops"]
     print(f"{args.model}: {params:,} parameters, {gflops:.3f} GFLOPs ({gflops / 2:.3f} GMACs) -> {args.out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -15,62 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ferrepro.training.run import HISTORY_FILE, MODEL_FILE, SUMMARY_FILE
-
-
-class StaleRunError(ValueError):
-    """A run's outputs were made for another spec than the current one."""
-
-
-def read_model_file(model_path: str | Path) -> dict:
-    """model.pt's payload, loaded safely: weights_only=True refuses pickled code (see README, predicting)."""
-    import pickle
-
-    import torch
-
-    try:
-        payload = torch.load(model_path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"{model_path} is not a plain ferrepro model file (it holds pickled objects, which are "
-            "refused because loading them could run code); retrain the run with `ferrepro train` "
-            f"or the workflow to get a safe model.pt ({str(err).splitlines()[0]})"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != 1:
-        raise ValueError(
-            f"{model_path}: unsupported model file format "
-            f"{payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r}"
-        )
-    return payload
-
-
-def load_trained_model(model_path: str | Path, expected_digest: str | None = None):
-    """(model, spec, classes) of model.pt; with ``expected_digest``, refuse a model of another spec."""
-    from ferrepro.models import build_model
-
-    payload = read_model_file(model_path)
-    if expected_digest is not None and payload.get("spec_digest") != expected_digest:
-        raise StaleRunError(
-            f"{model_path} was trained for spec {payload.get('spec_digest') or '(no digest)'}, "
-            f"but the run's current spec is {expected_digest}: retrain it "
-            f"(snakemake {Path(model_path).as_posix()})"
-        )
-    spec = payload["spec"]
-    kwargs = dict(spec.get("model_kwargs", {}))
-    if kwargs.get("pretrained_weights") is not None:
-        # The state dict below replaces every backbone weight (strict load): evaluation, robustness and
-        # prediction never need the pretrained file the training started from (ferrepro.models.weights).
-        kwargs["pretrained_weights"] = None
-    model = build_model(
-        spec["model"],
-        num_classes=len(payload["classes"]),
-        in_channels=payload["in_channels"],
-        input_size=spec["input"]["size"],
-        **kwargs,
-    )
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
-    return model, spec, payload["classes"]
+from ferrepro.models.checkpoint import MODEL_FILE, load_trained_model
+from ferrepro.training.run import HISTORY_FILE, SUMMARY_FILE
 
 
 def predict_probabilities(

@@ -346,11 +346,11 @@ def run_robustness(
     import json
 
     from ferrepro.data.standard import load_decoded
-    from ferrepro.evaluation.evaluate import load_trained_model
     from ferrepro.evaluation.stats import paired_bootstrap_diff_ci
+    from ferrepro.models.checkpoint import MODEL_FILE, load_trained_model
 
     run = Path(run_dir)
-    model, spec, classes = load_trained_model(run / "model.pt", expected_digest)
+    model, spec, classes = load_trained_model(run / MODEL_FILE, expected_digest)
     check_supported(spec, str(run))
     metrics = json.loads((run / "metrics.json").read_text())
     decoded = load_decoded(decoded_dir)

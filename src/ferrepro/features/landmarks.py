@@ -106,7 +106,8 @@ def predictor_path() -> Path:
     )
 
 
-def _import_dlib():
+def import_dlib():
+    """The dlib module; when it is not installed, ``LandmarkModelMissing`` says which package to install."""
     try:
         import dlib
     except ImportError as exc:
@@ -137,7 +138,7 @@ class LandmarkExtractor:
 
     def __init__(self, params: LandmarkParams | None = None):
         self.params = params or LandmarkParams()
-        dlib = _import_dlib()
+        dlib = import_dlib()
         self._dlib = dlib
         self.predictor = dlib.shape_predictor(str(predictor_path()))
         self._detector = None
@@ -159,7 +160,7 @@ class LandmarkExtractor:
         self, image: np.ndarray
     ) -> tuple[np.ndarray | None, tuple[float, float, float, float] | None, str, str]:
         """(points 68x2, box (left, top, width, height), failure reason or "", box source)."""
-        img = _as_dlib_image(image)
+        img = as_dlib_image(image)
         h, w = img.shape[:2]
         if float(img.std()) < _BLANK_STD:
             return None, None, "blank_image", ""
@@ -186,7 +187,7 @@ class LandmarkExtractor:
         return result
 
 
-def _as_dlib_image(image: np.ndarray) -> np.ndarray:
+def as_dlib_image(image: np.ndarray) -> np.ndarray:
     """dlib takes contiguous uint8 H x W (gray) or H x W x 3 (RGB) arrays."""
     image = np.asarray(image)
     if image.dtype != np.uint8:

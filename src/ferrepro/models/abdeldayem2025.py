@@ -68,6 +68,7 @@ from torch import nn
 
 from ferrepro.models import register_model, weights
 from ferrepro.models.blocks import ATTENTION_KINDS, ResidualBlock, global_avg_pool, make_attention
+from ferrepro.models.checkpoint import read_weights_file
 
 BACKBONE_CHANNELS = 1024
 IMAGENET_CHANNELS = 3
@@ -87,7 +88,7 @@ def imagenet_cache_path() -> str:
 def _features_state_dict(path: str) -> dict[str, torch.Tensor]:
     """Read a DenseNet121 checkpoint (torchvision's published file or a saved state_dict) and return
     the state dict of its ``features`` part with current key names."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_weights_file(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

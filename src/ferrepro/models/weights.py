@@ -178,8 +178,10 @@ def required_weights(spec: dict) -> WeightsFile | None:
 
 
 def _already_trained(run, basedir: Path) -> bool:
+    from ferrepro.models.checkpoint import MODEL_FILE
+
     summary = basedir / run.run_dir / "train_summary.json"
-    if not (summary.is_file() and (basedir / run.run_dir / "model.pt").is_file()):
+    if not (summary.is_file() and (basedir / run.run_dir / MODEL_FILE).is_file()):
         return False
     try:
         return json.loads(summary.read_text()).get("spec_digest") == run.spec_digest

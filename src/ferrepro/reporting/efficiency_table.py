@@ -1,7 +1,7 @@
 """results/efficiency.{csv,md,html}: the efficiency reports of every paper in one table.
 
-The measurements (and their conventions) are made by ferrepro.reporting.efficiency_measure
-(``ferrepro efficiency-paper``); this module only reads its JSON files, so the table rule needs no torch.
+The measurements (and their conventions) are made by ferrepro.evaluation.efficiency
+(``ferrepro efficiency --specs-json``); this module only reads its JSON files, so the table rule needs no torch.
 """
 
 from __future__ import annotations

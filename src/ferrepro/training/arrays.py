@@ -132,9 +132,11 @@ def training_fill_values(train_features: np.ndarray) -> np.ndarray:
     return complete.mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
-def _images_for_model(
+def images_for_model(
     images: np.ndarray, input_spec: dict, preprocess: list | None, points: np.ndarray | None
 ) -> np.ndarray:
+    """N x C x size x size float32 model input of decoded uint8 images: the run's ``preprocess`` steps, then
+    ``to_model_input`` (resize, channels, [0, 1]). Training and ``ferrepro predict`` both go through it."""
     if preprocess:
         from ferrepro.features.preprocess import apply_pipeline
 
@@ -205,7 +207,7 @@ def load_split_arrays(
             else:
                 excluded = [str(s) for s in ids[missing]]
                 rows, ids, f, imputed = rows[~missing], ids[~missing], f[~missing], imputed[~missing]
-        x = _images_for_model(ds.images[rows], input_spec, preprocess, None if points is None else points[rows])
+        x = images_for_model(ds.images[rows], input_spec, preprocess, None if points is None else points[rows])
         out[name] = SplitArrays(x, encode(all_labels[rows], classes), ids, f, excluded, left_out, imputed)
         out[name].fill_values = fill
     return out

@@ -2,8 +2,8 @@
 
 Outputs, in the run folder:
 
-- ``model.pt``: the selected checkpoint's weights plus the spec and class list, saved with plain
-  types only so that it loads with ``torch.load(weights_only=True)`` (no pickled code);
+- ``model.pt``: the selected checkpoint's weights plus the spec and class list, in the plain format of
+  ``ferrepro.models.checkpoint`` (it loads without running pickled code);
 - ``history.csv``: per-epoch train/val loss and accuracy (Lightning's CSVLogger);
 - ``train_summary.json``: selected epoch, epochs run, wall time, throughput, device, versions.
 
@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
-MODEL_FILE = "model.pt"
+from ferrepro.models.checkpoint import MODEL_FILE, read_training_checkpoint, save_model_file
+
 HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "train_summary.json"
 
@@ -194,39 +195,24 @@ def train_run(
     metrics_csv = Path(logger.log_dir) / "metrics.csv"
     earlier = pd.read_csv(metrics_csv) if resume_from is not None and metrics_csv.exists() else None
     start = time.perf_counter()
-    # weights_only=False: the checkpoint is our own, written by this training (it holds the spec and
-    # generator states, which the safe loader refuses); model.pt, which users share, stays plain.
     # Recorded before training: the code and data that the weights come from, even if files change meanwhile.
     provenance = training_provenance(spec, decoded_dir)
     # Epochs already done (1-based count) by the interrupted training; read before fit overwrites last.ckpt.
-    resumed_from_epoch = (
-        int(torch.load(resume_from, map_location="cpu", weights_only=False)["epoch"]) + 1
-        if resume_from is not None
-        else None
-    )
+    resumed_from_epoch = int(read_training_checkpoint(resume_from)["epoch"]) + 1 if resume_from is not None else None
+    # weights_only=False: the checkpoint is this training's own (see read_training_checkpoint).
     trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=False)
     seconds = time.perf_counter() - start
     if not trainer.is_global_zero:
         return {}  # rank 0 alone writes the run's outputs
 
-    best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+    best = read_training_checkpoint(checkpoint.best_model_path)
     best_epoch = int(best["epoch"])
     state = {k.removeprefix("model."): v for k, v in best["state_dict"].items() if k.startswith("model.")}
     history = _epoch_history(metrics_csv, earlier)
     shutil.copytree(logger.log_dir, out / LOG_DIR, dirs_exist_ok=True)  # Lightning's CSV (+ TensorBoard) log
     shutil.rmtree(work, ignore_errors=True)
 
-    torch.save(
-        {
-            "format": 1,
-            "state_dict": state,
-            "spec": spec,
-            "spec_digest": digest,
-            "classes": list(dm.classes),
-            "in_channels": dm.in_channels,
-        },
-        out / MODEL_FILE,
-    )
+    save_model_file(out / MODEL_FILE, state, spec, digest, dm.classes, dm.in_channels)
     history.to_csv(out / HISTORY_FILE, index=False)
     epochs_run = int(trainer.current_epoch)
     n_train = len(dm.arrays["train"].y)

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,8 +107,9 @@ class DecodeContext:
     resize_override: bool | None = None  # --resize / config decode.<dataset>.resize; None: the registry's
     workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     scratch_dir: Path | None = None
-    registry: Any = None  # the whole registry: FER+ finds the fer2013 raw folder through it
     raw_dir: Path | None = None  # the folder the user named (root may be a wrapper or scratch inside it)
+    # The folder of every dataset's raw folder (``raw_dir`` of config/config.yaml): FER+ finds fer2013's there.
+    raw_root: Path | None = None
     problems: list[Problem] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)
     ignored: list[str] = field(default_factory=list)

@@ -36,7 +36,6 @@ import numpy as np
 import pandas as pd
 
 from ferrepro.data.acquire import ARCHIVE_SUFFIXES, MissingDatasetError, missing_message
-from ferrepro.data.acquire import raw_dir as registry_raw_dir
 from ferrepro.data.decoders import register_decoder
 from ferrepro.data.decoders.common import DecodeContext, Decoded, DecodeError, samples_frame
 from ferrepro.data.decoders.fer2013_csv import read_fer2013_csv
@@ -122,14 +121,15 @@ def read_label_file(path: Path, ctx: DecodeContext) -> pd.DataFrame:
 
 
 def find_pixels_csv(ctx: DecodeContext) -> Path:
-    """fer2013.csv / icml_face_data.csv next to the label file, else in the fer2013 raw folder."""
+    """fer2013.csv / icml_face_data.csv next to the label file, else in the fer2013 raw folder (beside the FER+
+    folder, or in the configured raw root)."""
     names = list(ctx.layout.options.get("pixels_csv", ["fer2013.csv", "icml_face_data.csv"]))
     pixels_dataset = ctx.layout.options.get("pixels_dataset", "fer2013")
     folders = [ctx.root]
     if ctx.raw_dir is not None:
         folders += [ctx.raw_dir, ctx.raw_dir.parent / pixels_dataset]
-    if ctx.registry is not None:
-        folders.append(registry_raw_dir(pixels_dataset, registry=ctx.registry))
+    if ctx.raw_root is not None:
+        folders.append(ctx.raw_root / pixels_dataset)
     for folder in folders:
         for name in names:
             if (folder / name).is_file():
