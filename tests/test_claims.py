@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 
 from ferrepro.config import ConfigError, load_paper_config, validate_against_schema
+from ferrepro.config.checks import validate_comparisons, validate_paper_comparisons
 from ferrepro.data.registry import load_registry
 from ferrepro.evaluation.metrics import classification_metrics
 from ferrepro.labels import label_set
 from ferrepro.reporting import claims as claims_mod
 from ferrepro.reporting.claims import Workspace, claim_rows
 from ferrepro.reporting.comparisons import comparison_rows
-from ferrepro.reporting.config_checks import validate_comparisons, validate_paper_comparisons
 from ferrepro.reporting.experiments import aggregate, aggregate_group
 from ferrepro.reporting.robustness_table import robustness_rows
 from ferrepro.reporting.runs import RunFileError, load_runs

@@ -144,11 +144,11 @@ def test_cli_builds_registered_model_and_writes_json(tmp_path, monkeypatch):
 from pathlib import Path  # noqa: E402
 
 from ferrepro.config import load_config  # noqa: E402
+from ferrepro.config.model_specs import full_profile_model_specs  # noqa: E402
 from ferrepro.data.registry import load_registry  # noqa: E402
 from ferrepro.features import hog, landmarks  # noqa: E402
 from ferrepro.reporting.efficiency_measure import measure_paper, model_entries  # noqa: E402
 from ferrepro.reporting.efficiency_table import efficiency_table  # noqa: E402
-from ferrepro.reporting.model_specs import full_profile_model_specs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 # All logic is in ferrepro.reporting.efficiency_measure and ferrepro.evaluation.robustness.
 import json  # noqa: E402
 
-from ferrepro.reporting.model_specs import full_profile_model_specs  # noqa: E402
+from ferrepro.config.model_specs import full_profile_model_specs  # noqa: E402
 
 # What each paper's efficiency job builds, from the FULL profile (the paper's sizes, channels and label
 # sets). It is the job's parameter, so a paper is re-measured exactly when one of its networks changes.

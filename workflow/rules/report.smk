@@ -1,6 +1,6 @@
 # Stage 5, report: tables across runs, the claims table, and what `snakemake --report` and `dvc plots` show.
 # Every rule calls one `ferrepro` command; the logic is in src/ferrepro/reporting/.
-from ferrepro.reporting.config_checks import validate_paper_comparisons  # noqa: E402
+from ferrepro.config.checks import validate_paper_comparisons  # noqa: E402
 
 
 # The front page of `snakemake --report results/report.html`: it opens on the claims table.

@@ -29,7 +29,10 @@ from pathlib import Path
 
 import yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+from ferrepro.provenance import REPO_ROOT
+
+# The repository's schemas, which the Snakefile validates config/config.yaml against too (not package data).
+SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
 SYNTHETIC = "synthetic"
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferrepro.reporting.config_checks import validate_comparisons
+from ferrepro.config.checks import validate_comparisons
 from ferrepro.reporting.tables import fmt, interval, synthetic_title, write_table
 
 COLUMNS = [

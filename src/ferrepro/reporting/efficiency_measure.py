@@ -91,7 +91,7 @@ def fused_feature_dim(spec: dict, dataset: str, registry, features_config: dict)
 
 
 def model_entries(specs: dict, registry) -> list[dict[str, Any]]:
-    """One entry per distinct network in ``specs`` (ferrepro.reporting.model_specs), with the runs using it."""
+    """One entry per distinct network in ``specs`` (ferrepro.config.model_specs), with the runs using it."""
     from ferrepro.labels import label_set
 
     entries: dict[str, dict[str, Any]] = {}
@@ -226,7 +226,7 @@ def _cpu_b1(entry: dict) -> dict | None:
 def cli_measure(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro efficiency-paper", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--specs-json", required=True, help="ferrepro.reporting.model_specs.full_profile_model_specs as JSON"
+        "--specs-json", required=True, help="ferrepro.config.model_specs.full_profile_model_specs as JSON"
     )
     parser.add_argument("--registry", default="config/datasets.yaml")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for the latency runs")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ferrepro.reporting.model_specs import EFFICIENCY_METRICS
+from ferrepro.config.model_specs import EFFICIENCY_METRICS
 from ferrepro.reporting.tables import fmt, write_table
 
 # -------------------------------------------------------------------------------------------- the table
