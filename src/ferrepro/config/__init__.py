@@ -183,6 +183,8 @@ def check_override_keys(overrides: dict, where: str) -> None:
 
 
 def load_paper_config(path: str | Path) -> dict:
+    from ferrepro.config.checks import validate_comparisons  # imports ConfigError from here
+
     path = Path(path)
     if not path.exists():
         raise ConfigError(
@@ -195,7 +197,13 @@ def load_paper_config(path: str | Path) -> dict:
     if data["paper"] != path.stem:
         raise ConfigError(f"{path}: `paper: {data['paper']}` must match the file name ({path.stem})")
     check_claim_classes(data, str(path))
+    validate_comparisons(data, str(path))
     return data
+
+
+def load_paper_configs(paper_config_dir: str | Path, papers: list[str]) -> list[dict]:
+    """The configs of the papers named (``papers:`` of the main config), in that order, each checked."""
+    return [load_paper_config(Path(paper_config_dir) / f"{paper}.yaml") for paper in papers]
 
 
 def claim_label(claim: dict) -> str:

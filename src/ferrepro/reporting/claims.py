@@ -480,18 +480,19 @@ def load_efficiency(paths: list[str | Path]) -> dict[str, dict]:
 
 
 def build_table(
-    paper_config_dir: str | Path,
+    paper_configs: list[str | Path],
     experiments_json: str | Path,
     efficiency_files: list[str | Path],
     registry_path: str | Path,
     workspace: Workspace,
 ) -> pd.DataFrame:
+    """The claims of every paper config given, in that order, whether the workspace ran the paper or not."""
     from ferrepro.config import load_paper_config
     from ferrepro.data.registry import load_registry
 
-    papers = [load_paper_config(p) for p in sorted(Path(paper_config_dir).glob("*.yaml"))]
+    configs = [load_paper_config(path) for path in paper_configs]
     groups = json.loads(Path(experiments_json).read_text())["groups"]
-    return claim_rows(papers, groups, load_efficiency(efficiency_files), load_registry(registry_path), workspace)
+    return claim_rows(configs, groups, load_efficiency(efficiency_files), load_registry(registry_path), workspace)
 
 
 def check_groups_current(experiments_json: str | Path, current_specs: str | Path) -> None:
@@ -578,7 +579,9 @@ def write_claims(table: pd.DataFrame, md: str | Path, html_path: str | Path | No
 
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro claims", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--paper-config-dir", default="config/papers")
+    parser.add_argument(
+        "--paper-configs", nargs="+", required=True, help="config/papers/<paper>.yaml files whose claims are listed"
+    )
     parser.add_argument("--experiments", required=True, help="results/experiments.json")
     parser.add_argument("--efficiency", nargs="*", default=[], help="results/efficiency/<paper>.json files")
     parser.add_argument("--registry", default="config/datasets.yaml")
@@ -600,7 +603,7 @@ def cli(argv: list[str]) -> int:
     if args.current_specs:
         check_groups_current(args.experiments, args.current_specs)
     table = build_table(
-        args.paper_config_dir,
+        args.paper_configs,
         args.experiments,
         args.efficiency,
         args.registry,

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferrepro.config.checks import validate_comparisons
 from ferrepro.reporting.tables import fmt, interval, synthetic_title, write_table
 
 COLUMNS = [
@@ -367,15 +366,10 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--out-png", help="the leaky-vs-proper figure (results/leaky_vs_proper.png)")
     parser.add_argument("--current-specs", help="folder of the current run specs (results/specs): refuse stale files")
     args = parser.parse_args(argv)
-    from ferrepro.config import load_paper_config
+    from ferrepro.config import load_paper_configs
     from ferrepro.reporting.runs import load_runs
 
-    configs = []
-    for paper in args.papers:
-        path = Path(args.paper_config_dir) / f"{paper}.yaml"
-        cfg = load_paper_config(path)
-        validate_comparisons(cfg, str(path))
-        configs.append(cfg)
+    configs = load_paper_configs(args.paper_config_dir, args.papers)
     table = comparison_rows(configs, load_runs(args.metrics, args.current_specs))
     notes = [
         "McNemar: statsmodels, exact binomial below 25 discordant pairs, else chi-square with continuity correction. "
