@@ -148,10 +148,8 @@ def test_a_per_class_claim_is_compared_with_the_runs_value_for_that_class(tmp_pa
         [
             "--metrics",
             *map(str, files),
-            "--paper-config-dir",
-            str(papers.parent),
-            "--papers",
-            "demo",
+            "--paper-configs",
+            str(papers),
             "--out-json",
             f"{out}.json",
             "--out-csv",

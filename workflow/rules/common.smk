@@ -13,11 +13,14 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ferrepro.cli import shell_flags  # noqa: E402
-from ferrepro.config import SYNTHETIC_DATASETS, dataset_availability, load_run_matrix, write_spec_files  # noqa: E402
-from ferrepro.config.model_specs import full_profile_model_specs  # noqa: E402
+from ferrepro.config import SYNTHETIC_DATASETS, dataset_availability, load_run_matrix, refuse_renamed_keys  # noqa: E402
+from ferrepro.config import write_spec_files  # noqa: E402
+from ferrepro.config.model_specs import full_preset_model_specs  # noqa: E402
 from ferrepro.data.options import decode_arguments, decode_options, manifest_path, write_raw_manifest  # noqa: E402
 from ferrepro.models.weights import check_pretrained  # noqa: E402
 
+# A renamed key (`profile`, now `preset`) is refused by name before the schema calls it merely unexpected.
+refuse_renamed_keys(config, "the workflow config (config/config.yaml, --configfile, --config)")
 validate(config, "../schemas/config.schema.yaml")
 
 # Loading the matrix loads (and checks) every paper config of `papers:`, its comparisons included, so
@@ -28,7 +31,7 @@ RUNS_BY_DIR = {run.run_dir: run for run in RUNS}
 # Runs that train from pretrained weights (abdeldayem2025's ImageNet DenseNet121, read from torch hub's
 # cache, never downloaded) need a file the user fetches once: if it is missing or fails its hash-prefix
 # check, stop here with one message naming every such run, the file, its URL and where it goes, before
-# any job runs. Runs already trained for their current spec do not count; the quick profile needs none.
+# any job runs. Runs already trained for their current spec do not count; the quick preset needs none.
 check_pretrained(RUNS, workflow.basedir)
 
 # Each run's resolved spec as a file, rewritten only when its content changes: a file input of the
@@ -48,10 +51,10 @@ def write_raw_manifests():
 
 write_raw_manifests()
 
-# What each paper's efficiency job builds, from the FULL profile (the paper's sizes, channels and label
+# What each paper's efficiency job builds, from the FULL preset (the paper's sizes, channels and label
 # sets). It is the job's parameter, so a paper is re-measured exactly when one of its networks changes.
 EFFICIENCY_SPECS = {
-    paper: json.dumps(full_profile_model_specs(config, paper, workflow.basedir), sort_keys=True)
+    paper: json.dumps(full_preset_model_specs(config, paper, workflow.basedir), sort_keys=True)
     for paper in config["papers"]
 }
 
@@ -68,7 +71,7 @@ wildcard_constraints:
 def run_of(wildcards):
     key = f"results/runs/{wildcards.paper}/{wildcards.experiment}/{wildcards.dataset}/seed{wildcards.seed}"
     if key not in RUNS_BY_DIR:
-        raise ValueError(f"{key} is not in the run matrix of profile {config['profile']!r}")
+        raise ValueError(f"{key} is not in the run matrix of preset {config['preset']!r}")
     return RUNS_BY_DIR[key]
 
 

@@ -46,12 +46,9 @@ rule experiments:
         "results/benchmarks/report/experiments.tsv"
     conda:
         "../../envs/report.yaml"
-    params:
-        paper_dir=config["paper_config_dir"],
-        papers=config["papers"],
     shell:
-        "workflow/scripts/ferrepro experiments --metrics {input.metrics:q} --paper-config-dir {params.paper_dir:q}"
-        " --papers {params.papers:q} --current-specs results/specs --out-json {output.json} --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
+        "workflow/scripts/ferrepro experiments --metrics {input.metrics:q} --paper-configs {input.papers:q}"
+        " --current-specs results/specs --out-json {output.json} --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
 
 
 rule claims:
@@ -70,11 +67,11 @@ rule claims:
     conda:
         "../../envs/report.yaml"
     params:
-        profile=config["profile"],
+        preset=config["preset"],
         papers=config["papers"],
     shell:
         "workflow/scripts/ferrepro claims --paper-configs {input.papers:q} --experiments {input.experiments:q}"
-        " --efficiency {input.efficiency:q} --registry {input.registry:q} --profile {params.profile:q}"
+        " --efficiency {input.efficiency:q} --registry {input.registry:q} --preset {params.preset:q}"
         " --papers {params.papers:q} --current-specs results/specs"
         " --out-csv {output.csv} --out-md {output.md} --out-html {output.html} --out-png {output.png} > {log} 2>&1"
 
@@ -99,12 +96,9 @@ rule comparisons:
         "results/benchmarks/report/comparisons.tsv"
     conda:
         "../../envs/report.yaml"
-    params:
-        paper_dir=config["paper_config_dir"],
-        papers=config["papers"],
     shell:
-        "workflow/scripts/ferrepro comparisons --metrics {input.metrics:q} --paper-config-dir {params.paper_dir:q}"
-        " --papers {params.papers:q} --current-specs results/specs --out-csv {output.csv} --out-md {output.md}"
+        "workflow/scripts/ferrepro comparisons --metrics {input.metrics:q} --paper-configs {input.papers:q}"
+        " --current-specs results/specs --out-csv {output.csv} --out-md {output.md}"
         " --out-html {output.html} --out-png {output.png:q} > {log} 2>&1"
 
 
@@ -138,10 +132,8 @@ rule efficiency_table:
         "results/logs/report/efficiency_table.log",
     conda:
         "../../envs/report.yaml"
-    params:
-        paper_dir=config["paper_config_dir"],
     shell:
-        "workflow/scripts/ferrepro efficiency-table --reports {input.reports} --paper-config-dir {params.paper_dir:q}"
+        "workflow/scripts/ferrepro efficiency-table --reports {input.reports} --paper-configs {input.papers:q}"
         " --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
 
 

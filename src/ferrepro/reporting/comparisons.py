@@ -357,8 +357,9 @@ def plot_leaky_vs_proper(table: pd.DataFrame, path: str | Path) -> None:
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro comparisons", description=__doc__.split("\n\n")[0])
     parser.add_argument("--metrics", nargs="*", default=[], help="metrics.json files (in-domain and cross-dataset)")
-    parser.add_argument("--paper-config-dir", default="config/papers")
-    parser.add_argument("--papers", nargs="+", required=True, help="the papers this workspace runs")
+    parser.add_argument(
+        "--paper-configs", nargs="+", required=True, help="config/papers/<paper>.yaml of the papers this workspace runs"
+    )
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-html")
@@ -366,10 +367,10 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--out-png", help="the leaky-vs-proper figure (results/leaky_vs_proper.png)")
     parser.add_argument("--current-specs", help="folder of the current run specs (results/specs): refuse stale files")
     args = parser.parse_args(argv)
-    from ferrepro.config import load_paper_configs
+    from ferrepro.config import load_paper_config
     from ferrepro.reporting.runs import load_runs
 
-    configs = load_paper_configs(args.paper_config_dir, args.papers)
+    configs = [load_paper_config(path) for path in args.paper_configs]
     table = comparison_rows(configs, load_runs(args.metrics, args.current_specs))
     notes = [
         "McNemar: statsmodels, exact binomial below 25 discordant pairs, else chi-square with continuity correction. "

@@ -3,8 +3,8 @@
 ``ferrepro efficiency-paper`` measures one paper; ``ferrepro efficiency-table``
 (ferrepro.reporting.efficiency_table) collects the reports into ``results/efficiency.{csv,md,html}``.
 
-Which models: every runnable experiment of the paper expanded by the **full** profile (the paper's
-datasets, input size, channels and label set; the quick profile shrinks inputs for speed, which
+Which models: every runnable experiment of the paper expanded by the **full** preset (the paper's
+datasets, input size, channels and label set; the quick preset shrinks inputs for speed, which
 would make the numbers meaningless). Runs that build the same network (same factory, keyword
 arguments, input, classes and fused-feature width) are one entry. Weights are random: ImageNet
 initialisation (abdeldayem2025) does not change counts or timing, and the checkpoint is not in
@@ -226,7 +226,7 @@ def _cpu_b1(entry: dict) -> dict | None:
 def cli_measure(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro efficiency-paper", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--specs-json", required=True, help="ferrepro.config.model_specs.full_profile_model_specs as JSON"
+        "--specs-json", required=True, help="ferrepro.config.model_specs.full_preset_model_specs as JSON"
     )
     parser.add_argument("--registry", default="config/datasets.yaml")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for the latency runs")

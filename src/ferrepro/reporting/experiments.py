@@ -332,7 +332,7 @@ def aggregate_group(runs: list[EvaluatedRun], metrics: tuple[str, ...] = ALWAYS)
         "runs": sorted(str(r.metrics_path) for r in runs),
         "metrics": {},
         # The epoch budget the runs had, and how many used all of it (did not stop early): the claims table
-        # compares this with the paper's own budget to flag runs a profile cut short.
+        # compares this with the paper's own budget to flag runs a preset cut short.
         "max_epochs": max((int(r.metrics["max_epochs"]) for r in runs if r.metrics.get("max_epochs")), default=None),
         "runs_at_epoch_limit": sum(1 for r in runs if r.metrics.get("stopped_early") is False),
     }
@@ -447,8 +447,12 @@ def parse_skipped(text: str) -> dict[str, str]:
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro experiments", description=__doc__.split("\n\n")[0])
     parser.add_argument("--metrics", nargs="*", default=[], help="metrics.json files (in-domain and cross-dataset)")
-    parser.add_argument("--paper-config-dir", default="config/papers", help="claimed metrics are added per experiment")
-    parser.add_argument("--papers", nargs="+", required=True, help="the papers this workspace runs")
+    parser.add_argument(
+        "--paper-configs",
+        nargs="+",
+        required=True,
+        help="config/papers/<paper>.yaml of the papers this workspace runs: the metrics their claims name are added",
+    )
     parser.add_argument("--current-specs", help="folder of the current run specs (results/specs): refuse stale files")
     parser.add_argument(
         "--skipped-cross",
@@ -461,9 +465,9 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-html")
     args = parser.parse_args(argv)
-    from ferrepro.config import load_paper_configs
+    from ferrepro.config import load_paper_config
 
-    rows = aggregate(args.metrics, load_paper_configs(args.paper_config_dir, args.papers), args.current_specs)
+    rows = aggregate(args.metrics, [load_paper_config(path) for path in args.paper_configs], args.current_specs)
     Path(args.out_json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out_json).write_text(
         json.dumps(
