@@ -204,7 +204,8 @@ def _rename_hint(old: str, new: str, value) -> str:
 
 
 def load_paper_config(path: str | Path) -> dict:
-    from ferrepro.config.checks import validate_comparisons  # imports ConfigError from here
+    # Imported here, not at the top: config.checks imports ConfigError from this module.
+    from ferrepro.config.checks import validate_comparisons
 
     path = Path(path)
     if not path.exists():
