@@ -1,15 +1,12 @@
 # ferrepro: reproduce facial-expression-recognition papers end to end.
-# Thin on purpose: configuration is validated here, targets are expanded in workflow/rules/common.smk,
+# Thin on purpose: the configuration is validated and expanded into targets in workflow/rules/common.smk,
 # and every rule calls the `ferrepro` package (src/ferrepro), which holds all the logic.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"

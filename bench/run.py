@@ -156,10 +156,8 @@ def reproduce_seconds(papers: list[str] | None = None, max_epochs: int | None = 
     work = copy_workflow(Path(tempfile.mkdtemp()))
     command = ["snakemake", "--cores", "all"]
     if max_epochs:
-        # The active profile's epoch cap, raised: enough training to see the synthetic data learned.
-        (work / "bench_epochs.yaml").write_text(
-            f"profiles:\n  quick:\n    overrides:\n      max_epochs: {max_epochs}\n"
-        )
+        # The active preset's epoch cap, raised: enough training to see the synthetic data learned.
+        (work / "bench_epochs.yaml").write_text(f"presets:\n  quick:\n    overrides:\n      max_epochs: {max_epochs}\n")
         command += ["--configfile", "config/config.yaml", "bench_epochs.yaml"]
     if papers:
         command += ["--config", f"papers=[{','.join(papers)}]"]
@@ -191,7 +189,7 @@ def main() -> int:
         "walking skeleton's one paper); default every paper of the config",
     )
     p.add_argument(
-        "--max-epochs", type=int, help="with --reproduce: the quick profile's epoch cap (default: the config's)"
+        "--max-epochs", type=int, help="with --reproduce: the quick preset's epoch cap (default: the config's)"
     )
     p.add_argument("--model", default="majeed2025.cnn")
     p.add_argument("--batch-size", type=int, default=64)

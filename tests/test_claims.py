@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 
 from ferrepro.config import ConfigError, load_paper_config, validate_against_schema
+from ferrepro.config.checks import validate_comparisons
 from ferrepro.data.registry import load_registry
 from ferrepro.evaluation.metrics import classification_metrics
 from ferrepro.labels import label_set
 from ferrepro.reporting import claims as claims_mod
 from ferrepro.reporting.claims import Workspace, claim_rows
 from ferrepro.reporting.comparisons import comparison_rows
-from ferrepro.reporting.config_checks import validate_comparisons, validate_paper_comparisons
 from ferrepro.reporting.experiments import aggregate, aggregate_group
 from ferrepro.reporting.robustness_table import robustness_rows
 from ferrepro.reporting.runs import RunFileError, load_runs
@@ -291,7 +291,7 @@ def test_one_row_per_claim_with_every_verdict_and_reason(registry):
     check(
         ("T4", "other", "test_accuracy", "proposed", "0.9000"), "untestable", "no run of proposed was tested on jaffe"
     )
-    assert "profile full" in by[("T4", "other", "test_accuracy", "proposed", "0.9000")]["reason / note"]
+    assert "preset full" in by[("T4", "other", "test_accuracy", "proposed", "0.9000")]["reason / note"]
     check(("T5", "x", "test_accuracy", "undescribed", "0.8000"), "untestable", "the paper gives no protocol")
     ours = by[("T1", "ours", "test_accuracy", "proposed", "0.7000")]
     assert (ours["ours (mean ± sd)"], ours["95% CI"], ours["n seeds (folds)"]) == (
@@ -397,7 +397,7 @@ def test_comparisons_schema_accepts_pairs_and_rejects_unknown_keys():
 
 def test_the_real_paper_configs_declare_valid_comparisons():
     papers = sorted(p.stem for p in (REPO / "config" / "papers").glob("*.yaml"))
-    validate_paper_comparisons(REPO / "config" / "papers", papers)
+    # loading a paper config checks its comparisons (validate_comparisons)
     assert all(load_paper_config(REPO / "config" / "papers" / f"{p}.yaml").get("comparisons") for p in papers)
 
 
@@ -486,7 +486,7 @@ def test_robustness_table_checks_both_readings_of_the_claim():
     assert mean_row["drop (pp)"] == "2.00 ± 0.00"
 
 
-def test_a_run_capped_by_the_profile_cannot_refute_a_higher_claim(registry):
+def test_a_run_capped_by_the_preset_cannot_refute_a_higher_claim(registry):
     cfg = paper_config()
     cfg["defaults"] = {"max_epochs": 150}
     capped = dict(group("proposed", "fer2013", "fer2013", 0.69, 0.66, 0.72), max_epochs=10, runs_at_epoch_limit=3)

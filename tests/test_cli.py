@@ -63,15 +63,15 @@ def test_missing_config_file_is_an_error_message_not_a_traceback(tmp_path):
 
 def test_invalid_config_names_the_file_and_key(tmp_path, capsys):
     bad = tmp_path / "config.yaml"
-    bad.write_text("profile: 3\n")
+    bad.write_text("preset: 3\n")
     assert main(["show-config", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"ferrepro show-config: error: {bad} is invalid:") and "profile" in err
+    assert err.startswith(f"ferrepro show-config: error: {bad} is invalid:") and "preset" in err
 
 
 def test_yaml_syntax_error_is_an_error_message(tmp_path, capsys):
     bad = tmp_path / "config.yaml"
-    bad.write_text("profile: [quick\n")
+    bad.write_text("preset: [quick\n")
     assert main(["show-config", "--config", str(bad)]) == 2
     assert capsys.readouterr().err.startswith("ferrepro show-config: error: invalid YAML:")
 

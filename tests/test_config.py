@@ -41,7 +41,7 @@ def test_wrong_type_is_named(config):
 
 
 def test_snakemake_validate_names_the_key(config):
-    # The Snakefile validates with snakemake.utils.validate; make sure that path rejects typos too.
+    # The workflow (common.smk) validates with snakemake.utils.validate; make sure that path rejects typos too.
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
@@ -49,6 +49,50 @@ def test_snakemake_validate_names_the_key(config):
     bad["profil"] = "quick"
     with pytest.raises(WorkflowError, match="profil"):
         validate(bad, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+
+
+def test_the_old_profile_key_is_refused_naming_preset(config):
+    old = copy.deepcopy(config)
+    old["profile"] = "paper_cpu"  # what `--config profile=paper_cpu` adds
+    with pytest.raises(
+        ConfigError, match=r"config key 'profile' was renamed to 'preset': use --config preset=paper_cpu"
+    ):
+        load_run_matrix(old, REPO)
+
+
+def test_an_old_main_config_file_is_refused_naming_the_file_and_both_keys(tmp_path, config):
+    old = {("profile" if k == "preset" else "profiles" if k == "presets" else k): v for k, v in config.items()}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(old))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: config key 'profile' was renamed to 'preset'")
+    assert "`preset: quick`" in message and "rename `profiles:` to `presets:`" in message
+
+
+def test_an_old_paper_config_key_is_refused_naming_the_file_and_the_new_key(tmp_path):
+    data = yaml.safe_load((REPO / "config" / "papers" / "nauman2025.yaml").read_text())
+    data["profile_overrides"] = data.pop("preset_overrides")
+    path = tmp_path / "nauman2025.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(
+        ConfigError,
+        match=r"nauman2025\.yaml: config key 'profile_overrides' was renamed to 'preset_overrides': "
+        r"rename `profile_overrides:` to `preset_overrides:`",
+    ):
+        load_paper_config(path)
+
+
+@pytest.mark.integration
+def test_the_workflow_refuses_config_profile_naming_preset(tmp_path, venv_env):
+    from conftest import copy_workflow, run_checked
+
+    copy_workflow(tmp_path)
+    proc = run_checked(["snakemake", "-n", "--config", "profile=paper_cpu"], tmp_path, venv_env, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "config key 'profile' was renamed to 'preset': use --config preset=paper_cpu" in output, output[-2000:]
 
 
 def test_paper_config_typo_is_named(tmp_path):
@@ -68,13 +112,13 @@ def test_paper_name_must_match_file(tmp_path):
         load_paper_config(path)
 
 
-def test_profile_layers_override_paper_defaults(config):
+def test_preset_layers_override_paper_defaults(config):
     quick = {r.experiment: r.spec for r in load_run_matrix(config, REPO) if r.paper == "majeed2025"}
-    assert quick["proposed"]["max_epochs"] == config["profiles"]["quick"]["overrides"]["max_epochs"]
-    assert quick["proposed"]["batch_size"] == 64  # from the paper's defaults, untouched by the profile
+    assert quick["proposed"]["max_epochs"] == config["presets"]["quick"]["overrides"]["max_epochs"]
+    assert quick["proposed"]["batch_size"] == 64  # from the paper's defaults, untouched by the preset
 
     full = copy.deepcopy(config)
-    full["profile"] = "full"
+    full["preset"] = "full"
     runs = [r for r in load_run_matrix(full, REPO) if r.paper == "majeed2025"]
     assert {r.dataset for r in runs} == {"fer2013"}
     assert {r.seed for r in runs} == {0, 1, 2}

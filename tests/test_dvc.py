@@ -42,7 +42,7 @@ def make_project(path, env):
         shutil.copy2(REPO / name, path / name)
     config = yaml.safe_load((path / "config" / "config.yaml").read_text())
     config["synthetic"] = {"n_subjects": 6, "images_per_subject_per_class": 3, "size": 48, "seed": 5}
-    config["profiles"]["quick"]["overrides"] = {"max_epochs": 2, "early_stopping": {"patience": 2}}
+    config["presets"]["quick"]["overrides"] = {"max_epochs": 2, "early_stopping": {"patience": 2}}
     config["features"]["datasets"] = []
     config["trainer"]["threads"] = 1
     majeed = yaml.safe_load((path / "config" / "papers" / "majeed2025.yaml").read_text())
@@ -106,7 +106,7 @@ def test_push_clone_pull_schedules_nothing_and_edits_stay_local(tmp_path, env):
     path.write_text(yaml.safe_dump(yaml.safe_load((a / "config" / "papers" / "majeed2025.yaml").read_text())))
     config_path = b / "config" / "config.yaml"
     config = yaml.safe_load(config_path.read_text())
-    config["profiles"]["quick"]["overrides"]["max_epochs"] = 3
+    config["presets"]["quick"]["overrides"]["max_epochs"] = 3
     config_path.write_text(yaml.safe_dump(config))
     jobs = scheduled_jobs(run(["snakemake", "-n"], b, env))
     assert jobs.get("train") == 2 and jobs.get("evaluate") == 2, jobs

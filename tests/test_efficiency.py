@@ -151,10 +151,10 @@ def test_cli_builds_registered_model_and_writes_json(tmp_path, monkeypatch):
 from pathlib import Path  # noqa: E402
 
 from ferrepro.config import load_config  # noqa: E402
+from ferrepro.config.model_specs import full_preset_model_specs  # noqa: E402
 from ferrepro.data.registry import load_registry  # noqa: E402
 from ferrepro.features import hog, landmarks  # noqa: E402
 from ferrepro.reporting.efficiency_table import efficiency_table  # noqa: E402
-from ferrepro.reporting.model_specs import full_profile_model_specs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -169,9 +169,9 @@ def registry():
     return load_registry(REPO / "config" / "datasets.yaml")
 
 
-def test_models_are_measured_at_the_full_profile_size_whatever_the_active_profile(main_config, registry):
-    config = dict(main_config, profile="quick")  # quick shrinks abdeldayem2025's input to 64 px
-    entries = model_entries(full_profile_model_specs(config, "abdeldayem2025", REPO), registry)
+def test_models_are_measured_at_the_full_preset_size_whatever_the_active_preset(main_config, registry):
+    config = dict(main_config, preset="quick")  # quick shrinks abdeldayem2025's input to 64 px
+    entries = model_entries(full_preset_model_specs(config, "abdeldayem2025", REPO), registry)
     [full] = [e for e in entries if "full" in e["experiments"]]
     assert full["input_shape"] == [3, 224, 224] and full["num_classes"] == 7 and full["claimed"]
     assert full["model_kwargs"]["pretrained_weights"] is None  # timing needs no ImageNet checkpoint
@@ -180,10 +180,10 @@ def test_models_are_measured_at_the_full_profile_size_whatever_the_active_profil
 
 
 def test_input_channels_and_fused_feature_width_follow_the_run(main_config, registry):
-    gilanie = model_entries(full_profile_model_specs(main_config, "gilanie2025", REPO), registry)
+    gilanie = model_entries(full_preset_model_specs(main_config, "gilanie2025", REPO), registry)
     channels = {tuple(e["input_shape"]) for e in gilanie}
     assert (4, 512, 512) in channels and (1, 512, 512) in channels  # IRGB and single-channel readings
-    nauman = model_entries(full_profile_model_specs(main_config, "nauman2025", REPO), registry)
+    nauman = model_entries(full_preset_model_specs(main_config, "nauman2025", REPO), registry)
     [iafen] = [e for e in nauman if "cnn_swhog_lmk_hog_1000pc" in e["experiments"]]
     features = main_config["features"]
     expected = (
@@ -195,7 +195,7 @@ def test_input_channels_and_fused_feature_width_follow_the_run(main_config, regi
 
 
 def test_measure_paper_counts_and_times_each_network_once(main_config, registry):
-    entries = model_entries(full_profile_model_specs(main_config, "majeed2025", REPO), registry)
+    entries = model_entries(full_preset_model_specs(main_config, "majeed2025", REPO), registry)
     report = measure_paper("majeed2025", entries, threads=1, cpu_runs=3, cpu_warmup=1, gpu=False)
     from ferrepro.models import build_model
 

@@ -145,29 +145,29 @@ def _config():
     return load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
 
 
-def test_a_misspelt_profile_override_is_refused_with_the_closest_key():
+def test_a_misspelt_preset_override_is_refused_with_the_closest_key():
     from ferrepro.config import ConfigError, load_run_matrix
 
     config = _config()
-    config["profiles"]["quick"]["overrides"]["max_epoch"] = 3
+    config["presets"]["quick"]["overrides"]["max_epoch"] = 3
     with pytest.raises(
         ConfigError,
-        match=r"profiles/quick/overrides: unknown run setting `max_epoch` "
+        match=r"presets/quick/overrides: unknown run setting `max_epoch` "
         r"\(did you mean `max_epochs`\?\)",
     ):
         load_run_matrix(config, REPO)
 
 
-def test_a_misspelt_paper_profile_override_is_refused_naming_the_file(tmp_path):
+def test_a_misspelt_paper_preset_override_is_refused_naming_the_file(tmp_path):
     from ferrepro.config import ConfigError, load_paper_config
 
     paper = yaml.safe_load((REPO / "config" / "papers" / "majeed2025.yaml").read_text())
-    paper["profile_overrides"] = {"quick": {"batchsize": 8}}
+    paper["preset_overrides"] = {"quick": {"batchsize": 8}}
     path = tmp_path / "majeed2025.yaml"
     path.write_text(yaml.safe_dump(paper))
     with pytest.raises(
         ConfigError,
-        match=r"majeed2025\.yaml profile_overrides/quick: unknown run setting `batchsize` "
+        match=r"majeed2025\.yaml preset_overrides/quick: unknown run setting `batchsize` "
         r"\(did you mean `batch_size`\?\)",
     ):
         load_paper_config(path)
@@ -203,7 +203,7 @@ def test_an_experiment_name_that_cannot_be_a_path_is_refused_at_start_up(tmp_pat
 
 @pytest.mark.integration
 def test_config_values_never_reach_a_shell_unquoted(tmp_path, venv_env):
-    """A raw_dir holding a command substitution must be passed as one argument, never run; a profile name
+    """A raw_dir holding a command substitution must be passed as one argument, never run; a preset name
     that could be one is refused at start-up, naming it."""
     from conftest import copy_workflow, run_checked
 
@@ -230,7 +230,7 @@ def test_config_values_never_reach_a_shell_unquoted(tmp_path, venv_env):
     assert "resources/raw$(touch pwned)/fer2013" in log, log[-2000:]
 
     proc = run_checked(
-        ["snakemake", "-n", "--config", "profile=q$(touch pwned2)"], work, venv_env, timeout=300, check=False
+        ["snakemake", "-n", "--config", "preset=q$(touch pwned2)"], work, venv_env, timeout=300, check=False
     )
     assert proc.returncode != 0 and "q$(touch pwned2)" in proc.stdout + proc.stderr
     assert "does not match" in proc.stdout + proc.stderr

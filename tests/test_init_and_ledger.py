@@ -11,7 +11,7 @@ from torch import nn
 
 from ferrepro.models import build_model
 from ferrepro.models.init import KERAS_BN_EPS, KERAS_BN_MOMENTUM, apply_init
-from ferrepro.reporting.ledger import KEY, VALUE_COLUMNS, LedgerError, merge
+from ferrepro.reporting.ledger import KEY, VALUE_COLUMNS, LedgerError, merge, read_ledger
 from ferrepro.training.module import build_optimizer
 
 
@@ -89,6 +89,15 @@ def test_ledger_refuses_a_changed_number_for_the_same_spec_naming_both():
     new = pd.DataFrame([_row(experiment="a", ours_mean=0.55, runs="results/runs/machine2")])
     with pytest.raises(LedgerError, match=r"machine1.*machine2.*same spec"):
         merge(old, new, KEY, VALUE_COLUMNS)
+
+
+def test_ledger_rows_recorded_under_the_old_profile_name_read_as_preset(tmp_path):
+    command = "snakemake --cores all --config profile=paper_cpu 'run_datasets=[fer2013]' -- results/runs/a"
+    path = tmp_path / "ledger.csv"
+    pd.DataFrame([_row(profile="paper_cpu", command=command)]).to_csv(path, index=False)
+    [row] = read_ledger(path).to_dict("records")
+    assert "profile" not in row and row["preset"] == "paper_cpu"
+    assert row["command"] == command.replace("--config profile=", "--config preset=")
 
 
 @pytest.mark.parametrize("monitor,mode", [("val_acc", "max"), ("val_loss", "min"), (None, "min")])

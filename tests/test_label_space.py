@@ -71,7 +71,7 @@ def _config(tmp_path, run_datasets):
 
     config = load_config("config/config.yaml")
     config.update(
-        profile="full",
+        preset="full",
         run_datasets=run_datasets,
         raw_dir=str(tmp_path / "raw"),
         paper_config_dir=str(__import__("pathlib").Path("config/papers").resolve()),

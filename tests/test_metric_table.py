@@ -93,7 +93,7 @@ def test_the_table_and_the_schema_load_without_numpy():
         "for name in ('numpy', 'scipy', 'sklearn', 'pandas', 'torch'):\n"
         "    sys.modules[name] = None\n"
         "from ferrepro.config import load_paper_config\n"
-        "import ferrepro.reporting.model_specs\n"
+        "import ferrepro.config.model_specs\n"
         "for path in sorted(glob.glob('config/papers/*.yaml')):\n"
         "    load_paper_config(path)\n"
     )

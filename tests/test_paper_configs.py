@@ -1,7 +1,7 @@
 """Every paper config (config/papers/*.yaml) is valid, runnable where it says so, and honest about its claims.
 
 The checks run the real config machinery (``load_paper_config``, ``load_run_matrix`` with the full
-profile), the real model factories and the real preprocessing pipelines on tiny inputs, so a typo in
+preset), the real model factories and the real preprocessing pipelines on tiny inputs, so a typo in
 a model kwarg, a preprocessing parameter or a dataset name fails here rather than hours into a run.
 """
 
@@ -43,7 +43,7 @@ EXPECTED_RUNNABLE = {
     "abdeldayem2025": 14,  # Table 8 (6 rows; residual = full) + SE + CK+ (3) + KDEF (3) + the random-init control
 }
 # An experiment may name a dataset that cannot be measured (unpublished, no expression labels): it then
-# gets no run in the full profile, and its description must say that its claim is untestable.
+# gets no run in the full preset, and its description must say that its claim is untestable.
 UNTESTABLE_SAID = re.compile(r"\buntestable\b|\bNot run(nable)?\b")
 FRACTION_METRICS = {"test_accuracy", "val_accuracy", "macro_f1", "macro_precision", "macro_recall", "weighted_f1"}
 NOT_RUN_REASON = re.compile(r"\bNot run(nable)?\b")
@@ -75,10 +75,10 @@ def registry():
     return load_registry(REPO / "config" / "datasets.yaml")
 
 
-def full_profile_config(paper_name: str) -> dict:
+def full_preset_config(paper_name: str) -> dict:
     config = copy.deepcopy(load_config(REPO / "config" / "config.yaml"))
     config["papers"] = [paper_name]
-    config["profile"] = "full"
+    config["preset"] = "full"
     return config
 
 
@@ -91,7 +91,7 @@ def is_runnable(exp: dict) -> bool:
 
 
 def merged(paper_name: str, exp: dict) -> dict:
-    """The experiment's settings over the paper defaults (no profile), as resolve_spec layers them."""
+    """The experiment's settings over the paper defaults (no preset), as resolve_spec layers them."""
     cfg = paper(paper_name)
     defaults = {k: v for k, v in cfg.get("defaults", {}).items() if k != "datasets"}
     own = {k: v for k, v in exp.items() if k not in ("datasets", "claims", "description", "cross_eval", "folds")}
@@ -204,8 +204,8 @@ def n_folds(paper_name: str, exp: dict) -> int:
 
 
 @pytest.mark.parametrize("paper_name", sorted(EXPECTED_RUNNABLE))
-def test_full_profile_expands_every_runnable_experiment(paper_name):
-    config = full_profile_config(paper_name)
+def test_full_preset_expands_every_runnable_experiment(paper_name):
+    config = full_preset_config(paper_name)
     runs = load_run_matrix(config, REPO)
     runnable = {name for name, exp in experiments(paper_name) if is_runnable(exp)}
     assert len(runnable) == EXPECTED_RUNNABLE[paper_name]
@@ -215,7 +215,7 @@ def test_full_profile_expands_every_runnable_experiment(paper_name):
         if any(measurable(d) for d in exp_datasets(paper_name, paper(paper_name)["experiments"][name]))
     }
     assert {r.group for r in runs} == measured
-    seeds = config["profiles"]["full"]["seeds"]
+    seeds = config["presets"]["full"]["seeds"]
     expected = sum(
         n_folds(paper_name, exp) * sum(measurable(d) for d in exp_datasets(paper_name, exp))
         for name, exp in experiments(paper_name)
@@ -311,7 +311,7 @@ def test_runnable_experiment_builds_its_model_and_inputs(paper_name, experiment)
     exp = paper(paper_name)["experiments"][experiment]
     for dataset in exp_datasets(paper_name, exp):
         if not measurable(dataset):
-            continue  # no run on it (its claim is untestable); the quick profile checks it on synthetic data
+            continue  # no run on it (its claim is untestable); the quick preset checks it on synthetic data
         x = _model_input(spec, dataset, size, gray_acknowledged="grayscale" in exp.get("description", ""))
         assert x.shape[2:] == (size, size)
         for step in spec.get("preprocess") or []:

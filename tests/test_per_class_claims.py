@@ -148,8 +148,8 @@ def test_a_per_class_claim_is_compared_with_the_runs_value_for_that_class(tmp_pa
         [
             "--metrics",
             *map(str, files),
-            "--paper-config-dir",
-            str(papers.parent),
+            "--paper-configs",
+            str(papers),
             "--out-json",
             f"{out}.json",
             "--out-csv",
@@ -158,9 +158,7 @@ def test_a_per_class_claim_is_compared_with_the_runs_value_for_that_class(tmp_pa
             f"{out}.md",
         ]
     )
-    table = build_table(
-        papers.parent, f"{out}.json", [], REPO / "config" / "datasets.yaml", Workspace("full", ("demo",))
-    )
+    table = build_table([papers], f"{out}.json", [], REPO / "config" / "datasets.yaml", Workspace("full", ("demo",)))
     rows = table[table["table"] == "T6"].to_dict("records")
     assert [r["metric"] for r in rows] == ["f1 (happy)", "f1 (happy)", "recall (happy)"]
     assert rows[0]["_mean"] == pytest.approx(expected) and rows[0]["ours (mean ± sd)"].startswith(f"{expected:.4f} ± ")

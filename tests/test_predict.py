@@ -125,7 +125,7 @@ def test_table_output_through_the_ferrepro_command(astronaut_png, gray_model, ca
     code = ferrepro_main(["predict", str(astronaut_png), "--checkpoint", str(gray_model)])
     out = capsys.readouterr().out.splitlines()
     assert code == 0
-    # The hand-built spec is a quick-profile run: synthetic data, 2 of the paper's 150 epochs.
+    # The hand-built spec is a quick-preset run: synthetic data, 2 of the paper's 150 epochs.
     notes = [line for line in out if line.startswith("note: ")]
     assert len(notes) == 2 and "synthetic" in notes[0] and "capped at 2" in notes[1] and "150" in notes[1]
     out = out[len(notes) :]
@@ -218,7 +218,7 @@ def test_predicts_from_a_model_trained_by_ferrepro_train(tiny_synthetic, astrona
     assert result["model"]["run"] == "majeed2025/lenet5/synthetic/seed0"
     caveats = result["model"]["caveats"]
     assert len(caveats) == 2 and "synthetic" in caveats[0]
-    assert "1 epoch(s) under a profile capped at 1" in caveats[1] and "150" in caveats[1]
+    assert "1 epoch(s) under a preset capped at 1" in caveats[1] and "150" in caveats[1]
     assert "warning: this model was trained on synthetic faces" in err
     assert tuple(cv2.imread(str(out))[-3, 5]) == (0, 0, 200)  # the warning band on the picture
 

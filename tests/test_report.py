@@ -38,7 +38,7 @@ def workspace(tmp_path_factory, venv_env):
         config["synthetic_shift"] = dict(
             config["synthetic_shift"], n_subjects=4, images_per_subject_per_class=2, size=48
         )
-    config["profiles"]["quick"]["overrides"] = {
+    config["presets"]["quick"]["overrides"] = {
         "max_epochs": 3,
         "early_stopping": {"patience": 3},
         "batch_size": 32,
@@ -51,7 +51,7 @@ def workspace(tmp_path_factory, venv_env):
     majeed["experiments"] = {name: majeed["experiments"][name] for name in ("proposed", "lenet5")}
     majeed["experiments"]["lenet5"]["robustness"] = True
     majeed["comparisons"] = [{"a": "proposed", "b": "lenet5", "label": "proposed vs LeNet-5"}]
-    majeed.pop("profile_overrides", None)
+    majeed.pop("preset_overrides", None)
     path.write_text(yaml.safe_dump(majeed, sort_keys=False))
     config["papers"] = ["majeed2025"]
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -95,7 +95,7 @@ def test_statistics_efficiency_and_robustness_tables(workspace):
     assert row["comparison"] == "proposed vs LeNet-5" and "/" in row["McNemar (only a / only b correct)"]
     efficiency = json.loads((results / "efficiency" / "majeed2025.json").read_text())
     shapes = {tuple(m["input_shape"]) for m in efficiency["models"].values()}
-    assert shapes == {(1, 48, 48)}  # FER2013's size, the paper's (full profile)
+    assert shapes == {(1, 48, 48)}  # FER2013's size, the paper's (full preset)
     robustness = pd.read_csv(results / "robustness.csv")
     assert len(robustness) == sum(len(levels) for levels in SEVERITIES.values())  # one run, 3 x 3 conditions
     assert set(robustness["experiment"]) == {"lenet5"}
@@ -252,7 +252,7 @@ def test_claims_chart_has_full_labels_axis_label_chance_line_and_a_synthetic_tit
             },
         ]
     )
-    fig = claims_figure(table, profile="quick")
+    fig = claims_figure(table, preset="quick")
     ax = fig.axes[0]
     labels = " ".join(t.get_text().replace("\n", " ") for t in ax.get_yticklabels())
     assert long_table in labels and "proposed_leaky (LEAKY)" in labels
@@ -260,5 +260,5 @@ def test_claims_chart_has_full_labels_axis_label_chance_line_and_a_synthetic_tit
     assert ax.get_xlim()[1] > 1.0  # 0.99 and 0.995 are inside the frame
     assert any(list(line.get_xdata()) == [1 / 7, 1 / 7] for line in ax.lines)  # the chance line
     title = fig._suptitle.get_text()
-    assert "profile quick" in title and "SYNTHETIC" in title
+    assert "preset quick" in title and "SYNTHETIC" in title
     plt.close(fig)

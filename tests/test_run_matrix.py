@@ -1,4 +1,4 @@
-"""The run matrix: cross-validation folds, cross-dataset targets, per-paper profile overrides, datasets
+"""The run matrix: cross-validation folds, cross-dataset targets, per-paper preset overrides, datasets
 that cannot be measured, and restricting a workspace to the datasets it has."""
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ def _paper(**experiments) -> dict:
     }
 
 
-def _matrix(tmp_path, paper: dict, profile: str = "full", **config_keys):
+def _matrix(tmp_path, paper: dict, preset: str = "full", **config_keys):
     """Runs of one paper config written to a temp dir, under the repo's main config (registry included)."""
     papers = tmp_path / "papers"
     papers.mkdir(exist_ok=True)
     (papers / f"{paper['paper']}.yaml").write_text(yaml.safe_dump(paper))
     config = load_config(REPO / "config" / "config.yaml")
-    config.update(papers=[paper["paper"]], paper_config_dir=str(papers), profile=profile, **config_keys)
+    config.update(papers=[paper["paper"]], paper_config_dir=str(papers), preset=preset, **config_keys)
     return load_run_matrix(config, REPO)
 
 
@@ -50,8 +50,8 @@ def test_folds_all_expands_into_one_run_per_fold_and_seed(tmp_path):
     assert all(r.spec["group"] == "cv" and r.spec["fold"] == r.fold for r in runs)
 
 
-def test_quick_profile_keeps_the_first_fold_only(tmp_path):
-    runs = _matrix(tmp_path, _paper(cv={"split": "subject_k5", "folds": [3, 1]}), profile="quick")
+def test_quick_preset_keeps_the_first_fold_only(tmp_path):
+    runs = _matrix(tmp_path, _paper(cv={"split": "subject_k5", "folds": [3, 1]}), preset="quick")
     assert [(r.experiment, r.dataset, r.spec["split"]) for r in runs] == [("cv-fold3", "synthetic", "subject_k5_fold3")]
 
 
@@ -82,7 +82,7 @@ def test_cross_eval_targets_others_and_quick_substitutes_the_shifted_domain(tmp_
         ("listed", "ckplus"): ("jaffe",),
         ("none", "ckplus"): (),
     }
-    quick = {r.experiment: r.cross_targets for r in _matrix(tmp_path, paper, profile="quick")}
+    quick = {r.experiment: r.cross_targets for r in _matrix(tmp_path, paper, preset="quick")}
     assert quick == {"matrix": ("synthetic_shift",), "listed": ("synthetic_shift",), "none": ()}
 
 
@@ -95,8 +95,8 @@ def test_datasets_that_cannot_be_measured_get_no_runs(tmp_path):
     full = _matrix(tmp_path, paper)
     assert {r.experiment for r in full} == {"real"}
     assert {r.cross_targets for r in full} == {("jaffe",)}
-    # The same experiments still check their configuration on synthetic data in the quick profile.
-    assert {r.experiment for r in _matrix(tmp_path, paper, profile="quick")} == {"local", "utk", "real"}
+    # The same experiments still check their configuration on synthetic data in the quick preset.
+    assert {r.experiment for r in _matrix(tmp_path, paper, preset="quick")} == {"local", "utk", "real"}
 
 
 def test_run_datasets_restricts_the_workspace(tmp_path):
@@ -105,10 +105,10 @@ def test_run_datasets_restricts_the_workspace(tmp_path):
     assert {(r.experiment, r.dataset, r.cross_targets) for r in runs} == {("a", "fer2013", ())}
 
 
-def test_paper_profile_overrides_win_over_the_profile_and_stay_in_their_profile(tmp_path):
+def test_paper_preset_overrides_win_over_the_preset_and_stay_in_their_preset(tmp_path):
     paper = _paper(e={"model_kwargs": {"keep": 1}})
-    paper["profile_overrides"] = {"quick": {"input": {"size": 64}, "max_epochs": 2, "model_kwargs": {"small": True}}}
-    quick = _matrix(tmp_path, paper, profile="quick")[0].spec
+    paper["preset_overrides"] = {"quick": {"input": {"size": 64}, "max_epochs": 2, "model_kwargs": {"small": True}}}
+    quick = _matrix(tmp_path, paper, preset="quick")[0].spec
     assert quick["input"] == {"size": 64, "channels": "gray", "normalize": "per_image"}
     assert quick["max_epochs"] == 2 and quick["model_kwargs"] == {"keep": 1, "small": True}
     full = _matrix(tmp_path, paper)[0].spec
@@ -118,15 +118,15 @@ def test_paper_profile_overrides_win_over_the_profile_and_stay_in_their_profile(
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"max_epochs": "3"}, "(?s)profiles/full/overrides.*max_epochs.*integer"),  # what `--config` nesting yields
+        ({"max_epochs": "3"}, "(?s)presets/full/overrides.*max_epochs.*integer"),  # what `--config` nesting yields
         ({"optimizer": {"name": "sgd", "lr": 0.01, "momentun": 0.9}}, "momentun"),
     ],
 )
-def test_profile_overrides_get_the_run_settings_checks(tmp_path, overrides, message):
+def test_preset_overrides_get_the_run_settings_checks(tmp_path, overrides, message):
     config = load_config(REPO / "config" / "config.yaml")
-    profiles = dict(config["profiles"], full=dict(config["profiles"]["full"], overrides=overrides))
+    presets = dict(config["presets"], full=dict(config["presets"]["full"], overrides=overrides))
     with pytest.raises(ConfigError, match=message):
-        _matrix(tmp_path, _paper(e={}), profiles=profiles)
+        _matrix(tmp_path, _paper(e={}), presets=presets)
 
 
 def test_matrix_keys_never_enter_a_spec(tmp_path):
@@ -165,5 +165,5 @@ def test_the_readme_sixth_paper_example_is_a_valid_config(tmp_path):
     paper = yaml.safe_load(block)
     runs = _matrix(tmp_path, paper)
     assert [(r.experiment, r.dataset, r.seed) for r in runs] == [("proposed", "fer2013", s) for s in (0, 1, 2)]
-    quick_epochs = load_config(REPO / "config" / "config.yaml")["profiles"]["quick"]["overrides"]["max_epochs"]
-    assert _matrix(tmp_path, paper, profile="quick")[0].spec["max_epochs"] == quick_epochs
+    quick_epochs = load_config(REPO / "config" / "config.yaml")["presets"]["quick"]["overrides"]["max_epochs"]
+    assert _matrix(tmp_path, paper, preset="quick")[0].spec["max_epochs"] == quick_epochs

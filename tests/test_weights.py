@@ -126,9 +126,9 @@ def test_check_refuses_a_folder_in_place_of_the_file(torch_home):
 # --- the workflow's start-up check --------------------------------------------------------------------
 
 
-def _abdeldayem_runs(profile: str = "full"):
+def _abdeldayem_runs(preset: str = "full"):
     config = load_config(REPO / "config" / "config.yaml")
-    config.update(papers=["abdeldayem2025"], profile=profile, run_datasets=None)
+    config.update(papers=["abdeldayem2025"], preset=preset, run_datasets=None)
     return load_run_matrix(config, REPO)
 
 
@@ -140,7 +140,7 @@ def test_start_up_check_names_every_run_that_needs_the_file(torch_home):
         weights.check_pretrained(runs)
     message = str(err.value)
     assert message.startswith(f"{len(needing)} run(s) of the run matrix start from pretrained weights")
-    seeds = ",".join(str(s) for s in load_config(REPO / "config" / "config.yaml")["profiles"]["full"]["seeds"])
+    seeds = ",".join(str(s) for s in load_config(REPO / "config" / "config.yaml")["presets"]["full"]["seeds"])
     listed = {line.strip() for line in message.splitlines() if line.startswith("    results/runs/")}
     assert listed == {f"results/runs/{r.paper}/{r.experiment}/{r.dataset}/seed{{{seeds}}}" for r in needing}
     assert "full_random_init" not in message
@@ -180,7 +180,7 @@ def test_start_up_check_passes_when_the_file_is_in_place_and_skips_trained_runs(
 
 def test_the_default_quick_run_needs_no_pretrained_weights(torch_home):
     config = load_config(REPO / "config" / "config.yaml")
-    assert config["profile"] == "quick"
+    assert config["preset"] == "quick"
     runs = load_run_matrix(config, REPO)
     dcrnet = [r for r in runs if r.paper == "abdeldayem2025"]
     assert dcrnet and all(r.spec["model_kwargs"]["pretrained_weights"] is None for r in dcrnet)
@@ -303,14 +303,14 @@ def test_the_random_init_control_has_no_claims_and_is_compared_with_full():
 
 @pytest.mark.integration
 def test_the_workflow_stops_at_start_up_naming_the_runs_and_the_file(tmp_path, venv_env):
-    """`snakemake -n` on abdeldayem2025's full profile with an empty torch home: one message, no job, no output."""
+    """`snakemake -n` on abdeldayem2025's full preset with an empty torch home: one message, no job, no output."""
     from conftest import copy_workflow, run_checked
 
     (tmp_path / "ws").mkdir()
     work = copy_workflow(tmp_path / "ws")
     env = dict(venv_env, TORCH_HOME=str(tmp_path / "torch_home"))
     proc = run_checked(
-        ["snakemake", "-n", "--config", "profile=full", "papers=[abdeldayem2025]"], work, env, timeout=300, check=False
+        ["snakemake", "-n", "--config", "preset=full", "papers=[abdeldayem2025]"], work, env, timeout=300, check=False
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0

@@ -42,13 +42,13 @@ def workspace(tmp_path_factory, venv_env):
     config = yaml.safe_load((work / "config" / "config.yaml").read_text())
     config["synthetic"] = {"n_subjects": 14, "images_per_subject_per_class": 5, "size": 48, "seed": 21}
     config["synthetic_shift"] = {"n_subjects": 4, "images_per_subject_per_class": 3, "size": 64, "seed": 22}
-    config["profiles"]["quick"]["overrides"] = {"max_epochs": 8, "early_stopping": {"patience": 8}, "batch_size": 32}
-    config["profiles"]["quick"]["max_folds"] = 1
+    config["presets"]["quick"]["overrides"] = {"max_epochs": 8, "early_stopping": {"patience": 8}, "batch_size": 32}
+    config["presets"]["quick"]["max_folds"] = 1
     config["features"]["datasets"] = ["synthetic"]
     config["trainer"]["threads"] = 1
     # A second paper (a one-experiment copy of majeed2025) to prove that changes stay within one paper.
     majeed = yaml.safe_load((work / "config" / "papers" / "majeed2025.yaml").read_text())
-    # Its Keras-SGD reading equals `proposed` on synthetic data (the quick profile sets the optimiser): not rerun.
+    # Its Keras-SGD reading equals `proposed` on synthetic data (the quick preset sets the optimiser): not rerun.
     majeed["experiments"].pop("proposed_keras_sgd")
     (work / "config" / "papers" / "majeed2025.yaml").write_text(yaml.safe_dump(majeed, sort_keys=False))
     other = yaml.safe_load((work / "config" / "papers" / "majeed2025.yaml").read_text())
@@ -59,7 +59,7 @@ def workspace(tmp_path_factory, venv_env):
         "batch_size": 32,
         "model_kwargs": {"widths": [8, 8, 16, 16], "blocks_per_stage": [1, 1, 1, 1], "hidden_units": 16},
     }
-    # A cross-validated experiment (fold 0 only in the quick profile) to prove the fold expansion end to end.
+    # A cross-validated experiment (fold 0 only in the quick preset) to prove the fold expansion end to end.
     lenet5_cv = dict(other["experiments"]["lenet5"], split="subject_k3", folds="all")
     other["experiments"] = {
         "lenet5": other["experiments"]["lenet5"],
@@ -176,7 +176,7 @@ def test_hyperparameter_change_reruns_only_that_papers_jobs(workspace, venv_env)
     path = workspace / "config" / "papers" / "majeed2025.yaml"
     original = path.read_text()
     data = yaml.safe_load(original)
-    # (Not the optimiser: the quick profile's synthetic_overrides replace it, so editing it changes no spec.)
+    # (Not the optimiser: the quick preset's synthetic_overrides replace it, so editing it changes no spec.)
     data["experiments"]["lenet5"]["class_weights"] = True
     try:
         path.write_text(yaml.safe_dump(data))

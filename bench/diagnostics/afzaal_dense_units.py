@@ -3,7 +3,7 @@ the baseline's 128 dense ReLUs stay alive in the first steps on real FER2013, in
 optionally, in Keras itself (Keras 3 on the torch backend: Keras' own layers, initialisers and Adam).
 
 Reads a workspace that has decoded FER2013 and written its spec files (e.g. after `snakemake -n --config
-profile=paper_cpu 'run_datasets=[fer2013]'` and the decode rule). Only the training and validation splits
+preset=paper_cpu 'run_datasets=[fer2013]'` and the decode rule). Only the training and validation splits
 are read. Example:
 
     python bench/diagnostics/afzaal_dense_units.py --workspace . --lr 1e-3 --steps 600

@@ -3,7 +3,7 @@
 The config is the single source of truth for what an experiment is and what the paper claims for it;
 the docs show it to readers. ``ferrepro paper-docs`` rewrites the block between the two markers below
 in every paper doc, and ``tests/test_paper_docs.py`` fails when a doc is out of date, so the two can
-never drift apart. The "runs" column describes the full profile (the paper's own datasets).
+never drift apart. The "runs" column describes the full preset (the paper's own datasets).
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from ferrepro.config import (
 BEGIN = "<!-- experiments:begin (generated from the config by `ferrepro paper-docs`; do not edit by hand) -->"
 END = "<!-- experiments:end -->"
 HEADER = (
-    "| experiment | model / settings | datasets | claims (metric = value) | runs (full profile) |\n"
-    "|---|---|---|---|---|"
+    "| experiment | model / settings | datasets | claims (metric = value) | runs (full preset) |\n|---|---|---|---|---|"
 )
 
 
@@ -87,7 +86,7 @@ def _claims(exp: dict) -> str:
     return "; ".join(t + (f" ({g[0]['dataset']})" if several else "") for t, g in zip(texts, groups))
 
 
-def _runs(paper_cfg: dict, name: str, exp: dict, availability: dict, full_profile: dict) -> str:
+def _runs(paper_cfg: dict, name: str, exp: dict, availability: dict, full_preset: dict) -> str:
     if exp.get("runnable", True) is False:
         reason = exp.get("description", "").split("Not runnable", 1)[-1].lstrip(":. ")
         return f"no: {reason}" if reason else "no"
@@ -98,9 +97,9 @@ def _runs(paper_cfg: dict, name: str, exp: dict, availability: dict, full_profil
         return (
             "no: "
             + "; ".join(f"{d}: {why}" for d, why in blocked.items())
-            + " (the configuration still runs on synthetic data in the quick profile)"
+            + " (the configuration still runs on synthetic data in the quick preset)"
         )
-    folds = fold_splits(paper_cfg, name, full_profile)
+    folds = fold_splits(paper_cfg, name, full_preset)
     text = "yes" + (f", {len(folds)} folds" if folds != [(None, None)] else "")
     skipped = [d for d in datasets if d not in usable]
     return text + (f"; not on {', '.join(skipped)}" if skipped else "")
@@ -108,13 +107,13 @@ def _runs(paper_cfg: dict, name: str, exp: dict, availability: dict, full_profil
 
 def experiment_table(paper_cfg: dict, basedir: str | Path = ".") -> str:
     availability = dataset_availability(basedir)
-    full_profile = {"max_folds": None}
+    full_preset = {"max_folds": None}
     rows = [HEADER]
     for name, exp in paper_cfg["experiments"].items():
         datasets = ", ".join(_setting(paper_cfg, name, "datasets", []))
         rows.append(
             f"| `{name}` | {_settings(paper_cfg, exp)} | {datasets} | {_claims(exp)} | "
-            f"{_runs(paper_cfg, name, exp, availability, full_profile)} |"
+            f"{_runs(paper_cfg, name, exp, availability, full_preset)} |"
         )
     return "\n".join(rows)
 

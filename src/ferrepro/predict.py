@@ -11,7 +11,7 @@ file's own ``spec``: ``training.arrays.images_for_model`` (the run's ``preproces
 spec keys that decide what the model is and sees (``INFERENCE_SPEC_KEYS``); all others only steer
 training, so new training keys never break it. What it cannot reproduce on a photo (fused handcrafted
 ``features``, a ``landmark_emphasis`` step, an unknown ``input`` key) is refused with a message naming
-it, never ignored. A model trained on synthetic faces, or under a profile's epoch cap, is flagged in
+it, never ignored. A model trained on synthetic faces, or under a preset's epoch cap, is flagged in
 every output (table, JSON, annotated pictures): its labels on real photos mean little.
 
 Choices made here (no paper describes inference on new photos):
@@ -107,7 +107,7 @@ def training_caveats(spec: dict, model_path: Path) -> list[str]:
     """Plain sentences on why this model's predictions on real photos mean little (empty when none applies).
 
     Synthetic: the spec's dataset is one of the embedded synthetic datasets. Capped: the run stopped at a
-    profile's epoch cap below the paper's own ``max_epochs`` (read from the paper config when this checkout
+    preset's epoch cap below the paper's own ``max_epochs`` (read from the paper config when this checkout
     has it), or, failing that, ran out of epochs without early stopping while the train summary says so.
     """
     from ferrepro.config import SYNTHETIC_DATASETS
@@ -124,7 +124,7 @@ def training_caveats(spec: dict, model_path: Path) -> list[str]:
         run = _train_summary(model_path)
         ran = run.get("epochs_run", epochs) if isinstance(run.get("epochs_run"), int) else epochs
         notes.append(
-            f"trained for {ran} epoch(s) under a profile capped at {epochs}, where the paper trains "
+            f"trained for {ran} epoch(s) under a preset capped at {epochs}, where the paper trains "
             f"up to {paper_epochs}: an under-trained model"
         )
     return notes
@@ -512,13 +512,13 @@ def draw_annotations(image: np.ndarray, result: ImageResult, caveats: list[str] 
 
 
 def caveat_headline(caveats: list[str] | tuple) -> str:
-    """One short line for a picture: 'WARNING: model trained on synthetic data, 2 epochs (profile cap)'."""
+    """One short line for a picture: 'WARNING: model trained on synthetic data, 2 epochs (preset cap)'."""
     parts = []
     for note in caveats:
         if note.startswith("trained on synthetic"):
             parts.append("trained on synthetic data only")
         elif "capped at" in note:
-            parts.append(f"{note.split()[2]} epoch(s), capped profile")
+            parts.append(f"{note.split()[2]} epoch(s), capped preset")
         else:
             parts.append(note.split(":")[0])
     return "WARNING: model " + ", ".join(parts) + ": not meaningful on real faces"

@@ -1,15 +1,5 @@
 # Stage 4b, analysis: model efficiency per paper (at the paper's own input size) and robustness per run.
 # All logic is in ferrepro.evaluation.efficiency and ferrepro.evaluation.robustness.
-import json  # noqa: E402
-
-from ferrepro.reporting.model_specs import full_profile_model_specs  # noqa: E402
-
-# What each paper's efficiency job builds, from the FULL profile (the paper's sizes, channels and label
-# sets). It is the job's parameter, so a paper is re-measured exactly when one of its networks changes.
-EFFICIENCY_SPECS = {
-    paper: json.dumps(full_profile_model_specs(config, paper, workflow.basedir), sort_keys=True)
-    for paper in config["papers"]
-}
 
 
 rule efficiency:
@@ -31,7 +21,7 @@ rule efficiency:
     # Snakemake lowers it to --cores where fewer are available; the JSON records the threads used.
     threads: 4
     params:
-        specs=lambda wc: EFFICIENCY_SPECS[wc.paper],
+        specs=efficiency_specs,
     shell:
         "workflow/scripts/ferrepro efficiency --specs-json {params.specs:q} --registry {input.registry}"
         " --threads {threads} --out {output} > {log} 2>&1"

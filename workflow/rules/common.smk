@@ -1,30 +1,62 @@
-# Expands the configs into targets. The run matrix itself is built by ferrepro.config, the same code
-# the tests and `ferrepro show-config` use, so the workflow and the package can never disagree.
+# The one rules file that runs code at parse time: it validates the config, expands it into targets and
+# writes the files that targets depend on; the other rules files only declare rules, with the functions
+# below. The run matrix itself is built by ferrepro.config, the same code the tests and
+# `ferrepro show-config` use, so the workflow and the package can never disagree.
 import json
 import sys
 from pathlib import Path
 
-# The Snakefile itself needs only ferrepro.config (PyYAML + jsonschema, both Snakemake dependencies);
-# jobs run the package through workflow/scripts/ferrepro.
+from snakemake.utils import validate
+
+# The Snakefile itself needs only ferrepro.config and ferrepro.data.options (PyYAML + jsonschema, both
+# Snakemake dependencies); jobs run the package through workflow/scripts/ferrepro.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ferrepro.cli import shell_flags  # noqa: E402
-from ferrepro.config import load_run_matrix, write_spec_files  # noqa: E402
+from ferrepro.config import SYNTHETIC_DATASETS, dataset_availability, load_run_matrix, refuse_renamed_keys  # noqa: E402
+from ferrepro.config import write_spec_files  # noqa: E402
+from ferrepro.config.model_specs import full_preset_model_specs  # noqa: E402
+from ferrepro.data.options import decode_arguments, decode_options, manifest_path, write_raw_manifest  # noqa: E402
 from ferrepro.models.weights import check_pretrained  # noqa: E402
 
+# A renamed key (`profile`, now `preset`) is refused by name before the schema calls it merely unexpected.
+refuse_renamed_keys(config, "the workflow config (config/config.yaml, --configfile, --config)")
+validate(config, "../schemas/config.schema.yaml")
+
+# Loading the matrix loads (and checks) every paper config of `papers:`, its comparisons included, so
+# a config error stops the workflow here, before any job runs.
 RUNS = load_run_matrix(config, workflow.basedir)
 RUNS_BY_DIR = {run.run_dir: run for run in RUNS}
 
 # Runs that train from pretrained weights (abdeldayem2025's ImageNet DenseNet121, read from torch hub's
 # cache, never downloaded) need a file the user fetches once: if it is missing or fails its hash-prefix
 # check, stop here with one message naming every such run, the file, its URL and where it goes, before
-# any job runs. Runs already trained for their current spec do not count; the quick profile needs none.
+# any job runs. Runs already trained for their current spec do not count; the quick preset needs none.
 check_pretrained(RUNS, workflow.basedir)
 
 # Each run's resolved spec as a file, rewritten only when its content changes: a file input of the
 # train rule, so a config edit reruns exactly the runs it changes, also in a clone without Snakemake's
 # metadata (after `dvc pull`), and never a run whose settings stayed the same.
 write_spec_files(RUNS, workflow.basedir)
+
+
+def write_raw_manifests():
+    """Each real dataset's raw manifest (file names and sizes, archive checksums), rewritten only when the
+    raw folder's content changes: an input of the decode rule, so new or replaced raw data re-decodes (and
+    an untouched folder never does)."""
+    for dataset, unavailable in dataset_availability(workflow.basedir).items():
+        if unavailable is None and dataset not in SYNTHETIC_DATASETS:
+            write_raw_manifest(Path(config["raw_dir"]) / dataset, manifest_path(dataset))
+
+
+write_raw_manifests()
+
+# What each paper's efficiency job builds, from the FULL preset (the paper's sizes, channels and label
+# sets). It is the job's parameter, so a paper is re-measured exactly when one of its networks changes.
+EFFICIENCY_SPECS = {
+    paper: json.dumps(full_preset_model_specs(config, paper, workflow.basedir), sort_keys=True)
+    for paper in config["papers"]
+}
 
 
 wildcard_constraints:
@@ -39,8 +71,28 @@ wildcard_constraints:
 def run_of(wildcards):
     key = f"results/runs/{wildcards.paper}/{wildcards.experiment}/{wildcards.dataset}/seed{wildcards.seed}"
     if key not in RUNS_BY_DIR:
-        raise ValueError(f"{key} is not in the run matrix of profile {config['profile']!r}")
+        raise ValueError(f"{key} is not in the run matrix of preset {config['preset']!r}")
     return RUNS_BY_DIR[key]
+
+
+def efficiency_specs(wildcards):
+    return EFFICIENCY_SPECS[wildcards.paper]
+
+
+def decode_flags(dataset):
+    """`ferrepro decode` options of a dataset, from config/config.yaml `decode: {<dataset>: ...}`."""
+    return decode_arguments(decode_options(config, dataset))
+
+
+def paper_configs():
+    """The config file of every paper this workspace runs (`papers:`): an input of each rule that reads them."""
+    return [f"{config['paper_config_dir']}/{paper}.yaml" for paper in config["papers"]]
+
+
+def every_paper_config():
+    """Every paper config in `paper_config_dir`, run here or not: the claims table lists all their claims
+    (those of a paper left out of `papers:` as untestable, saying so)."""
+    return sorted(str(path) for path in Path(config["paper_config_dir"]).glob("*.yaml"))
 
 
 def decoded(dataset):
@@ -73,8 +125,18 @@ def cross_target_of(wildcards):
     return wildcards.target
 
 
+def all_run_dirs():
+    return [run.run_dir for run in RUNS]
+
+
 def all_metrics():
     return [f"{run.run_dir}/metrics.json" for run in RUNS]
+
+
+def all_metrics_files():
+    """One flat metrics file per run, results/metrics/<paper>/<experiment>/<dataset>/seed<k>.json: `dvc
+    metrics show` prints one row per run (dvc.yaml `metrics:`)."""
+    return [f"results/metrics/{run.paper}/{run.experiment}/{run.dataset}/seed{run.seed}.json" for run in RUNS]
 
 
 def all_features():

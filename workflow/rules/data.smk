@@ -1,13 +1,4 @@
 # Stage 1, data: every dataset ends up in the standard decoded format under results/decoded/<dataset>/.
-from ferrepro.config import SYNTHETIC_DATASETS, dataset_availability  # noqa: E402
-from ferrepro.data.options import decode_arguments, decode_options, manifest_path, write_raw_manifest  # noqa: E402
-
-# Each real dataset's raw manifest (file names and sizes, archive checksums), rewritten only when the raw
-# folder's content changes: an input of the decode rule, so new or replaced raw data re-decodes (and an
-# untouched folder never does).
-for _dataset, _unavailable in dataset_availability(workflow.basedir).items():
-    if _unavailable is None and _dataset not in SYNTHETIC_DATASETS:
-        write_raw_manifest(Path(config["raw_dir"]) / _dataset, manifest_path(_dataset))
 
 
 rule make_synthetic:
@@ -54,7 +45,7 @@ rule decode_dataset:
         out=lambda wc: f"results/decoded/{wc.dataset}",
         # config/config.yaml `decode: {<dataset>: {size, resize, label_set, quarantine}}` (a params change
         # re-decodes that dataset only)
-        options=lambda wc: decode_arguments(decode_options(config, wc.dataset)),
+        options=lambda wc: decode_flags(wc.dataset),
     shell:
         "workflow/scripts/ferrepro decode --dataset {wildcards.dataset} --raw-root {params.raw_root:q}"
         " --registry {input.registry} --out {params.out} {params.options} > {log} 2>&1"

@@ -1,16 +1,9 @@
 # Stage 5, report: tables across runs, the claims table, and what `snakemake --report` and `dvc plots` show.
 # Every rule calls one `ferrepro` command; the logic is in src/ferrepro/reporting/.
-from ferrepro.reporting.config_checks import validate_paper_comparisons  # noqa: E402
 
 
 # The front page of `snakemake --report results/report.html`: it opens on the claims table.
 report: "../report/workflow.rst"
-
-
-# A `comparisons:` entry naming an experiment that does not exist stops the workflow here, at parse time.
-validate_paper_comparisons(config["paper_config_dir"], config["papers"])
-
-PAPER_CONFIGS = sorted(str(p) for p in Path(config["paper_config_dir"]).glob("*.yaml"))
 
 
 rule summary:
@@ -20,9 +13,8 @@ rule summary:
         md=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
         csv="results/summary.csv",
         metrics="results/metrics.json",
-        # One flat file per run: `dvc metrics show` prints one row per run (dvc.yaml `metrics:`). Named one by
-        # one, not as a directory(), whose .snakemake_timestamp file DVC would show as a metrics file.
-        per_run=[f"results/metrics/{run.paper}/{run.experiment}/{run.dataset}/seed{run.seed}.json" for run in RUNS],
+        # Named one by one, not as a directory(), whose .snakemake_timestamp file DVC would show as a metrics file.
+        per_run=all_metrics_files(),
     log:
         "results/logs/report/summary.log",
     conda:
@@ -39,8 +31,8 @@ rule experiments:
     input:
         metrics=evaluated(),
         predictions=beside(evaluated(), "predictions.parquet"),
-        summaries=[f"{run.run_dir}/train_summary.json" for run in RUNS],
-        papers=PAPER_CONFIGS,
+        summaries=beside(all_metrics(), "train_summary.json"),
+        papers=paper_configs(),
     output:
         json="results/experiments.json",
         csv="results/experiments.csv",
@@ -54,10 +46,8 @@ rule experiments:
         "results/benchmarks/report/experiments.tsv"
     conda:
         "../../envs/report.yaml"
-    params:
-        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
     shell:
-        "workflow/scripts/ferrepro experiments --metrics {input.metrics:q} --paper-config-dir {params.paper_dir:q}"
+        "workflow/scripts/ferrepro experiments --metrics {input.metrics:q} --paper-configs {input.papers:q}"
         " --current-specs results/specs --out-json {output.json} --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
 
 
@@ -65,7 +55,7 @@ rule claims:
     input:
         experiments="results/experiments.json",
         efficiency=expand("results/efficiency/{paper}.json", paper=config["papers"]),
-        papers=PAPER_CONFIGS,
+        papers=every_paper_config(),
         registry="config/datasets.yaml",
     output:
         csv="results/claims.csv",
@@ -77,12 +67,11 @@ rule claims:
     conda:
         "../../envs/report.yaml"
     params:
-        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
-        profile=config["profile"],
+        preset=config["preset"],
         papers=config["papers"],
     shell:
-        "workflow/scripts/ferrepro claims --paper-config-dir {params.paper_dir:q} --experiments {input.experiments:q}"
-        " --efficiency {input.efficiency:q} --registry {input.registry:q} --profile {params.profile:q}"
+        "workflow/scripts/ferrepro claims --paper-configs {input.papers:q} --experiments {input.experiments:q}"
+        " --efficiency {input.efficiency:q} --registry {input.registry:q} --preset {params.preset:q}"
         " --papers {params.papers:q} --current-specs results/specs"
         " --out-csv {output.csv} --out-md {output.md} --out-html {output.html} --out-png {output.png} > {log} 2>&1"
 
@@ -91,7 +80,7 @@ rule comparisons:
     input:
         metrics=evaluated(),
         predictions=beside(evaluated(), "predictions.parquet"),
-        papers=[f"{config['paper_config_dir']}/{paper}.yaml" for paper in config["papers"]],
+        papers=paper_configs(),
     output:
         csv="results/comparisons.csv",
         md="results/comparisons.md",
@@ -107,12 +96,9 @@ rule comparisons:
         "results/benchmarks/report/comparisons.tsv"
     conda:
         "../../envs/report.yaml"
-    params:
-        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
-        papers=config["papers"],
     shell:
-        "workflow/scripts/ferrepro comparisons --metrics {input.metrics:q} --paper-config-dir {params.paper_dir:q}"
-        " --papers {params.papers:q} --current-specs results/specs --out-csv {output.csv} --out-md {output.md}"
+        "workflow/scripts/ferrepro comparisons --metrics {input.metrics:q} --paper-configs {input.papers:q}"
+        " --current-specs results/specs --out-csv {output.csv} --out-md {output.md}"
         " --out-html {output.html} --out-png {output.png:q} > {log} 2>&1"
 
 
@@ -135,7 +121,7 @@ rule per_class:
 rule efficiency_table:
     input:
         reports=expand("results/efficiency/{paper}.json", paper=config["papers"]),
-        papers=[f"{config['paper_config_dir']}/{paper}.yaml" for paper in config["papers"]],
+        papers=paper_configs(),
     output:
         csv="results/efficiency.csv",
         md="results/efficiency.md",
@@ -146,10 +132,8 @@ rule efficiency_table:
         "results/logs/report/efficiency_table.log",
     conda:
         "../../envs/report.yaml"
-    params:
-        paper_dir=lambda wc, input: str(Path(input.papers[0]).parent),
     shell:
-        "workflow/scripts/ferrepro efficiency-table --reports {input.reports} --paper-config-dir {params.paper_dir:q}"
+        "workflow/scripts/ferrepro efficiency-table --reports {input.reports} --paper-configs {input.papers:q}"
         " --out-csv {output.csv} --out-md {output.md} --out-html {output.html} > {log} 2>&1"
 
 
@@ -174,10 +158,10 @@ rule robustness_table:
 # dvc.yaml's `plots:` read these folders (one plot per run), so they never name a run themselves.
 rule plot_data:
     input:
-        curves=[f"{run.run_dir}/learning_curve.png" for run in RUNS],
-        figures=[f"{run.run_dir}/confusion_matrix.png" for run in RUNS],
+        curves=beside(all_metrics(), "learning_curve.png"),
+        figures=beside(all_metrics(), "confusion_matrix.png"),
         # read for their spec digests: a stale run's figures are refused
-        metrics=[f"{run.run_dir}/metrics.json" for run in RUNS],
+        metrics=all_metrics(),
     output:
         directory("results/plots"),
     log:
@@ -185,6 +169,6 @@ rule plot_data:
     conda:
         "../../envs/report.yaml"
     params:
-        runs=[run.run_dir for run in RUNS],
+        runs=all_run_dirs(),
     shell:
         "workflow/scripts/ferrepro plot-data --runs {params.runs:q} --current-specs results/specs --out {output:q} > {log} 2>&1"

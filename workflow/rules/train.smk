@@ -21,7 +21,7 @@ rule train:
         "results/benchmarks/train/{paper}/{experiment}/{dataset}/seed{seed}.tsv"
     conda:
         "../../envs/train.yaml"
-    # The run's own torch thread count (a profile may lower it to run more small jobs side by side).
+    # The run's own torch thread count (a preset may lower it to run more small jobs side by side).
     threads: lambda wc: run_of(wc).spec["trainer"].get("threads", 2)
     resources:
         # One slot per device the run trains on, so `--resources gpu=N` never oversubscribes the GPUs.

@@ -26,8 +26,8 @@ Conventions (stated because papers rarely do):
   launches are not mistaken for finished work. Data loading and preprocessing are not included.
 
 **A paper's networks** (``model_entries``, ``measure_paper``). Which: every runnable experiment of the
-paper expanded by the **full** profile (the paper's datasets, input size, channels and label set; the
-quick profile shrinks inputs for speed, which would make the numbers meaningless). Runs that build the
+paper expanded by the **full** preset (the paper's datasets, input size, channels and label set; the
+quick preset shrinks inputs for speed, which would make the numbers meaningless). Runs that build the
 same network (same factory, keyword arguments, input, classes and fused-feature width) are one entry.
 Weights are random: ImageNet initialisation (abdeldayem2025) does not change counts or timing, and the
 checkpoint is not in the repository.
@@ -335,7 +335,7 @@ def fused_feature_dim(spec: dict, dataset: str, registry, features_config: dict)
 
 
 def model_entries(specs: dict, registry) -> list[dict[str, Any]]:
-    """One entry per distinct network in ``specs`` (ferrepro.reporting.model_specs), with the runs using it."""
+    """One entry per distinct network in ``specs`` (ferrepro.config.model_specs), with the runs using it."""
     from ferrepro.labels import label_set
 
     entries: dict[str, dict[str, Any]] = {}
@@ -480,7 +480,7 @@ def _build_parser() -> argparse.ArgumentParser:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument(
         "--specs-json",
-        help="every network of one paper: ferrepro.reporting.model_specs.full_profile_model_specs as JSON "
+        help="every network of one paper: ferrepro.config.model_specs.full_preset_model_specs as JSON "
         "(the workflow's efficiency rule)",
     )
     what.add_argument("--model", help="one registered model, e.g. majeed2025.cnn (with --input-shape)")

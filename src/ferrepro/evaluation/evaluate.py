@@ -74,7 +74,7 @@ def _run_identity(spec: dict, summary: dict, eval_dataset: str) -> dict:
         selected_epoch=summary["selected_epoch"],
         epochs_run=summary["epochs_run"],
         max_epochs=spec.get("max_epochs"),
-        # False: training ran into max_epochs (a profile's budget cut, or the paper's own count).
+        # False: training ran into max_epochs (a preset's budget cut, or the paper's own count).
         stopped_early=summary.get("stopped_early"),
         val_accuracy=summary["selection_value"] if summary["selection_metric"] == "val_acc" else None,
         train_accuracy=summary.get("selected_train_accuracy"),

@@ -115,8 +115,8 @@ def claim_label(row) -> str:
     return label + (" (untestable)" if row.verdict == "untestable" else "")
 
 
-def claims_chart_title(table: pd.DataFrame, metric: str, profile: str | None) -> str:
-    """Says the profile, the data ours was measured on, and "synthetic" whenever it was."""
+def claims_chart_title(table: pd.DataFrame, metric: str, preset: str | None) -> str:
+    """Says the preset, the data ours was measured on, and "synthetic" whenever it was."""
     synthetic = (table["verdict"] == "synthetic only").any()
     datasets = sorted({str(d) for d in table["dataset"] if d})
     where = (
@@ -124,23 +124,23 @@ def claims_chart_title(table: pd.DataFrame, metric: str, profile: str | None) ->
         if synthetic
         else f"datasets {', '.join(datasets)}"
     )
-    prefix = f"profile {profile}: " if profile else ""
+    prefix = f"preset {preset}: " if preset else ""
     return f"Claimed vs ours, {metric.replace('_', ' ')} (95% CI): {prefix}{where}"
 
 
 def plot_claims(
-    table: pd.DataFrame, path: str | Path, metric: str = "test_accuracy", profile: str | None = None
+    table: pd.DataFrame, path: str | Path, metric: str = "test_accuracy", preset: str | None = None
 ) -> None:
-    fig = claims_figure(table, metric, profile)
+    fig = claims_figure(table, metric, preset)
     fig.savefig(path, dpi=110, bbox_inches="tight")  # long row labels are never clipped
     plt.close(fig)
 
 
-def claims_figure(table: pd.DataFrame, metric: str = "test_accuracy", profile: str | None = None):
+def claims_figure(table: pd.DataFrame, metric: str = "test_accuracy", preset: str | None = None):
     """Claimed vs ours with the CI, one panel per paper, for one metric (test accuracy by default).
 
     Full row labels, an x-axis label on every panel, the chance rate for 7 classes, an x range a little
-    wider than [0, 1] so claims at 0.99 are not drawn on the frame, and a title naming the profile and
+    wider than [0, 1] so claims at 0.99 are not drawn on the frame, and a title naming the preset and
     saying when ours was measured on synthetic data."""
     import math
     import textwrap
@@ -201,6 +201,6 @@ def claims_figure(table: pd.DataFrame, metric: str = "test_accuracy", profile: s
     fig.legend(
         handles=handles, loc="upper center", bbox_to_anchor=(0.5, top + 0.005), fontsize=8, ncol=5, frameon=False
     )
-    fig.suptitle(claims_chart_title(rows if len(rows) else table, metric, profile), fontsize=10)
+    fig.suptitle(claims_chart_title(rows if len(rows) else table, metric, preset), fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, top - 0.01))
     return fig

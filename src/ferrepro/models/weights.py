@@ -27,7 +27,7 @@ spec digest) is not counted: evaluation, robustness and prediction rebuild the n
 which holds every backbone weight, so they never read the file.
 
 This module imports torch and torchvision only when asked where the file goes, so parsing a workflow whose
-runs need no pretrained weights (the default quick profile) costs nothing.
+runs need no pretrained weights (the default quick preset) costs nothing.
 
 ``ferrepro weights check`` verifies the file (exit status 0 when it is in place and passes, 1 otherwise,
 printing what to fetch and where to put it); ``ferrepro weights where`` prints the destination path.
@@ -168,7 +168,7 @@ def required_weights(spec: dict) -> WeightsFile | None:
 
     ``model_kwargs.pretrained_weights: imagenet`` needs torchvision's DenseNet121 file in the torch hub
     cache (the only model that takes the option is abdeldayem2025's DCRNet). ``null`` (random init, e.g.
-    the quick profile and the random-init control) and ``allow_random_fallback: true`` (the run warns and
+    the quick preset and the random-init control) and ``allow_random_fallback: true`` (the run warns and
     starts from random weights) need nothing; a file path is the user's own file, checked by the model.
     """
     kwargs = spec.get("model_kwargs") or {}
@@ -242,7 +242,7 @@ def check_pretrained(runs, basedir: str | Path | None = None) -> None:
     parts += [
         "",
         "Or leave those runs out of this workspace (`run_datasets`, `papers` in config/config.yaml); "
-        "the quick profile needs no pretrained weights.",
+        "the quick preset needs no pretrained weights.",
     ]
     raise PretrainedWeightsError("\n".join(parts))
 

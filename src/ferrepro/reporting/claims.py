@@ -12,7 +12,7 @@ Verdicts (``ferrepro.evaluation.stats.verdict``):
   experiment is ``runnable: false`` (its description says why); the claim's dataset is not in
   ``config/datasets.yaml`` (not public or not identifiable) or has no expression labels (the
   registry's ``no_labels_reason``); nothing was measured here (the dataset or the paper was not
-  run in this profile/workspace, no GPU for a GPU latency, a metric not recorded);
+  run in this preset/workspace, no GPU for a GPU latency, a metric not recorded);
 * ``synthetic only``: the experiment ran here on the synthetic dataset only. Our synthetic number
   is shown, never compared.
 
@@ -78,9 +78,9 @@ LEAKY_SUFFIX = "_leaky"
 
 @dataclass(frozen=True)
 class Workspace:
-    """What was run here: the active profile and papers (reasons for 'untestable' name them)."""
+    """What was run here: the active preset and papers (reasons for 'untestable' name them)."""
 
-    profile: str
+    preset: str
     papers: tuple[str, ...]
     # Cross-test targets the papers ask for but missing on disk: {dataset: why} (config.skipped_cross_targets).
     skipped_cross: dict = field(default_factory=dict)
@@ -150,7 +150,7 @@ def seeds_label(group: dict) -> str:
 
 
 def paper_epochs(paper: dict, name: str) -> int | None:
-    """The paper configuration's own epoch budget for an experiment (no profile applied)."""
+    """The paper configuration's own epoch budget for an experiment (no preset applied)."""
     own = paper["experiments"][name].get("max_epochs", paper.get("defaults", {}).get("max_epochs"))
     return int(own) if own is not None else None
 
@@ -161,7 +161,7 @@ def budget_cut(group: dict, paper_budget: int | None) -> str | None:
     if not group.get("runs_at_epoch_limit") or paper_budget is None or limit is None or limit >= paper_budget:
         return None
     return (
-        f"training capped at {limit} epochs by the profile ({group['runs_at_epoch_limit']} run(s) reached the cap; "
+        f"training capped at {limit} epochs by the preset ({group['runs_at_epoch_limit']} run(s) reached the cap; "
         f"the paper's configuration allows {paper_budget}): ours is what the capped runs reach, a lower bound "
         "of what the method reaches, so a claim above it cannot be refuted here"
     )
@@ -257,7 +257,7 @@ def classification_rows(
             Ours("untestable", f"{paper} is not in `papers:` of the main config, so it was not run in this workspace")
         ]
     return [
-        Ours("untestable", f"no run of {name} was tested on {dataset} in this workspace (profile {workspace.profile})")
+        Ours("untestable", f"no run of {name} was tested on {dataset} in this workspace (preset {workspace.preset})")
     ]
 
 
@@ -463,12 +463,12 @@ def verdict_counts(table: pd.DataFrame) -> str:
 
 
 def plot_claims(
-    table: pd.DataFrame, path: str | Path, metric: str = "test_accuracy", profile: str | None = None
+    table: pd.DataFrame, path: str | Path, metric: str = "test_accuracy", preset: str | None = None
 ) -> None:
     """results/claims.png; drawn by ``evaluation.plots.plot_claims`` with the other figures."""
     from ferrepro.evaluation.plots import plot_claims as draw
 
-    draw(table, path, metric, profile)
+    draw(table, path, metric, preset)
 
 
 # -------------------------------------------------------------------------------------------------- CLI
@@ -485,18 +485,19 @@ def load_efficiency(paths: list[str | Path]) -> dict[str, dict]:
 
 
 def build_table(
-    paper_config_dir: str | Path,
+    paper_configs: list[str | Path],
     experiments_json: str | Path,
     efficiency_files: list[str | Path],
     registry_path: str | Path,
     workspace: Workspace,
 ) -> pd.DataFrame:
+    """The claims of every paper config given, in that order, whether the workspace ran the paper or not."""
     from ferrepro.config import load_paper_config
     from ferrepro.data.registry import load_registry
 
-    papers = [load_paper_config(p) for p in sorted(Path(paper_config_dir).glob("*.yaml"))]
+    configs = [load_paper_config(path) for path in paper_configs]
     groups = json.loads(Path(experiments_json).read_text())["groups"]
-    return claim_rows(papers, groups, load_efficiency(efficiency_files), load_registry(registry_path), workspace)
+    return claim_rows(configs, groups, load_efficiency(efficiency_files), load_registry(registry_path), workspace)
 
 
 def check_groups_current(experiments_json: str | Path, current_specs: str | Path) -> None:
@@ -583,11 +584,13 @@ def write_claims(table: pd.DataFrame, md: str | Path, html_path: str | Path | No
 
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro claims", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--paper-config-dir", default="config/papers")
+    parser.add_argument(
+        "--paper-configs", nargs="+", required=True, help="config/papers/<paper>.yaml files whose claims are listed"
+    )
     parser.add_argument("--experiments", required=True, help="results/experiments.json")
     parser.add_argument("--efficiency", nargs="*", default=[], help="results/efficiency/<paper>.json files")
     parser.add_argument("--registry", default="config/datasets.yaml")
-    parser.add_argument("--profile", required=True, help="the active profile (named in untestable reasons)")
+    parser.add_argument("--preset", required=True, help="the active preset (named in untestable reasons)")
     parser.add_argument("--papers", nargs="*", default=[], help="the papers this workspace runs")
     parser.add_argument("--current-specs", help="folder of the current run specs (results/specs): refuse stale runs")
     parser.add_argument(
@@ -605,17 +608,17 @@ def cli(argv: list[str]) -> int:
     if args.current_specs:
         check_groups_current(args.experiments, args.current_specs)
     table = build_table(
-        args.paper_config_dir,
+        args.paper_configs,
         args.experiments,
         args.efficiency,
         args.registry,
-        Workspace(args.profile, tuple(args.papers), args.skipped_cross, args.raw_dir),
+        Workspace(args.preset, tuple(args.papers), args.skipped_cross, args.raw_dir),
     )
     write_claims(table, args.out_md, args.out_html)
     table.rename(
         columns={"_claimed": "claimed_value", "_mean": "ours_mean", "_low": "ci_low", "_high": "ci_high"}
     ).to_csv(args.out_csv, index=False)
     if args.out_png:
-        plot_claims(table, args.out_png, profile=args.profile)
+        plot_claims(table, args.out_png, preset=args.preset)
     print(notes(table)[0])
     return 0

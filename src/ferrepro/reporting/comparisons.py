@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferrepro.reporting.config_checks import validate_comparisons
 from ferrepro.reporting.tables import fmt, interval, synthetic_title, write_table
 
 COLUMNS = [
@@ -358,8 +357,9 @@ def plot_leaky_vs_proper(table: pd.DataFrame, path: str | Path) -> None:
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro comparisons", description=__doc__.split("\n\n")[0])
     parser.add_argument("--metrics", nargs="*", default=[], help="metrics.json files (in-domain and cross-dataset)")
-    parser.add_argument("--paper-config-dir", default="config/papers")
-    parser.add_argument("--papers", nargs="+", required=True, help="the papers this workspace runs")
+    parser.add_argument(
+        "--paper-configs", nargs="+", required=True, help="config/papers/<paper>.yaml of the papers this workspace runs"
+    )
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-html")
@@ -370,12 +370,7 @@ def cli(argv: list[str]) -> int:
     from ferrepro.config import load_paper_config
     from ferrepro.reporting.runs import load_runs
 
-    configs = []
-    for paper in args.papers:
-        path = Path(args.paper_config_dir) / f"{paper}.yaml"
-        cfg = load_paper_config(path)
-        validate_comparisons(cfg, str(path))
-        configs.append(cfg)
+    configs = [load_paper_config(path) for path in args.paper_configs]
     table = comparison_rows(configs, load_runs(args.metrics, args.current_specs))
     notes = [
         "McNemar: statsmodels, exact binomial below 25 discordant pairs, else chi-square with continuity correction. "

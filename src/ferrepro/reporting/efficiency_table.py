@@ -113,14 +113,14 @@ def table_notes(reports: list[dict]) -> list[str]:
             if gpus
             else "no GPU was available, so no GPU latency."
         ),
-        "Each model is measured at the paper's own input size and channels (full profile), not the quick profile's.",
+        "Each model is measured at the paper's own input size and channels (full preset), not the quick preset's.",
     ]
 
 
 def cli_table(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro efficiency-table", description="collect results/efficiency/*.json")
     parser.add_argument("--reports", nargs="*", default=[])
-    parser.add_argument("--paper-config-dir", default="config/papers")
+    parser.add_argument("--paper-configs", nargs="*", default=[], help="config/papers/<paper>.yaml of the reports")
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-html")
@@ -128,10 +128,8 @@ def cli_table(argv: list[str]) -> int:
     from ferrepro.config import load_paper_config
 
     reports = [json.loads(Path(p).read_text()) for p in args.reports]
-    configs = {}
-    for report in reports:
-        path = Path(args.paper_config_dir) / f"{report['paper']}.yaml"
-        configs[report["paper"]] = load_paper_config(path) if path.exists() else None
+    by_paper = {cfg["paper"]: cfg for cfg in map(load_paper_config, args.paper_configs)}
+    configs = {report["paper"]: by_paper.get(report["paper"]) for report in reports}
     write_table(
         efficiency_table(reports, configs),
         "Model efficiency at the papers' input sizes",

@@ -327,7 +327,7 @@ def aggregate_group(runs: list[EvaluatedRun], metrics: tuple[str, ...] = ALWAYS)
         "runs": sorted(str(r.metrics_path) for r in runs),
         "metrics": {},
         # The epoch budget the runs had, and how many used all of it (did not stop early): the claims table
-        # compares this with the paper's own budget to flag runs a profile cut short.
+        # compares this with the paper's own budget to flag runs a preset cut short.
         "max_epochs": max((int(r.metrics["max_epochs"]) for r in runs if r.metrics.get("max_epochs")), default=None),
         "runs_at_epoch_limit": sum(1 for r in runs if r.metrics.get("stopped_early") is False),
     }
@@ -343,13 +343,10 @@ def aggregate_group(runs: list[EvaluatedRun], metrics: tuple[str, ...] = ALWAYS)
     return out
 
 
-def claimed_metrics(paper_config_dir: str | Path) -> dict[tuple[str, str], set[str]]:
-    """{(paper, experiment): metrics its claims name} over every paper config in the folder."""
-    from ferrepro.config import load_paper_config
-
+def claimed_metrics(papers: list[dict]) -> dict[tuple[str, str], set[str]]:
+    """{(paper, experiment): metrics its claims name} over the paper configs."""
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for path in sorted(Path(paper_config_dir).glob("*.yaml")):
-        paper = load_paper_config(path)
+    for paper in papers:
         for name, experiment in paper["experiments"].items():
             for claim in experiment.get("claims") or []:
                 wanted[(paper["paper"], name)].add(claim_key(claim))
@@ -357,9 +354,10 @@ def claimed_metrics(paper_config_dir: str | Path) -> dict[tuple[str, str], set[s
 
 
 def aggregate(
-    metrics_files: list[str | Path], paper_config_dir: str | Path | None = None, current_specs: str | Path | None = None
+    metrics_files: list[str | Path], papers: list[dict] | None = None, current_specs: str | Path | None = None
 ) -> list[dict[str, Any]]:
-    wanted = claimed_metrics(paper_config_dir) if paper_config_dir else {}
+    """One row per (paper, experiment, dataset, eval dataset) group, with the metrics ``papers``' claims name."""
+    wanted = claimed_metrics(papers or [])
     rows = []
     for (paper, group, _, _), runs in group_runs(load_runs(metrics_files, current_specs)).items():
         extra = tuple(
@@ -444,7 +442,12 @@ def parse_skipped(text: str) -> dict[str, str]:
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ferrepro experiments", description=__doc__.split("\n\n")[0])
     parser.add_argument("--metrics", nargs="*", default=[], help="metrics.json files (in-domain and cross-dataset)")
-    parser.add_argument("--paper-config-dir", default="config/papers", help="claimed metrics are added per experiment")
+    parser.add_argument(
+        "--paper-configs",
+        nargs="+",
+        required=True,
+        help="config/papers/<paper>.yaml of the papers this workspace runs: the metrics their claims name are added",
+    )
     parser.add_argument("--current-specs", help="folder of the current run specs (results/specs): refuse stale files")
     parser.add_argument(
         "--skipped-cross",
@@ -457,7 +460,9 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-html")
     args = parser.parse_args(argv)
-    rows = aggregate(args.metrics, args.paper_config_dir, args.current_specs)
+    from ferrepro.config import load_paper_config
+
+    rows = aggregate(args.metrics, [load_paper_config(path) for path in args.paper_configs], args.current_specs)
     Path(args.out_json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out_json).write_text(
         json.dumps(

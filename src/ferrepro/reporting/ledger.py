@@ -48,7 +48,7 @@ COLUMNS = KEY[:-1] + [
     "selected_epoch",
     "max_epochs",
     "train_seconds",
-    "profile",
+    "preset",
     "command",
     "runs",
 ]
@@ -106,7 +106,7 @@ def ledger_rows(
     workspace: str | Path,
     claims_csv: str | Path,
     experiments_json: str | Path,
-    profile: str,
+    preset: str,
     targets_prefix: str = "snakemake --cores all",
 ) -> pd.DataFrame:
     """The workspace's real-data claim rows with their evidence."""
@@ -153,8 +153,8 @@ def ledger_rows(
                 "selected_epoch": _join(e["selected_epoch"] for e in evidence),
                 "max_epochs": _join(e["max_epochs"] for e in evidence),
                 "train_seconds": _join(e["train_seconds"] for e in evidence),
-                "profile": profile,
-                "command": f"{targets_prefix} --config profile={profile} "
+                "preset": preset,
+                "command": f"{targets_prefix} --config preset={preset} "
                 f"'run_datasets=[{group['dataset']}]' -- {targets}",
                 "runs": _join(e["run"] for e in evidence),
             }
@@ -265,22 +265,32 @@ def comparison_rows(workspace: Path, comparisons_csv: str | Path | None, ledger:
     return table.reset_index(drop=True)
 
 
+def read_ledger(path: Path) -> pd.DataFrame:
+    """The recorded ledger. Rows written before the run preset was renamed (``profile`` -> ``preset``)
+    are read in the new names, so that rows measured on other machines keep merging."""
+    if not path.exists():
+        return pd.DataFrame(columns=COLUMNS)
+    ledger = pd.read_csv(path, keep_default_na=False)
+    if "profile" in ledger.columns:
+        ledger = ledger.rename(columns={"profile": "preset"})
+        ledger["command"] = ledger["command"].str.replace("--config profile=", "--config preset=", regex=False)
+    return ledger
+
+
 def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ferrepro ledger", description=__doc__.split("\n\n")[0])
     p.add_argument("--workspace", default=".", help="the workspace whose results/ to read (default: here)")
     p.add_argument("--claims", default="results/claims.csv", help="claims table, relative to the workspace")
     p.add_argument("--experiments", default="results/experiments.json", help="relative to the workspace")
     p.add_argument("--comparisons", default="results/comparisons.csv", help="relative to the workspace")
-    p.add_argument("--profile", required=True, help="the profile the workspace ran (part of the reproducing command)")
+    p.add_argument("--preset", required=True, help="the preset the workspace ran (part of the reproducing command)")
     p.add_argument("--ledger", default="docs/results/ledger.csv")
     p.add_argument("--md", default="docs/results/ledger.md")
     a = p.parse_args(argv)
     ws = Path(a.workspace)
-    new = ledger_rows(ws, ws / a.claims, ws / a.experiments, a.profile)
+    new = ledger_rows(ws, ws / a.claims, ws / a.experiments, a.preset)
     ledger_path, comparisons_path = Path(a.ledger), Path(a.ledger).with_name("comparisons.csv")
-    existing = (
-        pd.read_csv(ledger_path, keep_default_na=False) if ledger_path.exists() else pd.DataFrame(columns=COLUMNS)
-    )
+    existing = read_ledger(ledger_path)
     ledger = merge(existing, new, KEY, VALUE_COLUMNS)
     new_cmp = comparison_rows(ws, ws / a.comparisons, new)
     old_cmp = pd.read_csv(comparisons_path, keep_default_na=False) if comparisons_path.exists() else pd.DataFrame()

@@ -6,7 +6,7 @@ one place, here, by layering (later wins):
 
 1. the paper's ``defaults``;
 2. the experiment's own keys;
-3. the active profile's overrides (``quick`` runs every experiment on the synthetic data with few
+3. the active preset's overrides (``quick`` runs every experiment on the synthetic data with few
    epochs; ``full`` keeps the paper's datasets and epochs).
 
 The spec is what a training rule receives as ``params``, so Snakemake reruns exactly the runs whose
@@ -29,7 +29,10 @@ from pathlib import Path
 
 import yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+from ferrepro.provenance import REPO_ROOT
+
+# The repository's schemas, which the Snakefile validates config/config.yaml against too (not package data).
+SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
 SYNTHETIC = "synthetic"
 
 
@@ -197,19 +200,45 @@ def check_override_keys(overrides: dict, where: str) -> None:
             raise ConfigError(f"{where}: unknown run setting `{key}` ({hint})")
 
 
+# Keys renamed since: an old config is refused, naming the new key, rather than failing as merely "unexpected".
+# (The run preset was called `profile`, which Snakemake's `profiles/` folder also is.)
+RENAMED_CONFIG_KEYS = {"profile": "preset", "profiles": "presets"}
+RENAMED_PAPER_KEYS = {"profile_overrides": "preset_overrides"}
+
+
+def refuse_renamed_keys(data: dict, where: str, renamed: dict[str, str] = RENAMED_CONFIG_KEYS) -> None:
+    """Stop with a ConfigError naming every renamed key in ``data`` and how to write it now."""
+    fixes = [_rename_hint(old, new, data[old]) for old, new in renamed.items() if old in (data or {})]
+    if fixes:
+        raise ConfigError(f"{where}: " + "; ".join(fixes))
+
+
+def _rename_hint(old: str, new: str, value) -> str:
+    if isinstance(value, (str, int, float)):  # a value `--config` can set
+        how = f"use --config {new}={value} (in a config file: `{new}: {value}`)"
+    else:
+        how = f"rename `{old}:` to `{new}:`"
+    return f"config key {old!r} was renamed to {new!r}: {how}"
+
+
 def load_paper_config(path: str | Path) -> dict:
+    # Imported here, not at the top: config.checks imports ConfigError from this module.
+    from ferrepro.config.checks import validate_comparisons
+
     path = Path(path)
     if not path.exists():
         raise ConfigError(
             f"paper config {path} does not exist; papers are listed under `papers:` in config/config.yaml"
         )
     data = yaml.safe_load(path.read_text())
+    refuse_renamed_keys(data, str(path), RENAMED_PAPER_KEYS)
     validate_against_schema(data, "paper.schema.yaml", str(path))
-    for profile_name, overrides in (data.get("profile_overrides") or {}).items():
-        check_override_keys(overrides, f"{path} profile_overrides/{profile_name}")
+    for preset_name, overrides in (data.get("preset_overrides") or {}).items():
+        check_override_keys(overrides, f"{path} preset_overrides/{preset_name}")
     if data["paper"] != path.stem:
         raise ConfigError(f"{path}: `paper: {data['paper']}` must match the file name ({path.stem})")
     check_claim_classes(data, str(path))
+    validate_comparisons(data, str(path))
     return data
 
 
@@ -259,14 +288,14 @@ def resolve_spec(
     exp_settings = {k: v for k, v in exp.items() if k not in MATRIX_KEYS}
     defaults = {k: v for k, v in paper_cfg.get("defaults", {}).items() if k not in MATRIX_KEYS}
     spec = deep_merge(defaults, exp_settings)
-    profile_name = config["profile"]
-    profile = config["profiles"][profile_name]
-    spec = deep_merge(spec, profile.get("overrides", {}))
+    preset_name = config["preset"]
+    preset = config["presets"][preset_name]
+    spec = deep_merge(spec, preset.get("overrides", {}))
     if dataset in SYNTHETIC_DATASETS:
-        spec = deep_merge(spec, profile.get("synthetic_overrides", {}))
-    # The paper's own sizing for this profile wins over the generic profile settings: e.g. the quick
-    # profile shrinks DCRNet's 224x224 input, which no global override could know about.
-    spec = deep_merge(spec, (paper_cfg.get("profile_overrides") or {}).get(profile_name, {}))
+        spec = deep_merge(spec, preset.get("synthetic_overrides", {}))
+    # The paper's own sizing for this preset wins over the generic preset settings: e.g. the quick
+    # preset shrinks DCRNet's 224x224 input, which no global override could know about.
+    spec = deep_merge(spec, (paper_cfg.get("preset_overrides") or {}).get(preset_name, {}))
     spec["trainer"] = deep_merge(config.get("trainer", {}), spec.get("trainer", {}))
     if split is not None:
         spec["split"] = split
@@ -300,13 +329,13 @@ def write_spec_files(runs: list[Run], basedir: str | Path = ".") -> int:
     )
 
 
-def _check_profile_overrides(profile_name: str, profile: dict) -> None:
-    """A profile's overrides are run settings: they get the paper schema's checks (e.g. an integer
+def _check_preset_overrides(preset_name: str, preset: dict) -> None:
+    """A preset's overrides are run settings: they get the paper schema's checks (e.g. an integer
     max_epochs, a known optimiser), which the config schema leaves to this point."""
     for key in ("overrides", "synthetic_overrides"):
-        where = f"config/config.yaml profiles/{profile_name}/{key}"
-        check_override_keys(profile.get(key) or {}, where)
-        validate_against_schema(profile.get(key) or {}, "paper.schema.yaml", where, "spec")
+        where = f"config/config.yaml presets/{preset_name}/{key}"
+        check_override_keys(preset.get(key) or {}, where)
+        validate_against_schema(preset.get(key) or {}, "paper.schema.yaml", where, "spec")
 
 
 def _setting(paper_cfg: dict, experiment: str, key: str, default=None):
@@ -315,12 +344,12 @@ def _setting(paper_cfg: dict, experiment: str, key: str, default=None):
     return exp[key] if key in exp else paper_cfg.get("defaults", {}).get(key, default)
 
 
-def fold_splits(paper_cfg: dict, experiment: str, profile: dict) -> list[tuple[int | None, str | None]]:
+def fold_splits(paper_cfg: dict, experiment: str, preset: dict) -> list[tuple[int | None, str | None]]:
     """(fold, split protocol) pairs of an experiment: one per cross-validation fold, or [(None, None)].
 
     ``split: subject_k5`` with ``folds: all`` (or a list of fold numbers) expands into the split lists
-    ``subject_k5_fold0`` ... of one run each; the profile's ``max_folds`` keeps the first few (the quick
-    profile checks the plumbing on one fold).
+    ``subject_k5_fold0`` ... of one run each; the preset's ``max_folds`` keeps the first few (the quick
+    preset checks the plumbing on one fold).
     """
     where = f"{paper_cfg['paper']}/{experiment}"
     folds = _setting(paper_cfg, experiment, "folds")
@@ -340,8 +369,8 @@ def fold_splits(paper_cfg: dict, experiment: str, profile: dict) -> list[tuple[i
     bad = [f for f in chosen if not 0 <= f < k]
     if bad:
         raise ConfigError(f"{where}: folds {bad} do not exist in a {k}-fold split (use 0..{k - 1})")
-    if profile.get("max_folds"):
-        chosen = chosen[: int(profile["max_folds"])]
+    if preset.get("max_folds"):
+        chosen = chosen[: int(preset["max_folds"])]
     return [(f, f"{split}_fold{f}") for f in chosen]
 
 
@@ -369,20 +398,18 @@ def unavailable_reason(dataset: str, availability: dict[str, str | None]) -> str
     return availability[dataset]
 
 
-def cross_targets(
-    paper_cfg: dict, experiment: str, dataset: str, datasets: list[str], profile: dict
-) -> tuple[str, ...]:
+def cross_targets(paper_cfg: dict, experiment: str, dataset: str, datasets: list[str], preset: dict) -> tuple[str, ...]:
     """Datasets a run trained on `dataset` is also tested on, whole (train on A, test on B).
 
-    ``cross_eval: others`` means every other dataset of the experiment; a profile's ``cross_datasets``
-    replaces the targets (the quick profile tests on the second synthetic domain instead of real data).
+    ``cross_eval: others`` means every other dataset of the experiment; a preset's ``cross_datasets``
+    replaces the targets (the quick preset tests on the second synthetic domain instead of real data).
     """
     wanted = _setting(paper_cfg, experiment, "cross_eval")
     if not wanted:
         return ()
     targets = [d for d in datasets if d != dataset] if wanted == "others" else list(wanted)
-    if profile.get("cross_datasets") is not None:
-        targets = list(profile["cross_datasets"])
+    if preset.get("cross_datasets") is not None:
+        targets = list(preset["cross_datasets"])
     return tuple(t for t in dict.fromkeys(targets) if t != dataset)
 
 
@@ -396,8 +423,8 @@ def data_on_disk(dataset: str, config: dict, basedir: str | Path = ".") -> bool:
 
 def skipped_cross_targets(config: dict, runs: list[Run], basedir: str | Path = ".") -> dict[str, str]:
     """{dataset: why it was not cross-tested} over the cross targets the papers ask for but no run got."""
-    profile = config["profiles"][config["profile"]]
-    if profile.get("cross_datasets") is not None:
+    preset = config["presets"][config["preset"]]
+    if preset.get("cross_datasets") is not None:
         return {}
     availability = dataset_availability(basedir)
     papers = {
@@ -409,7 +436,7 @@ def skipped_cross_targets(config: dict, runs: list[Run], basedir: str | Path = "
         paper_cfg = papers[run.paper]
         own = _setting(paper_cfg, run.group or run.experiment, "datasets", [])
         skipped.update(
-            set(cross_targets(paper_cfg, run.group or run.experiment, run.dataset, own, profile))
+            set(cross_targets(paper_cfg, run.group or run.experiment, run.dataset, own, preset))
             - set(run.cross_targets)
         )
     raw_dir = config.get("raw_dir", "resources/raw")
@@ -420,20 +447,19 @@ def skipped_cross_targets(config: dict, runs: list[Run], basedir: str | Path = "
 
 
 def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
-    """Expand config + paper configs into every run of the active profile.
+    """Expand config + paper configs into every run of the active preset.
 
     Runs on datasets that cannot be measured (not public, no expression labels) are left out: their
     claims are reported as untestable with the reason. ``run_datasets`` (main config) restricts the
     matrix to the datasets a workspace has.
     """
     basedir = Path(basedir)
-    profile_name = config["profile"]
-    if profile_name not in config["profiles"]:
-        raise ConfigError(
-            f"profile {profile_name!r} is not defined under `profiles:` (have {sorted(config['profiles'])})"
-        )
-    profile = config["profiles"][profile_name]
-    _check_profile_overrides(profile_name, profile)
+    refuse_renamed_keys(config, "the main config")
+    preset_name = config["preset"]
+    if preset_name not in config["presets"]:
+        raise ConfigError(f"preset {preset_name!r} is not defined under `presets:` (have {sorted(config['presets'])})")
+    preset = config["presets"][preset_name]
+    _check_preset_overrides(preset_name, preset)
     availability = dataset_availability(basedir)
     only = config.get("run_datasets")
 
@@ -454,15 +480,15 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
             if exp.get("runnable", True) is False:
                 continue
             own = _setting(paper_cfg, experiment, "datasets", [])
-            datasets = [d for d in (profile.get("datasets") or own) if usable(d)]
-            folds = fold_splits(paper_cfg, experiment, profile)
+            datasets = [d for d in (preset.get("datasets") or own) if usable(d)]
+            folds = fold_splits(paper_cfg, experiment, preset)
             for dataset in datasets:
                 targets = tuple(
-                    t for t in cross_targets(paper_cfg, experiment, dataset, own, profile) if usable_cross_target(t)
+                    t for t in cross_targets(paper_cfg, experiment, dataset, own, preset) if usable_cross_target(t)
                 )
                 for fold, split in folds:
                     name = experiment if fold is None else f"{experiment}-fold{fold}"
-                    for seed in profile["seeds"]:
+                    for seed in preset["seeds"]:
                         spec = resolve_spec(paper_cfg, experiment, dataset, int(seed), config, split)
                         spec["experiment"] = name
                         spec.update(group=experiment, fold=fold)
@@ -484,6 +510,7 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
 
 def load_config(path: str | Path) -> dict:
     data = yaml.safe_load(Path(path).read_text())
+    refuse_renamed_keys(data, str(path))
     validate_against_schema(data, "config.schema.yaml", str(path))
     return data
 
@@ -500,5 +527,5 @@ def cli(argv: list[str]) -> int:
     else:
         for r in runs:
             print(f"{r.run_dir}  model={r.spec['model']} split={r.spec['split']} epochs={r.spec['max_epochs']}")
-        print(f"{len(runs)} runs (profile {config['profile']})")
+        print(f"{len(runs)} runs (preset {config['preset']})")
     return 0

@@ -1,10 +1,8 @@
-"""Checks of the reporting keys of a paper config, run when the workflow is parsed (PyYAML + jsonschema only)."""
+"""Checks of the reporting keys of a paper config, run by ``load_paper_config`` (PyYAML + jsonschema only)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ferrepro.config import ConfigError, load_paper_config
+from ferrepro.config import ConfigError
 
 
 def validate_comparisons(paper_cfg: dict, where: str) -> list[dict]:
@@ -29,9 +27,3 @@ def validate_comparisons(paper_cfg: dict, where: str) -> list[dict]:
             raise ConfigError(f"{where}: comparisons[{index}]: label {item['label']!r} is used twice")
         labels.add(item["label"])
     return comparisons
-
-
-def validate_paper_comparisons(paper_config_dir: str | Path, papers: list[str]) -> None:
-    for paper in papers:
-        path = Path(paper_config_dir) / f"{paper}.yaml"
-        validate_comparisons(load_paper_config(path), str(path))

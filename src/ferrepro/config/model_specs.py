@@ -16,16 +16,16 @@ from ferrepro.evaluation.metrics import EFFICIENCY_METRICS
 MODEL_KEYS = ("model", "model_kwargs", "input", "label_set", "preprocess", "features")
 
 
-def full_profile_model_specs(config: dict, paper: str, basedir: str | Path = ".") -> dict:
-    """The model-relevant part of every run of ``paper`` under the full profile (seeds collapsed)."""
+def full_preset_model_specs(config: dict, paper: str, basedir: str | Path = ".") -> dict:
+    """The model-relevant part of every run of ``paper`` under the full preset (seeds collapsed)."""
     from ferrepro.config import ConfigError, load_paper_config, load_run_matrix
 
-    if "full" not in config.get("profiles", {}):
+    if "full" not in config.get("presets", {}):
         raise ConfigError(
-            "the main config has no `full` profile; efficiency is measured at the paper's (full-profile) sizes"
+            "the main config has no `full` preset; efficiency is measured at the paper's (full-preset) sizes"
         )
     full = copy.deepcopy(config)
-    full.update(profile="full", papers=[paper])
+    full.update(preset="full", papers=[paper])
     paper_cfg = load_paper_config(Path(basedir) / config["paper_config_dir"] / f"{paper}.yaml")
     claimed = sorted(
         name
