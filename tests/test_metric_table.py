@@ -139,12 +139,12 @@ def claims_for(tmp_path: Path, metric: str, value: float) -> tuple[dict, dict]:
     """A paper claiming ``value`` of ``metric``, 3 seeds of runs: experiments.json's entry and the claims row."""
     files = [write_run(tmp_path, "demo", "proposed", "fer2013", seed, *noisy(seed, n_classes=7)) for seed in range(3)]
     claim = {"table": "T9", "row": "ours", "dataset": "fer2013", "metric": metric, "value": value}
-    papers = write_paper(tmp_path / "papers", with_claims(claim)).parent
+    paper = write_paper(tmp_path / "papers", with_claims(claim))
     out = tmp_path / "experiments"
-    args = ["--metrics", *map(str, files), "--paper-config-dir", str(papers)]
+    args = ["--metrics", *map(str, files), "--paper-configs", str(paper)]
     experiments.cli([*args, "--out-json", f"{out}.json", "--out-csv", f"{out}.csv", "--out-md", f"{out}.md"])
     table = claims.build_table(
-        papers, f"{out}.json", [], REPO / "config" / "datasets.yaml", claims.Workspace("full", ("demo",))
+        [paper], f"{out}.json", [], REPO / "config" / "datasets.yaml", claims.Workspace("full", ("demo",))
     )
     [row] = table[table["table"] == "T9"].to_dict("records")
     [group] = json.loads(Path(f"{out}.json").read_text())["groups"]
