@@ -51,7 +51,7 @@ def split_csv(tiny_synthetic, tmp_path_factory) -> Path:
 
 def copy_workflow(dest: Path) -> Path:
     """Copy what `snakemake` needs (not results, not the venv) into a temp workspace."""
-    for name in ("Snakefile", "workflow", "config", "src", "envs", "profiles"):
+    for name in ("Snakefile", "workflow", "config", ".test", "src", "envs", "profiles"):
         src = REPO / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))

@@ -1,7 +1,9 @@
-"""Integration: the real Snakemake workflow on a tiny config in a temp dir.
+"""Integration: the real Snakemake workflow on the test configs of .test/, each in its own temp dir.
 
-One module-scoped run (a few minutes on 2 cores) backs several checks: outputs and metrics, a second
-dry run scheduling nothing, and a hyperparameter change rerunning only the affected jobs.
+Every ``.test/<name>/config.yaml`` runs once, as a user runs it (``snakemake --configfile ...``, merged over
+config/config.yaml), and must complete every run it plans. The quick config (a few minutes on 2 cores)
+backs most checks: outputs and metrics, a second dry run scheduling nothing, and a hyperparameter change
+rerunning only the affected jobs; cross_validation and feature_fusion add the checks of their own.
 """
 
 from __future__ import annotations
@@ -12,14 +14,26 @@ import re
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_workflow, run_checked
+from conftest import REPO, copy_workflow, run_checked
 from scipy.stats import binomtest
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("workflow")]
 
+TEST_CONFIGS = sorted(path.parent.name for path in (REPO / ".test").glob("*/config.yaml"))
+RUN_FILES = (
+    "model.pt",
+    "history.csv",
+    "train_summary.json",
+    "metrics.json",
+    "predictions.parquet",
+    "confusion_matrix.png",
+    "learning_curve.png",
+)
 
-def snakemake(workdir, env, *args, check=True):
-    return run_checked(["snakemake", *args], workdir, env, check=check)
+
+def snakemake(workdir, env, *args, config="quick", check=True):
+    """snakemake with the test config ``.test/<config>/config.yaml``."""
+    return run_checked(["snakemake", "--configfile", f".test/{config}/config.yaml", *args], workdir, env, check=check)
 
 
 def scheduled_jobs(proc) -> dict[str, int]:
@@ -36,44 +50,64 @@ def scheduled_jobs(proc) -> dict[str, int]:
     return jobs
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory, venv_env):
-    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    config = yaml.safe_load((work / "config" / "config.yaml").read_text())
-    config["synthetic"] = {"n_subjects": 14, "images_per_subject_per_class": 5, "size": 48, "seed": 21}
-    config["synthetic_shift"] = {"n_subjects": 4, "images_per_subject_per_class": 3, "size": 64, "seed": 22}
-    config["presets"]["quick"]["overrides"] = {"max_epochs": 8, "early_stopping": {"patience": 8}, "batch_size": 32}
-    config["presets"]["quick"]["max_folds"] = 1
-    config["features"]["datasets"] = ["synthetic"]
-    config["trainer"]["threads"] = 1
-    # A second paper (a one-experiment copy of majeed2025) to prove that changes stay within one paper.
-    majeed = yaml.safe_load((work / "config" / "papers" / "majeed2025.yaml").read_text())
-    # Its Keras-SGD reading equals `proposed` on synthetic data (the quick preset sets the optimiser): not rerun.
-    majeed["experiments"].pop("proposed_keras_sgd")
-    (work / "config" / "papers" / "majeed2025.yaml").write_text(yaml.safe_dump(majeed, sort_keys=False))
-    other = yaml.safe_load((work / "config" / "papers" / "majeed2025.yaml").read_text())
-    other["paper"] = "other2025"
-    # Two experiments that fuse the same cached HoG features (a tiny IA-FEN): the cache must be built once.
-    tiny = {
-        "model": "nauman2025.ia_fen",
-        "batch_size": 32,
-        "model_kwargs": {"widths": [8, 8, 16, 16], "blocks_per_stage": [1, 1, 1, 1], "hidden_units": 16},
-    }
-    # A cross-validated experiment (fold 0 only in the quick preset) to prove the fold expansion end to end.
-    lenet5_cv = dict(other["experiments"]["lenet5"], split="subject_k3", folds="all")
-    other["experiments"] = {
-        "lenet5": other["experiments"]["lenet5"],
-        "lenet5_cv": lenet5_cv,
-        "fusion_hog": dict(tiny, features=["hog"]),
-        "fusion_hog_landmarks": dict(tiny, features=["hog", "landmarks"]),
-    }
-    other.pop("comparisons", None)  # its ablation pairs name experiments dropped above
-    (work / "config" / "papers" / "other2025.yaml").write_text(yaml.safe_dump(other))
-    config["papers"] = ["majeed2025", "other2025"]
-    (work / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-    proc = snakemake(work, venv_env, "--cores", "2")
+def run_config(work, env, config):
+    proc = snakemake(work, env, "--cores", "2", config=config)
     (work / "first_run.log").write_text(proc.stdout + proc.stderr)
     return work
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, venv_env):
+    """The quick test config, run once (the checks below read it, and restore what they change)."""
+    return run_config(copy_workflow(tmp_path_factory.mktemp("workflow")), venv_env, "quick")
+
+
+@pytest.fixture(scope="module")
+def configured_workspace(request, tmp_path_factory, venv_env):
+    """name -> the workspace where ``.test/<name>/config.yaml`` ran (each runs once; quick is `workspace`)."""
+    done = {}
+
+    def run(name):
+        if name not in done:
+            done[name] = (
+                request.getfixturevalue("workspace")
+                if name == "quick"
+                else run_config(copy_workflow(tmp_path_factory.mktemp(name)), venv_env, name)
+            )
+        return done[name]
+
+    return run
+
+
+def planned_runs(work) -> list[str]:
+    """Run folders of the run matrix the workflow expanded: one spec file each (written at parse time)."""
+    specs = sorted((work / "results" / "specs").glob("*/*/*/seed*.json"))
+    return [str(p.relative_to(work / "results" / "specs").with_suffix("")) for p in specs]
+
+
+def test_every_directory_of_dot_test_holds_a_config():
+    assert {"quick", "cross_validation", "feature_fusion"} <= set(TEST_CONFIGS)
+    assert sorted(p.name for p in (REPO / ".test").iterdir() if p.is_dir()) == TEST_CONFIGS
+
+
+@pytest.mark.parametrize("config", TEST_CONFIGS)
+def test_test_config_completes_every_run_it_plans(configured_workspace, venv_env, config):
+    work = configured_workspace(config)
+    runs = planned_runs(work)
+    assert runs, f".test/{config}/config.yaml plans no run"
+    for run in runs:
+        for name in RUN_FILES:
+            assert (work / "results" / "runs" / run / name).stat().st_size > 0, f"{run}/{name}"
+    summary = pd.read_csv(work / "results" / "summary.csv")
+    assert sorted(f"{r.paper}/{r.experiment}/{r.dataset}/seed{r.seed}" for r in summary.itertuples()) == runs
+    # A second dry run schedules nothing: every output is up to date for the config it was made for.
+    assert scheduled_jobs(snakemake(work, venv_env, "-n", config=config)) == {}
+
+
+@pytest.mark.parametrize("config", TEST_CONFIGS)
+def test_lint_is_clean(configured_workspace, venv_env, config):
+    proc = snakemake(configured_workspace(config), venv_env, "--lint", config=config, check=False)
+    assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
 def test_every_run_has_metrics_and_figures(workspace):
@@ -88,15 +122,7 @@ def test_every_run_has_metrics_and_figures(workspace):
         "other2025/lenet5_cv-fold0/synthetic/seed0",
     ]
     for run in runs:
-        for name in (
-            "model.pt",
-            "history.csv",
-            "train_summary.json",
-            "metrics.json",
-            "predictions.parquet",
-            "confusion_matrix.png",
-            "learning_curve.png",
-        ):
+        for name in RUN_FILES:
             assert (run / name).stat().st_size > 0, f"{run}/{name}"
     for feature in ("hog", "sliding_hog", "landmarks"):
         assert (workspace / "results" / "features" / "synthetic" / f"{feature}.npy").exists()
@@ -163,17 +189,8 @@ def test_cross_dataset_evaluation_tests_on_the_shifted_domain(workspace):
     assert len(pd.read_parquet(run / "cross" / "synthetic_shift" / "predictions.parquet")) == cross["n"]
 
 
-def test_second_dry_run_schedules_nothing(workspace, venv_env):
-    assert scheduled_jobs(snakemake(workspace, venv_env, "-n")) == {}
-
-
-def test_lint_is_clean(workspace, venv_env):
-    proc = snakemake(workspace, venv_env, "--lint", check=False)
-    assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
-
-
 def test_hyperparameter_change_reruns_only_that_papers_jobs(workspace, venv_env):
-    path = workspace / "config" / "papers" / "majeed2025.yaml"
+    path = workspace / ".test" / "quick" / "papers" / "majeed2025.yaml"
     original = path.read_text()
     data = yaml.safe_load(original)
     # (Not the optimiser: the quick preset's synthetic_overrides replace it, so editing it changes no spec.)
@@ -220,3 +237,38 @@ def test_a_missing_run_file_is_rebuilt_not_left_stale(workspace, venv_env, remov
     finally:
         for name in removed:
             shutil.move(aside / name, run / name)
+
+
+def test_cross_validation_runs_every_fold_and_pools_them(configured_workspace):
+    work = configured_workspace("cross_validation")
+    samples = pd.read_csv(work / "results" / "decoded" / "synthetic" / "samples.csv")
+    tested = [
+        set(split.loc[split["split"] == "test", "sample_id"])
+        for split in (
+            pd.read_csv(work / "results" / "splits" / "synthetic" / f"subject_k3_fold{k}_seed0.csv") for k in range(3)
+        )
+    ]
+    # The three folds' test sets partition the data: every image is tested exactly once.
+    assert sum(len(t) for t in tested) == len(samples) and set().union(*tested) == set(samples["sample_id"])
+    experiments = pd.read_csv(work / "results" / "experiments.csv").set_index("experiment")
+    pooled = experiments.loc["lenet5_k3"]
+    assert pooled["seeds (folds)"] == "1 seed x 3 folds" and pooled["test samples per seed"] == len(samples)
+    claim = pd.read_csv(work / "results" / "claims.csv").set_index("experiment").loc["lenet5_k3"]
+    assert claim["n seeds (folds)"] == "1 (3 folds)"
+
+
+def test_feature_fusion_compares_fused_and_cnn_only_on_the_same_test_images(configured_workspace):
+    work = configured_workspace("feature_fusion")
+    runs = work / "results" / "runs" / "fusion2025"
+    n = {
+        name: json.loads((runs / name / "synthetic" / "seed0" / "metrics.json").read_text())["n"]
+        for name in ("cnn", "cnn_hog")
+    }
+    comparison = pd.read_csv(work / "results" / "comparisons.csv").set_index(["a", "b"]).loc[("cnn_hog", "cnn")]
+    assert comparison["n pairs"] == n["cnn"] == n["cnn_hog"]
+    log = (work / "first_run.log").read_text()
+    trainings = [block for block in log.split("\n\n") if "rule train:" in block]
+    fused = [block for block in trainings if "results/features/synthetic/hog.npy" in block]
+    assert len(trainings) == 2 and len(fused) == 1 and "fusion2025/cnn_hog/" in fused[0]
+    # Only the feature a run fuses is computed (features: {datasets: []} asks for none by itself).
+    assert sorted(p.name for p in (work / "results" / "features" / "synthetic").glob("*.npy")) == ["hog.npy"]
