@@ -41,6 +41,7 @@ def training_throughput(model_name: str, batch_size: int, epochs: int, threads: 
     from ferrepro.data.splits import make_split
     from ferrepro.data.standard import load_decoded
     from ferrepro.data.synthetic import SyntheticSpec, write_synthetic
+    from ferrepro.runspec import RunSpec
     from ferrepro.training.datamodule import FERDataModule
     from ferrepro.training.inputs import normalize_batch
     from ferrepro.training.module import FERClassifier
@@ -49,14 +50,22 @@ def training_throughput(model_name: str, batch_size: int, epochs: int, threads: 
     tmp = Path(tempfile.mkdtemp())
     write_synthetic(SyntheticSpec(n_subjects=36, images_per_subject_per_class=6, size=48, seed=1234), tmp / "syn")
     make_split(load_decoded(tmp / "syn").samples, "subject", 0).to_csv(tmp / "split.csv", index=False)
-    spec = {
-        "model": model_name,
-        "input": {"size": 48, "channels": "gray", "normalize": "per_image"},
-        "optimizer": {"name": "sgd", "lr": 0.01},
-        "lr_schedule": {"name": "none"},
-        "batch_size": batch_size,
-        "seed": 0,
-    }
+    spec = RunSpec.from_dict(
+        {
+            "paper": "bench",
+            "experiment": "throughput",
+            "dataset": "synthetic",
+            "seed": 0,
+            "split": "subject",
+            "model": model_name,
+            "input": {"size": 48, "channels": "gray", "normalize": "per_image"},
+            "optimizer": {"name": "sgd", "lr": 0.01},
+            "lr_schedule": {"name": "none"},
+            "batch_size": batch_size,
+            "max_epochs": epochs,
+        },
+        "bench/run.py",
+    )
     dm = FERDataModule(spec, str(tmp / "syn"), str(tmp / "split.csv"))
     dm.setup()
     n = len(dm.arrays["train"].y)

@@ -23,7 +23,7 @@ def test_default_config_is_valid_and_expands_to_runs(config):
     for r in runs:
         assert r.run_dir == f"results/runs/{r.paper}/{r.experiment}/{r.dataset}/seed{r.seed}"
         # Synthetic data has no official split: whole identities are held out, by a hold-out or by folds.
-        assert r.spec["split"] == "subject" or r.spec["split"].startswith("subject_k"), r.spec["split"]
+        assert r.spec.split == "subject" or r.spec.split.startswith("subject_k"), r.spec.split
 
 
 def test_unknown_key_is_named(config):
@@ -114,8 +114,8 @@ def test_paper_name_must_match_file(tmp_path):
 
 def test_preset_layers_override_paper_defaults(config):
     quick = {r.experiment: r.spec for r in load_run_matrix(config, REPO) if r.paper == "majeed2025"}
-    assert quick["proposed"]["max_epochs"] == config["presets"]["quick"]["overrides"]["max_epochs"]
-    assert quick["proposed"]["batch_size"] == 64  # from the paper's defaults, untouched by the preset
+    assert quick["proposed"].max_epochs == config["presets"]["quick"]["overrides"]["max_epochs"]
+    assert quick["proposed"].batch_size == 64  # from the paper's defaults, untouched by the preset
 
     full = copy.deepcopy(config)
     full["preset"] = "full"
@@ -123,8 +123,9 @@ def test_preset_layers_override_paper_defaults(config):
     assert {r.dataset for r in runs} == {"fer2013"}
     assert {r.seed for r in runs} == {0, 1, 2}
     literal = [r for r in runs if r.experiment != "proposed_keras_sgd"]
-    assert literal and all(r.spec["optimizer"] == {"name": "sgd", "lr": 0.01, "momentum": 0.0} for r in literal)
-    assert all(r.spec["split"] == "official" for r in runs)
+    sgd = {"name": "sgd", "lr": 0.01, "momentum": 0.0}
+    assert literal and all(r.spec.to_dict()["optimizer"] == sgd for r in literal)
+    assert all(r.spec.split == "official" for r in runs)
 
 
 def test_changing_one_hyperparameter_changes_only_that_experiments_spec(config, tmp_path):

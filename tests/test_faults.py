@@ -7,6 +7,7 @@ or to run a command nobody asked for.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -98,17 +99,15 @@ def test_aggregators_refuse_a_metrics_file_of_an_old_spec_naming_the_run_and_the
     metrics = [run / "metrics.json"]
     assert load_runs(metrics, specs)  # current: accepted
     # The config changed (the retrain was killed, so the old files stayed): every table must refuse them.
-    write_spec_file(specs / "majeed2025" / "lenet5" / "synthetic" / "seed0.json", dict(spec, batch_size=8))
+    write_spec_file(specs / "majeed2025" / "lenet5" / "synthetic" / "seed0.json", replace(spec, batch_size=8))
     with pytest.raises(RunFileError, match=r"stale.*majeed2025/lenet5/synthetic/seed0.*snakemake .*metrics\.json"):
         aggregate(metrics, None, specs)
 
 
 def test_every_metrics_file_carries_its_provenance(tiny_synthetic, split_csv, tmp_path):
-    from ferrepro.config import spec_digest
-
     spec, run = _evaluated_workspace(tiny_synthetic, split_csv, tmp_path)
     provenance = json.loads((run / "metrics.json").read_text())["provenance"]
-    assert provenance["spec_digest"] == spec_digest(spec)
+    assert provenance["spec_digest"] == spec.digest()
     training = provenance["training"]
     assert set(training["code"]) == {"commit", "dirty"} and training["seed"] == 0
     assert training["software"]["torch"] and training["software"]["lightning"]

@@ -12,6 +12,7 @@ from torch import nn
 from ferrepro.models import build_model
 from ferrepro.models.init import KERAS_BN_EPS, KERAS_BN_MOMENTUM, apply_init
 from ferrepro.reporting.ledger import KEY, VALUE_COLUMNS, LedgerError, merge, read_ledger
+from ferrepro.runspec import LrSchedule, OptimizerSettings
 from ferrepro.training.module import build_optimizer
 
 
@@ -49,8 +50,7 @@ def test_pretrained_modules_are_never_reinitialised():
 
 def test_l2_goes_on_the_convolution_kernels_only():
     model = build_model("afzaal2025.optimized", num_classes=7, in_channels=1, input_size=64)
-    spec = {"optimizer": {"name": "adam", "lr": 1e-3}}
-    groups = build_optimizer(model.parameters(), spec, model).param_groups
+    groups = build_optimizer(model.parameters(), OptimizerSettings(name="adam", lr=1e-3), model).param_groups
     decayed = [p for g in groups if g["weight_decay"] > 0 for p in g["params"]]
     assert {id(p) for p in decayed} == {id(m.weight) for m in model.features.modules() if isinstance(m, nn.Conv2d)}
     assert groups[0]["weight_decay"] == model.l2_weight_decay == 2e-3
@@ -59,15 +59,14 @@ def test_l2_goes_on_the_convolution_kernels_only():
 
 def test_matlab_l2_skips_layer_biases_but_keeps_batchnorm():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
-    spec = {"optimizer": {"name": "sgd", "lr": 0.01, "weight_decay": 1e-4, "decay_biases": False}}
-    groups = build_optimizer(model.parameters(), spec, model).param_groups
+    opt = OptimizerSettings(name="sgd", lr=0.01, weight_decay=1e-4, decay_biases=False)
+    groups = build_optimizer(model.parameters(), opt, model).param_groups
     decayed = {id(p) for g in groups if g["weight_decay"] == 1e-4 for p in g["params"]}
     undecayed = {id(p) for g in groups if g["weight_decay"] == 0.0 for p in g["params"]}
     assert undecayed == {id(model[0].bias), id(model[3].bias)}
     assert decayed == {id(model[0].weight), id(model[1].weight), id(model[1].bias), id(model[3].weight)}
     # Without the setting, every parameter is decayed (one group).
-    spec["optimizer"].pop("decay_biases")
-    (group,) = build_optimizer(model.parameters(), spec, model).param_groups
+    (group,) = build_optimizer(model.parameters(), opt.without("decay_biases"), model).param_groups
     assert group["weight_decay"] == 1e-4 and len(group["params"]) == 6
 
 
@@ -106,5 +105,5 @@ def test_the_plateau_schedule_watches_the_configured_metric_in_its_direction(mon
 
     optimizer = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
     schedule = {"name": "plateau", "factor": 0.5, "patience": 3} | ({"monitor": monitor} if monitor else {})
-    built = build_scheduler(optimizer, {"lr_schedule": schedule})
+    built = build_scheduler(optimizer, LrSchedule.from_dict(schedule, "test"))
     assert built["monitor"] == (monitor or "val_loss") and built["scheduler"].mode == mode

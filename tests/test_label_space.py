@@ -8,6 +8,7 @@ import native_fixtures as fx
 import numpy as np
 import pytest
 import yaml
+from test_training import _spec as training_spec
 
 from ferrepro.evaluation.metrics import classification_metrics, shared_classes
 from ferrepro.labels import label_set
@@ -55,14 +56,12 @@ def test_seven_class_ckplus_cv_run_trains_on_seven_classes(tmp_path):
     split = make_split(load_decoded(decoded).samples, "subject_k5_fold0", seed=0)
     split.to_csv(tmp_path / "split.csv", index=False)
     paper = yaml.safe_load(open("config/papers/abdeldayem2025.yaml"))
-    spec = {
-        "label_set": paper["experiments"]["full_ckplus"]["label_set"],
-        "seed": 0,
-        "input": {"size": 48, "channels": "gray"},
-    }
+    spec = training_spec(
+        label_set=paper["experiments"]["full_ckplus"]["label_set"], input={"size": 48, "channels": "gray"}
+    )
     arrays, report = prepare_run_arrays(spec, decoded, tmp_path / "split.csv")
     counts = np.bincount(arrays["train"].y, minlength=7)
-    assert len(label_set(spec["label_set"])) == 7 and (counts > 0).all()
+    assert len(label_set(spec.label_set)) == 7 and (counts > 0).all()
     assert report["excluded_labels"]["train"] == {}
 
 

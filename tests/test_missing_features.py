@@ -12,7 +12,6 @@ from test_training import TINY_IAFEN
 from test_training import _spec as training_spec
 
 from ferrepro.config import (
-    MISSING_FEATURES_DEFAULT,
     ConfigError,
     load_config,
     load_paper_config,
@@ -20,6 +19,7 @@ from ferrepro.config import (
     validate_against_schema,
 )
 from ferrepro.data.standard import load_decoded
+from ferrepro.runspec import MissingFeatures
 from ferrepro.training.arrays import prepare_run_arrays
 
 WIDTH = 6  # feature columns: the first 4 play "HoG" (always there), the last 2 "landmarks" (NaN on failure)
@@ -187,11 +187,11 @@ def test_training_and_evaluation_report_the_same_imputation(tiny_synthetic, spli
 def test_fusion_specs_get_the_default_and_image_only_specs_none():
     config = load_config(REPO / "config" / "config.yaml")
     paper = load_paper_config(REPO / "config" / "papers" / "nauman2025.yaml")
-    fused = resolve_spec(paper, "cnn_hog_1000pc", "fer2013", 0, config)
-    assert fused["missing_features"] == MISSING_FEATURES_DEFAULT == {"train": "exclude", "evaluate": "impute"}
-    assert "missing_features" not in resolve_spec(paper, "cnn_1000pc", "fer2013", 0, config)
+    fused = resolve_spec(paper, "cnn_hog_1000pc", "fer2013", 0, config).to_dict()
+    assert fused["missing_features"] == MissingFeatures().policy() == {"train": "exclude", "evaluate": "impute"}
+    assert "missing_features" not in resolve_spec(paper, "cnn_1000pc", "fer2013", 0, config).to_dict()
     paper["experiments"]["cnn_hog_1000pc"]["missing_features"] = {"evaluate": "exclude"}
-    assert resolve_spec(paper, "cnn_hog_1000pc", "fer2013", 0, config)["missing_features"] == {
+    assert resolve_spec(paper, "cnn_hog_1000pc", "fer2013", 0, config).to_dict()["missing_features"] == {
         "train": "exclude",
         "evaluate": "exclude",
     }

@@ -225,7 +225,7 @@ def test_full_preset_expands_every_runnable_experiment(paper_name):
     assert len({r.run_dir for r in runs}) == len(runs), "two runs share a run folder"
     for r in runs:
         assert r.dataset in exp_datasets(paper_name, paper(paper_name)["experiments"][r.group])
-        assert r.spec["paper"] == paper_name and r.spec["max_epochs"] >= 1
+        assert r.spec.paper == paper_name and r.spec.max_epochs >= 1
 
 
 def _without_balance(spec: dict) -> dict:

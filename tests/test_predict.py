@@ -10,6 +10,7 @@ import json
 import os
 import pickle
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -21,6 +22,7 @@ from ferrepro.cli import main as ferrepro_main
 from ferrepro.labels import BASIC7
 from ferrepro.models import build_model
 from ferrepro.predict import Detection, cli, crop_face
+from ferrepro.runspec import RunSpec
 
 # Where the astronaut's face is in skimage.data.astronaut() (512 x 512): roughly x 175-265, y 75-170.
 FACE_CENTRE_X, FACE_CENTRE_Y = (180, 260), (80, 170)
@@ -186,11 +188,11 @@ def test_predicts_from_a_model_trained_by_ferrepro_train(tiny_synthetic, astrona
     from ferrepro.data.standard import load_decoded
 
     (run,) = [r for r in _quick_matrix() if (r.paper, r.experiment) == ("majeed2025", "lenet5")]
-    spec = dict(run.spec, max_epochs=1, trainer=dict(run.spec["trainer"], accelerator="cpu", threads=1))
+    spec = replace(run.spec, max_epochs=1, trainer=replace(run.spec.trainer, accelerator="cpu", threads=1))
     spec_file = tmp_path / "spec.json"
     write_spec_file(spec_file, spec)
     split = tmp_path / "split.csv"
-    make_split(load_decoded(tiny_synthetic).samples, spec["split"], spec["seed"]).to_csv(split, index=False)
+    make_split(load_decoded(tiny_synthetic).samples, spec.split, spec.seed).to_csv(split, index=False)
     run_dir = tmp_path / "runs" / "majeed2025" / "lenet5" / "synthetic" / "seed0"
     assert (
         ferrepro_main(
@@ -228,30 +230,30 @@ def _matrix_inputs():
     seen = {}
     for run in _quick_matrix():
         s = run.spec
-        key = json.dumps([s["model"], s["input"], s.get("preprocess"), bool(s.get("features"))], sort_keys=True)
+        key = json.dumps([s.model, s.input.to_dict(), s.preprocess, bool(s.features)], sort_keys=True)
         seen.setdefault(key, s)
     return list(seen.values())
 
 
-@pytest.mark.parametrize("spec", _matrix_inputs(), ids=lambda s: f"{s['paper']}-{s['experiment']}")
+@pytest.mark.parametrize("spec", _matrix_inputs(), ids=lambda s: f"{s.paper}-{s.experiment}")
 def test_every_workflow_spec_is_predicted_or_refused_for_a_stated_reason(spec, astronaut_png, tmp_path, capsys):
     """Every input set-up the workflow trains: predict runs it (preprocessing included) or names why it cannot."""
     from ferrepro.predict import PredictError, check_spec_reproducible, model_input
 
-    if spec.get("features") or any(step["op"] == "landmark_emphasis" for step in spec.get("preprocess") or []):
+    if spec.features or any(step["op"] == "landmark_emphasis" for step in spec.preprocess):
         with pytest.raises(PredictError, match=r"\['features'\]|'landmark_emphasis' step"):
             check_spec_reproducible(spec, Path("model.pt"))
         return
     in_channels = model_input(spec, [np.zeros((8, 8, 3), np.uint8)]).shape[1]
-    size = spec["input"]["size"]
+    size = spec.input.size
     model = build_model(
-        spec["model"], num_classes=len(BASIC7), in_channels=in_channels, input_size=size, **spec.get("model_kwargs", {})
+        spec.model, num_classes=len(BASIC7), in_channels=in_channels, input_size=size, **spec.model_kwargs
     )
     path = _save(
         {
             "format": 1,
             "state_dict": model.state_dict(),
-            "spec": spec,
+            "spec": spec.to_dict(),
             "classes": list(BASIC7),
             "in_channels": in_channels,
         },
@@ -259,7 +261,7 @@ def test_every_workflow_spec_is_predicted_or_refused_for_a_stated_reason(spec, a
     )
     code, result, err = _predict_json(capsys, astronaut_png, "--checkpoint", path)
     assert code == 0, err
-    assert result["model"]["preprocess"] == (spec.get("preprocess") or [])
+    assert result["model"]["preprocess"] == list(spec.preprocess)
 
 
 def test_preprocessing_steps_reach_the_model_input():
@@ -267,8 +269,8 @@ def test_preprocessing_steps_reach_the_model_input():
     from ferrepro.predict import model_input
 
     crop = np.random.default_rng(0).integers(100, 140, (96, 96, 3), dtype=np.uint8)
-    plain = {"input": {"size": 48, "channels": "gray", "normalize": "unit"}}
-    stretched = dict(plain, preprocess=[{"op": "minmax"}])
+    plain = RunSpec.from_dict(_spec(normalize="unit"), "test")
+    stretched = replace(plain, preprocess=({"op": "minmax"},))
     a, b = model_input(plain, [crop]), model_input(stretched, [crop])
     assert a.shape == b.shape == (1, 1, 48, 48)
     assert a.max() < 0.6 and b.min() == pytest.approx(0.0) and b.max() == pytest.approx(1.0)

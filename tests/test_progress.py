@@ -10,6 +10,7 @@ import warnings
 import pandas as pd
 import pytest
 
+from ferrepro.runspec import RunSpec
 from ferrepro.training.progress import LOG_DIR, epoch_line, format_duration, show_progress_bar
 from ferrepro.training.run import train_run
 
@@ -52,8 +53,8 @@ def test_progress_bar_only_on_a_terminal():
     assert show_progress_bar(closed) is False
 
 
-def _spec(max_epochs: int) -> dict:
-    return {
+def _spec(max_epochs: int) -> RunSpec:
+    spec = {
         "paper": "majeed2025",
         "experiment": "lenet5",
         "dataset": "synthetic",
@@ -78,6 +79,7 @@ def _spec(max_epochs: int) -> dict:
             "threads": 1,
         },
     }
+    return RunSpec.from_dict(spec, "test_progress._spec")
 
 
 def test_a_training_logs_one_line_per_epoch_and_no_repeated_lightning_noise(

@@ -183,6 +183,9 @@ def evaluated_run(tmp_path, tiny_synthetic):
         "preprocess": [{"op": "adaptive_gamma"}],
         "label_set": "basic7",
         "model_kwargs": {},
+        "optimizer": {"name": "adam", "lr": 0.001},
+        "batch_size": 32,
+        "max_epochs": 1,
     }
     torch.manual_seed(0)
     model = build_model(spec["model"], num_classes=7, in_channels=1, input_size=32)
@@ -241,7 +244,9 @@ def test_run_robustness_refuses_a_stale_evaluation(evaluated_run):
 
 
 def test_fusion_and_leaky_runs_are_refused_with_a_reason():
+    from test_training import _spec as training_spec
+
     with pytest.raises(ValueError, match="feature-fusion"):
-        check_supported({"features": ["hog"]}, "run")
+        check_supported(training_spec(features=["hog"]), "run")
     with pytest.raises(ValueError, match="leaky"):
-        check_supported({"balance": {"order": "leaky"}}, "run")
+        check_supported(training_spec(balance={"order": "leaky"}), "run")

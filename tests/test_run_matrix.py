@@ -45,14 +45,14 @@ def test_folds_all_expands_into_one_run_per_fold_and_seed(tmp_path):
     assert [(r.experiment, r.seed) for r in runs][:2] == [("cv-fold0", 0), ("cv-fold0", 1)]
     assert len(runs) == 5 * 3
     assert {r.group for r in runs} == {"cv"}
-    assert sorted({(r.fold, r.spec["split"]) for r in runs}) == [(k, f"subject_k5_fold{k}") for k in range(5)]
+    assert sorted({(r.fold, r.spec.split) for r in runs}) == [(k, f"subject_k5_fold{k}") for k in range(5)]
     assert all(r.split_file == f"results/splits/ckplus/subject_k5_fold{r.fold}_seed{r.seed}.csv" for r in runs)
-    assert all(r.spec["group"] == "cv" and r.spec["fold"] == r.fold for r in runs)
+    assert all(r.spec.group == "cv" and r.spec.fold == r.fold for r in runs)
 
 
 def test_quick_preset_keeps_the_first_fold_only(tmp_path):
     runs = _matrix(tmp_path, _paper(cv={"split": "subject_k5", "folds": [3, 1]}), preset="quick")
-    assert [(r.experiment, r.dataset, r.spec["split"]) for r in runs] == [("cv-fold3", "synthetic", "subject_k5_fold3")]
+    assert [(r.experiment, r.dataset, r.spec.split) for r in runs] == [("cv-fold3", "synthetic", "subject_k5_fold3")]
 
 
 @pytest.mark.parametrize(
@@ -108,10 +108,10 @@ def test_run_datasets_restricts_the_workspace(tmp_path):
 def test_paper_preset_overrides_win_over_the_preset_and_stay_in_their_preset(tmp_path):
     paper = _paper(e={"model_kwargs": {"keep": 1}})
     paper["preset_overrides"] = {"quick": {"input": {"size": 64}, "max_epochs": 2, "model_kwargs": {"small": True}}}
-    quick = _matrix(tmp_path, paper, preset="quick")[0].spec
+    quick = _matrix(tmp_path, paper, preset="quick")[0].spec.to_dict()
     assert quick["input"] == {"size": 64, "channels": "gray", "normalize": "per_image"}
     assert quick["max_epochs"] == 2 and quick["model_kwargs"] == {"keep": 1, "small": True}
-    full = _matrix(tmp_path, paper)[0].spec
+    full = _matrix(tmp_path, paper)[0].spec.to_dict()
     assert full["input"] == {"size": 48, "channels": "gray"} and full["max_epochs"] == 40
 
 
@@ -166,4 +166,4 @@ def test_the_readme_sixth_paper_example_is_a_valid_config(tmp_path):
     runs = _matrix(tmp_path, paper)
     assert [(r.experiment, r.dataset, r.seed) for r in runs] == [("proposed", "fer2013", s) for s in (0, 1, 2)]
     quick_epochs = load_config(REPO / "config" / "config.yaml")["presets"]["quick"]["overrides"]["max_epochs"]
-    assert _matrix(tmp_path, paper, preset="quick")[0].spec["max_epochs"] == quick_epochs
+    assert _matrix(tmp_path, paper, preset="quick")[0].spec.max_epochs == quick_epochs

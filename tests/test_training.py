@@ -10,6 +10,7 @@ from ferrepro.data.standard import load_decoded
 from ferrepro.evaluation.evaluate import evaluate_run
 from ferrepro.evaluation.metrics import classification_metrics
 from ferrepro.models.checkpoint import load_trained_model
+from ferrepro.runspec import RunSpec
 from ferrepro.training.module import InverseTimeDecay
 from ferrepro.training.run import train_run
 
@@ -41,7 +42,7 @@ def _spec(seed=0, **overrides):
         },
     }
     spec.update(overrides)
-    return spec
+    return RunSpec.from_dict(spec, "test_training._spec")
 
 
 def test_train_then_evaluate_writes_every_output(tiny_synthetic, split_csv, tmp_path):
@@ -64,7 +65,7 @@ def test_train_then_evaluate_writes_every_output(tiny_synthetic, split_csv, tmp_
 def test_model_file_loads_with_weights_only(tiny_synthetic, split_csv, tmp_path):
     train_run(_spec(max_epochs=1), tiny_synthetic, split_csv, tmp_path)
     model, spec, classes = load_trained_model(tmp_path / "model.pt")
-    assert spec["model"] == "majeed2025.lenet5" and len(classes) == 7
+    assert spec.model == "majeed2025.lenet5" and len(classes) == 7
     assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
 
 
@@ -156,7 +157,7 @@ def test_feature_fusion_trains_and_evaluates(tiny_synthetic, split_csv, hog_file
     spec = _spec(model="nauman2025.ia_fen", model_kwargs=TINY_IAFEN, features=["hog"], max_epochs=1)
     summary = train_run(spec, tiny_synthetic, split_csv, tmp_path, [str(hog_file)])
     model, saved_spec, _ = load_trained_model(tmp_path / "model.pt")
-    assert saved_spec["model_kwargs"]["feature_dim"] == np.load(hog_file).shape[1]
+    assert saved_spec.model_kwargs["feature_dim"] == np.load(hog_file).shape[1]
     assert model.uses_features
     metrics = evaluate_run(tmp_path, tiny_synthetic, split_csv, [str(hog_file)])
     assert metrics["n"] == summary["n_test"] and metrics["excluded_missing_features"] == []
@@ -164,6 +165,7 @@ def test_feature_fusion_trains_and_evaluates(tiny_synthetic, split_csv, hog_file
 
 def test_missing_feature_rows_are_excluded_and_reported(tiny_synthetic, split_csv, hog_file, tmp_path):
     """With `missing_features: {evaluate: exclude}`: the default keeps and fills them (test_missing_features.py)."""
+    from ferrepro.runspec import InputSettings, MissingFeatures
     from ferrepro.training.arrays import load_split_arrays
 
     features = np.load(hog_file)
@@ -177,10 +179,10 @@ def test_missing_feature_rows_are_excluded_and_reported(tiny_synthetic, split_cs
     arrays = load_split_arrays(
         tiny_synthetic,
         split_csv,
-        {"size": 48, "channels": "gray"},
+        InputSettings(size=48, channels="gray"),
         ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"),
         [path],
-        missing_features={"train": "exclude", "evaluate": "exclude"},
+        missing_features=MissingFeatures(train="exclude", evaluate="exclude"),
     )
     assert arrays["test"].excluded == [samples["sample_id"][i] for i in broken]
     assert len(arrays["test"].y) == len(test_ids) - 3

@@ -134,7 +134,7 @@ def _abdeldayem_runs(preset: str = "full"):
 
 def test_start_up_check_names_every_run_that_needs_the_file(torch_home):
     runs = _abdeldayem_runs()
-    needing = [r for r in runs if r.spec["model_kwargs"].get("pretrained_weights") == "imagenet"]
+    needing = [r for r in runs if r.spec.model_kwargs.get("pretrained_weights") == "imagenet"]
     assert needing and len(needing) < len(runs)  # the random-init control needs nothing
     with pytest.raises(weights.PretrainedWeightsError) as err:
         weights.check_pretrained(runs)
@@ -165,7 +165,7 @@ def test_start_up_check_passes_when_the_file_is_in_place_and_skips_trained_runs(
     weights.check_pretrained(runs)  # in place and its hash prefix matches: no error
 
     fixture.path().unlink()
-    needing = [r for r in runs if weights.required_weights(r.spec)]
+    needing = [r for r in runs if weights.required_weights(r.spec.model_kwargs)]
     # A run already trained for its current spec never reads the file again (evaluation rebuilds from model.pt).
     trained, stale = needing[0], needing[1]
     for run, digest in ((trained, trained.spec_digest), (stale, "another spec")):
@@ -183,17 +183,17 @@ def test_the_default_quick_run_needs_no_pretrained_weights(torch_home):
     assert config["preset"] == "quick"
     runs = load_run_matrix(config, REPO)
     dcrnet = [r for r in runs if r.paper == "abdeldayem2025"]
-    assert dcrnet and all(r.spec["model_kwargs"]["pretrained_weights"] is None for r in dcrnet)
-    assert all(r.spec["input"]["normalize"] == "per_image" for r in dcrnet)  # the quick synthetic setting, as before
+    assert dcrnet and all(r.spec.model_kwargs["pretrained_weights"] is None for r in dcrnet)
+    assert all(r.spec.input.normalize == "per_image" for r in dcrnet)  # the quick synthetic setting, as before
     assert weights.runs_needing_weights(runs) == {}
     weights.check_pretrained(runs)  # no file anywhere, and nothing to complain about
 
 
 def test_a_run_that_may_fall_back_to_random_weights_needs_no_file():
-    spec = {"model_kwargs": {"pretrained_weights": "imagenet", "allow_random_fallback": True}}
-    assert weights.required_weights(spec) is None
-    assert weights.required_weights({"model_kwargs": {"pretrained_weights": None}}) is None
-    assert weights.required_weights({"model_kwargs": {"pretrained_weights": "imagenet"}}).file_name == DENSENET
+    kwargs = {"pretrained_weights": "imagenet", "allow_random_fallback": True}
+    assert weights.required_weights(kwargs) is None
+    assert weights.required_weights({"pretrained_weights": None}) is None
+    assert weights.required_weights({"pretrained_weights": "imagenet"}).file_name == DENSENET
 
 
 def test_evaluation_rebuilds_a_trained_dcrnet_without_the_pretrained_file(torch_home, tmp_path):
@@ -203,9 +203,17 @@ def test_evaluation_rebuilds_a_trained_dcrnet_without_the_pretrained_file(torch_
     torch.manual_seed(0)
     model = build_model("abdeldayem2025.dcrnet", num_classes=7, in_channels=3, input_size=64)
     spec = {
+        "paper": "abdeldayem2025",
+        "experiment": "full",
+        "dataset": "fer2013",
+        "seed": 0,
+        "split": "official",
         "model": "abdeldayem2025.dcrnet",
         "input": {"size": 64, "channels": "rgb", "normalize": "imagenet"},
         "model_kwargs": {"pretrained_weights": "imagenet", "allow_random_fallback": False},
+        "optimizer": {"name": "adam", "lr": 0.001},
+        "batch_size": 32,
+        "max_epochs": 1,
     }
     path = tmp_path / "model.pt"
     torch.save(
@@ -273,19 +281,19 @@ def test_imagenet_normalisation_on_grey_input_is_refused_at_start_up(tmp_path):
 def test_abdeldayem_pretrained_runs_are_imagenet_normalised_and_the_control_differs_only_in_init():
     runs = {(r.experiment, r.seed): r for r in _abdeldayem_runs()}
     full, control = runs[("full", 0)], runs[("full_random_init", 0)]
-    assert full.spec["model_kwargs"]["pretrained_weights"] == "imagenet"
-    assert full.spec["input"]["normalize"] == "imagenet" and full.spec["input"]["channels"] == "rgb"
+    assert full.spec.model_kwargs["pretrained_weights"] == "imagenet"
+    assert full.spec.input.normalize == "imagenet" and full.spec.input.channels == "rgb"
     assert all(
-        r.spec["input"]["normalize"] == "imagenet"
+        r.spec.input.normalize == "imagenet"
         for r in runs.values()
-        if r.spec["model_kwargs"]["pretrained_weights"] == "imagenet"
+        if r.spec.model_kwargs["pretrained_weights"] == "imagenet"
     )
-    assert control.spec["model_kwargs"]["pretrained_weights"] is None
+    assert control.spec.model_kwargs["pretrained_weights"] is None
     ignore = ("experiment", "group", "model_kwargs")
-    assert {k: v for k, v in control.spec.items() if k not in ignore} == {
-        k: v for k, v in full.spec.items() if k not in ignore
+    assert {k: v for k, v in control.spec.to_dict().items() if k not in ignore} == {
+        k: v for k, v in full.spec.to_dict().items() if k not in ignore
     }
-    assert {**control.spec["model_kwargs"], "pretrained_weights": "imagenet"} == full.spec["model_kwargs"]
+    assert {**control.spec.model_kwargs, "pretrained_weights": "imagenet"} == full.spec.model_kwargs
     assert control.dataset == full.dataset and not control.robustness
 
 

@@ -26,7 +26,7 @@ import numpy as np
 SPEC = "results/specs/afzaal2025/baseline_oversample/fer2013/seed0.json"
 
 
-def torch_port(spec: dict, dm, steps: int, augment: bool) -> dict:
+def torch_port(spec, dm, steps: int, augment: bool) -> dict:
     import lightning as L
     import torch
 
@@ -98,16 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", help="write the result as JSON here")
     a = parser.parse_args(argv)
+    from dataclasses import replace
+
     import torch
 
+    from ferrepro.config import load_spec_file
     from ferrepro.training.datamodule import FERDataModule
 
     torch.set_num_threads(a.threads)
     ws = Path(a.workspace)
-    spec = json.loads((ws / SPEC).read_text())["spec"]
-    spec["optimizer"]["lr"] = a.lr
+    spec = load_spec_file(ws / SPEC)
+    spec = spec.with_settings(optimizer=replace(spec.optimizer, lr=a.lr))
     if a.init:
-        spec["init"] = a.init
+        spec = spec.with_settings(init=a.init)
     dm = FERDataModule(
         spec, str(ws / "results/decoded/fer2013"), str(ws / "results/splits/fer2013/official_seed0.csv"), [], None
     )
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "lr": a.lr,
         "steps": a.steps,
         "augment": not (a.no_augment or a.keras),
-        "init": spec["init"],
+        "init": spec.init,
         **result,
     }
     text = json.dumps(result, indent=1)

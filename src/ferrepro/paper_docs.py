@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ferrepro.config import (
     ConfigError,
-    _setting,
     claim_label,
     dataset_availability,
+    experiment_setting,
     fold_splits,
     load_paper_config,
     unavailable_reason,
@@ -90,7 +90,7 @@ def _runs(paper_cfg: dict, name: str, exp: dict, availability: dict, full_preset
     if exp.get("runnable", True) is False:
         reason = exp.get("description", "").split("Not runnable", 1)[-1].lstrip(":. ")
         return f"no: {reason}" if reason else "no"
-    datasets = _setting(paper_cfg, name, "datasets", [])
+    datasets = experiment_setting(paper_cfg, name, "datasets", [])
     blocked = {d: unavailable_reason(d, availability) for d in datasets}
     usable = [d for d, why in blocked.items() if why is None]
     if not usable:
@@ -110,7 +110,7 @@ def experiment_table(paper_cfg: dict, basedir: str | Path = ".") -> str:
     full_preset = {"max_folds": None}
     rows = [HEADER]
     for name, exp in paper_cfg["experiments"].items():
-        datasets = ", ".join(_setting(paper_cfg, name, "datasets", []))
+        datasets = ", ".join(experiment_setting(paper_cfg, name, "datasets", []))
         rows.append(
             f"| `{name}` | {_settings(paper_cfg, exp)} | {datasets} | {_claims(exp)} | "
             f"{_runs(paper_cfg, name, exp, availability, full_preset)} |"

@@ -7,12 +7,12 @@ report the predicted expression and every class probability.
 "Exactly as in training" is guaranteed by reusing the training code paths, driven by the model
 file's own ``spec``: ``training.arrays.images_for_model`` (the run's ``preprocess`` steps, then
 ``training.inputs.to_model_input``: resize, gray/RGB conversion, [0, 1] range) and
-``evaluation.evaluate.predict_probabilities`` (the run's normalisation, softmax). Predict reads only the
-spec keys that decide what the model is and sees (``INFERENCE_SPEC_KEYS``); all others only steer
-training, so new training keys never break it. What it cannot reproduce on a photo (fused handcrafted
-``features``, a ``landmark_emphasis`` step, an unknown ``input`` key) is refused with a message naming
-it, never ignored. A model trained on synthetic faces, or under a preset's epoch cap, is flagged in
-every output (table, JSON, annotated pictures): its labels on real photos mean little.
+``evaluation.evaluate.predict_probabilities`` (the run's normalisation, softmax). The file's spec is read
+as a ``RunSpec`` (a key this ferrepro does not know is refused, naming it); predict uses its model
+settings (``RunSpec.MODEL_FIELDS``), and the run's identity and epochs for the caveats below. What it
+cannot reproduce on a photo (fused handcrafted ``features``, a ``landmark_emphasis`` step) is refused
+with a message naming it, never ignored. A model trained on synthetic faces, or under a preset's epoch
+cap, is flagged in every output (table, JSON, annotated pictures): its labels on real photos mean little.
 
 Choices made here (no paper describes inference on new photos):
 
@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from ferrepro.models.checkpoint import MODEL_FILE, ModelFileError, build_trained_model, first_line, read_model_file
+from ferrepro.runspec import RunSpec, SpecError
 
 DEFAULT_UPSAMPLE = 1
 DEFAULT_THRESHOLD = 0.5
@@ -58,13 +59,6 @@ DEFAULT_DETECT_MAX_SIDE = 1600
 
 EXIT_OK, EXIT_IMAGE_ERROR, EXIT_USAGE, EXIT_NO_FACE = 0, 1, 2, 3
 
-# What predict reads from a spec: everything that decides what the model *is* and what it *sees*. Every other
-# key (split, optimiser, schedule, balancing, run identity, cross-validation fold, ...) only steers training or
-# names the run, so predict never reads it, and keys added to training later cannot break predict.
-# ``model`` and ``model_kwargs`` rebuild the network (``build_trained_model``), ``input`` and ``preprocess``
-# rebuild its input (the training code path), ``features`` must be empty (predict cannot compute them).
-INFERENCE_SPEC_KEYS = ("model", "model_kwargs", "input", "preprocess", "features")
-INPUT_KEYS = frozenset({"size", "channels", "normalize"})
 # Preprocessing steps predict cannot run on a photo: they need inputs computed elsewhere in the workflow.
 UNREPRODUCIBLE_STEPS = {"landmark_emphasis": "it needs the dlib landmarks the workflow computes for its dataset"}
 
@@ -83,27 +77,16 @@ class ImageReadError(Exception):
 @dataclass
 class LoadedModel:
     model: Any  # torch.nn.Module in eval mode
-    spec: dict
+    spec: RunSpec
     classes: list[str]
     path: Path
-
-    @property
-    def input_spec(self) -> dict:
-        return self.spec["input"]
-
-    @property
-    def run_name(self) -> str | None:
-        keys = ("paper", "experiment", "dataset", "seed")
-        if all(k in self.spec for k in keys):
-            return f"{self.spec['paper']}/{self.spec['experiment']}/{self.spec['dataset']}/seed{self.spec['seed']}"
-        return None
 
     @property
     def caveats(self) -> list[str]:
         return training_caveats(self.spec, self.path)
 
 
-def training_caveats(spec: dict, model_path: Path) -> list[str]:
+def training_caveats(spec: RunSpec, model_path: Path) -> list[str]:
     """Plain sentences on why this model's predictions on real photos mean little (empty when none applies).
 
     Synthetic: the spec's dataset is one of the embedded synthetic datasets. Capped: the run stopped at a
@@ -113,14 +96,13 @@ def training_caveats(spec: dict, model_path: Path) -> list[str]:
     from ferrepro.config import SYNTHETIC_DATASETS
 
     notes = []
-    dataset = spec.get("dataset")
-    if dataset in SYNTHETIC_DATASETS:
+    if spec.dataset in SYNTHETIC_DATASETS:
         notes.append(
-            f"trained on synthetic faces (dataset {dataset!r}), never on real photos: its predictions "
+            f"trained on synthetic faces (dataset {spec.dataset!r}), never on real photos: its predictions "
             "on real faces mean nothing; it only shows that the pipeline runs"
         )
-    epochs, paper_epochs = spec.get("max_epochs"), _paper_max_epochs(spec)
-    if isinstance(epochs, int) and isinstance(paper_epochs, int) and epochs < paper_epochs:
+    epochs, paper_epochs = spec.max_epochs, _paper_max_epochs(spec)
+    if isinstance(epochs, int) and paper_epochs is not None and epochs < paper_epochs:
         run = _train_summary(model_path)
         ran = run.get("epochs_run", epochs) if isinstance(run.get("epochs_run"), int) else epochs
         notes.append(
@@ -130,20 +112,17 @@ def training_caveats(spec: dict, model_path: Path) -> list[str]:
     return notes
 
 
-def _paper_max_epochs(spec: dict) -> int | None:
+def _paper_max_epochs(spec: RunSpec) -> int | None:
     """The paper's own max_epochs for the run's experiment, from config/papers/<paper>.yaml, if readable."""
     import yaml
 
-    from ferrepro.config import SCHEMA_DIR
+    from ferrepro.config import SCHEMA_DIR, ConfigError, load_paper_config, paper_max_epochs
 
-    path = SCHEMA_DIR.parents[1] / "config" / "papers" / f"{spec.get('paper')}.yaml"
     try:
-        paper = yaml.safe_load(path.read_text())
-        experiment = paper["experiments"].get(spec.get("group") or spec.get("experiment"), {})
-        value = experiment.get("max_epochs", paper.get("defaults", {}).get("max_epochs"))
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        paper = load_paper_config(SCHEMA_DIR.parents[1] / "config" / "papers" / f"{spec.paper}.yaml")
+        return paper_max_epochs(paper, spec.claim_group)
+    except (OSError, yaml.YAMLError, ConfigError, KeyError):
         return None  # not a checkout with the paper configs (or a model of another ferrepro): say nothing
-    return value if isinstance(value, int) else None
 
 
 def _train_summary(model_path: Path) -> dict:
@@ -175,56 +154,58 @@ def model_file_for(run: str | None, checkpoint: str | None) -> Path:
     return path
 
 
-def check_inference_spec(payload: dict, path: Path) -> None:
-    """What predict needs beyond a valid model file (``read_model_file``): an input it can build from a photo."""
+def check_inference_spec(payload: dict, path: Path) -> RunSpec:
+    """The file's RunSpec, once it is known to give what predict needs beyond a valid model file
+    (``read_model_file``): an input it can build from a photo."""
     from ferrepro.training.inputs import CHANNELS, KEEP, NORMALISATIONS
 
-    spec = payload["spec"]
+    spec = run_spec(payload["spec"], path)
     check_spec_reproducible(spec, path)
-    inp = spec["input"]
-    if "size" not in inp or "channels" not in inp:
-        raise PredictError(f"{path}: spec input {inp} lacks `size` or `channels`")
-    if not isinstance(inp["size"], int) or inp["size"] < 1:
-        raise PredictError(f"{path}: spec input size must be a positive integer, got {inp['size']!r}")
-    if inp["channels"] not in (*CHANNELS, KEEP):
+    inp = spec.input
+    if not isinstance(inp.size, int) or inp.size < 1:
+        raise PredictError(f"{path}: spec input size must be a positive integer, got {inp.size!r}")
+    if inp.channels not in (*CHANNELS, KEEP):
         raise PredictError(
-            f"{path}: spec input channels {inp['channels']!r} unknown; expected one of {sorted(CHANNELS) + [KEEP]}"
+            f"{path}: spec input channels {inp.channels!r} unknown; expected one of {sorted(CHANNELS) + [KEEP]}"
         )
-    if inp.get("normalize", "unit") not in NORMALISATIONS:
+    if inp.normalize not in NORMALISATIONS:
         raise PredictError(
-            f"{path}: spec input normalize {inp['normalize']!r} unknown; expected one of {list(NORMALISATIONS)}"
+            f"{path}: spec input normalize {inp.normalize!r} unknown; expected one of {list(NORMALISATIONS)}"
         )
     produced = _input_channels(spec, path)
     if payload["in_channels"] != produced:
         raise PredictError(
             f"{path}: in_channels {payload['in_channels']!r} contradicts spec input channels "
-            f"{inp['channels']!r} (which give {produced}); the file is inconsistent, retrain the run"
+            f"{inp.channels!r} (which give {produced}); the file is inconsistent, retrain the run"
         )
+    return spec
 
 
-def check_spec_reproducible(spec: dict, path: Path) -> None:
-    """Refuse what decides the model's input but that predict cannot reproduce on a photo.
+def run_spec(spec: Any, path: Path) -> RunSpec:
+    """The model file's spec as a RunSpec; a key this ferrepro does not know, or a missing one, is refused."""
+    try:
+        return RunSpec.from_dict(spec, str(path))
+    except SpecError as exc:
+        raise PredictError(str(exc)) from None
 
-    Only the keys of ``INFERENCE_SPEC_KEYS`` are read; the others steer training alone (see there).
-    """
-    unknown = [f"input.{k}" for k in sorted(set(spec["input"]) - INPUT_KEYS)]
-    if spec.get("features"):
-        unknown.insert(0, "features")
-    if unknown:
+
+def check_spec_reproducible(spec: RunSpec, path: Path) -> None:
+    """Refuse what decides the model's input but that predict cannot reproduce on a photo."""
+    if spec.features:
         raise PredictError(
-            f"{path}: the model's spec has {unknown}, which `ferrepro predict` does not know how to reproduce "
-            f"(it applies input {sorted(INPUT_KEYS)} and the preprocessing steps); predicting without them would "
+            f"{path}: the model's spec has ['features'], which `ferrepro predict` does not know how to reproduce "
+            f"(it applies the input settings and the preprocessing steps); predicting without them would "
             "feed the model inputs unlike its training data. Predict supports models trained on images alone."
         )
     _pipeline(spec, path)
 
 
-def _pipeline(spec: dict, path: Path):
+def _pipeline(spec: RunSpec, path: Path):
     """The run's preprocessing pipeline (training's ``preprocess`` list), checked for what a photo allows."""
     from ferrepro.features.preprocess import PreprocessError, build_pipeline
 
     try:
-        pipeline = build_pipeline(spec.get("preprocess") or [])
+        pipeline = build_pipeline(spec.preprocess)
     except PreprocessError as exc:
         raise PredictError(
             f"{path}: the model's spec has an invalid `preprocess` list ({exc}); "
@@ -246,7 +227,7 @@ def _photo_ops() -> set[str]:
     return set(OPS) - set(UNREPRODUCIBLE_STEPS)
 
 
-def _input_channels(spec: dict, path: Path) -> int:
+def _input_channels(spec: RunSpec, path: Path) -> int:
     """Channels the model receives: run one blank crop through the same code path as a real one."""
     try:
         return int(model_input(spec, [np.zeros((8, 8, 3), np.uint8)]).shape[1])
@@ -257,7 +238,7 @@ def _input_channels(spec: dict, path: Path) -> int:
         ) from None
 
 
-def model_input(spec: dict, crops: list[np.ndarray]) -> np.ndarray:
+def model_input(spec: RunSpec, crops: list[np.ndarray]) -> np.ndarray:
     """N x C x size x size float32 model input of RGB uint8 face crops, as training built it from decoded images.
 
     Training runs the ``preprocess`` steps on the decoded images, then ``to_model_input`` (resize, channels,
@@ -269,16 +250,15 @@ def model_input(spec: dict, crops: list[np.ndarray]) -> np.ndarray:
 
     from ferrepro.training.arrays import images_for_model
 
-    inp = spec["input"]
-    size = inp["size"]
+    size = spec.input.size
     faces = []
     for crop in crops:
         interp = cv2.INTER_AREA if min(crop.shape[:2]) > size else cv2.INTER_LINEAR
         face = cv2.resize(crop, (size, size), interpolation=interp)
-        if inp["channels"] == "gray":
+        if spec.input.channels == "gray":
             face = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)[..., None]  # BT.601, as to_model_input
         faces.append(face)
-    return images_for_model(np.stack(faces), inp, spec.get("preprocess") or None, None)
+    return images_for_model(np.stack(faces), spec.input, spec.preprocess, None)
 
 
 def load_model(path: Path) -> LoadedModel:
@@ -286,14 +266,14 @@ def load_model(path: Path) -> LoadedModel:
     from ferrepro.models import model_uses_features
 
     payload = read_model_file(path)
-    check_inference_spec(payload, path)
+    spec = check_inference_spec(payload, path)
     model = build_trained_model(payload, path)
     if model_uses_features(model):
         raise PredictError(
-            f"{path}: model {payload['spec']['model']!r} fuses handcrafted features with the image "
+            f"{path}: model {spec.model!r} fuses handcrafted features with the image "
             "(uses_features); `ferrepro predict` cannot compute those, so it refuses to guess them"
         )
-    return LoadedModel(model=model, spec=payload["spec"], classes=list(payload["classes"]), path=path)
+    return LoadedModel(model=model, spec=spec, classes=list(payload["classes"]), path=path)
 
 
 # ----------------------------------------------------------------------------- images and faces
@@ -410,7 +390,7 @@ def face_probabilities(loaded: LoadedModel, crops: list[np.ndarray]) -> np.ndarr
     from ferrepro.evaluation.evaluate import predict_probabilities
 
     x = model_input(loaded.spec, crops)
-    return predict_probabilities(loaded.model, x, loaded.input_spec.get("normalize", "unit"))
+    return predict_probabilities(loaded.model, x, loaded.spec.input.normalize)
 
 
 # ----------------------------------------------------------------------------- per image
@@ -573,13 +553,13 @@ def results_json(results: list[ImageResult], loaded: LoadedModel, detector: Face
     return {
         "model": {
             "file": str(loaded.path),
-            "run": loaded.run_name,
-            "name": loaded.spec["model"],
-            "input": loaded.input_spec,
-            "preprocess": loaded.spec.get("preprocess") or [],
+            "run": loaded.spec.run_name,
+            "name": loaded.spec.model,
+            "input": loaded.spec.input.to_dict(),
+            "preprocess": list(loaded.spec.preprocess),
             "classes": loaded.classes,
-            "dataset": loaded.spec.get("dataset"),
-            "max_epochs": loaded.spec.get("max_epochs"),
+            "dataset": loaded.spec.dataset,
+            "max_epochs": loaded.spec.max_epochs,
             "caveats": loaded.caveats,
         },
         "settings": {
@@ -749,10 +729,10 @@ def cli(argv: list[str]) -> int:
     except (PredictError, ModelFileError) as exc:
         print(f"ferrepro predict: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    inp = loaded.input_spec
+    inp = loaded.spec.input
     print(
-        f"ferrepro predict: model {loaded.spec['model']} ({loaded.run_name or loaded.path}), input "
-        f"{inp['size']}x{inp['size']} {inp['channels']}, normalize {inp.get('normalize', 'unit')}",
+        f"ferrepro predict: model {loaded.spec.model} ({loaded.spec.run_name}), input "
+        f"{inp.size}x{inp.size} {inp.channels}, normalize {inp.normalize}",
         file=sys.stderr,
     )
     for note in loaded.caveats:

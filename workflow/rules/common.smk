@@ -105,13 +105,12 @@ def decoded(dataset):
 def run_features(run, dataset=None):
     """The cached feature arrays a run fuses, in the order its spec lists them (one features rule each),
     of its own dataset or, for a cross-dataset evaluation, of the target dataset."""
-    return [f"results/features/{dataset or run.dataset}/{name}.npy" for name in run.spec.get("features", [])]
+    return [f"results/features/{dataset or run.dataset}/{name}.npy" for name in run.spec.features]
 
 
 def run_landmark_points(run, dataset=None):
     """The cached 68-point landmarks, when the run's preprocessing emphasises landmark regions."""
-    steps = run.spec.get("preprocess") or []
-    needs = any(step.get("op") == "landmark_emphasis" for step in steps)
+    needs = any(step.get("op") == "landmark_emphasis" for step in run.spec.preprocess)
     return [f"results/features/{dataset or run.dataset}/landmarks_points.npy"] if needs else []
 
 

@@ -21,8 +21,9 @@ rule train:
         "results/benchmarks/train/{paper}/{experiment}/{dataset}/seed{seed}.tsv"
     conda:
         "../../envs/train.yaml"
-    # The run's own torch thread count (a preset may lower it to run more small jobs side by side).
-    threads: lambda wc: run_of(wc).spec["trainer"].get("threads", 2)
+    # The run's own torch thread count (a preset may lower it to run more small jobs side by side); 2 when
+    # the trainer leaves torch its own default.
+    threads: lambda wc: run_of(wc).spec.trainer.threads or 2
     resources:
         # One slot per device the run trains on, so `--resources gpu=N` never oversubscribes the GPUs.
         gpu=lambda wc: run_of(wc).gpus,

@@ -9,8 +9,9 @@ one place, here, by layering (later wins):
 3. the active preset's overrides (``quick`` runs every experiment on the synthetic data with few
    epochs; ``full`` keeps the paper's datasets and epochs).
 
-The spec is what a training rule receives as ``params``, so Snakemake reruns exactly the runs whose
-resolved settings changed, and nothing else.
+The spec is a ``ferrepro.runspec.RunSpec``: typed, every default defined there. Its digest is what
+a training rule receives as ``params``, so Snakemake reruns exactly the runs whose resolved settings
+changed, and nothing else.
 
 This module must stay importable with only PyYAML and jsonschema (it is imported by the Snakefile,
 which may run outside the project's environment, e.g. with ``--use-conda``).
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import os
 import re
@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from ferrepro.provenance import REPO_ROOT
+from ferrepro.runspec import MATRIX_ONLY_KEYS, MissingFeatures, RunSpec, SpecError
 
 # The repository's schemas, which the Snakefile validates config/config.yaml against too (not package data).
 SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
@@ -40,17 +41,7 @@ class ConfigError(ValueError):
     """A config file is invalid; the message names the file and the key."""
 
 
-def canonical_spec_json(spec: dict) -> str:
-    """The one canonical text of a resolved spec: sorted keys, no whitespace."""
-    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
-
-
-def spec_digest(spec: dict) -> str:
-    """sha256 of the canonical spec: the identity of a run's settings in every file that reports on it."""
-    return hashlib.sha256(canonical_spec_json(spec).encode()).hexdigest()
-
-
-def write_spec_file(path: str | Path, spec: dict, trained: str | Path | None = None) -> bool:
+def write_spec_file(path: str | Path, spec: RunSpec, trained: str | Path | None = None) -> bool:
     """Write a run's spec file, only when its content changes (its mtime then tells Snakemake, and DVC
     clones without Snakemake's metadata, exactly which runs a config edit affects). True if written.
 
@@ -59,8 +50,8 @@ def write_spec_file(path: str | Path, spec: dict, trained: str | Path | None = N
     before that training, so the revert does not retrain a run whose outputs are current.
     """
     path = Path(path)
-    digest = spec_digest(spec)
-    text = json.dumps({"spec_digest": digest, "spec": spec}, indent=2, sort_keys=True) + "\n"
+    digest = spec.digest()
+    text = json.dumps({"spec_digest": digest, "spec": spec.to_dict()}, indent=2, sort_keys=True) + "\n"
     if path.exists() and path.read_text() == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,13 +65,25 @@ def write_spec_file(path: str | Path, spec: dict, trained: str | Path | None = N
     return True
 
 
+def load_spec_file(path: str | Path) -> RunSpec:
+    """A spec file written by ``write_spec_file``: {"spec": ..., "spec_digest": ...}."""
+    data = json.loads(Path(path).read_text())
+    spec = RunSpec.from_dict(data["spec"], str(path))
+    if spec.digest() != data.get("spec_digest"):
+        raise ValueError(
+            f"{path}: its spec_digest does not match its spec (edited by hand?); rerun snakemake, "
+            "which rewrites it from the configs"
+        )
+    return spec
+
+
 @dataclass(frozen=True)
 class Run:
     paper: str
     experiment: str
     dataset: str
     seed: int
-    spec: dict
+    spec: RunSpec
     # The paper-config experiment whose claims this run answers: the experiment itself, or the
     # experiment a cross-validation fold was expanded from (experiment ``<group>-fold<k>``).
     group: str = ""
@@ -96,21 +99,21 @@ class Run:
 
     @property
     def split_file(self) -> str:
-        return f"results/splits/{self.dataset}/{self.spec['split']}_seed{self.seed}.csv"
+        return f"results/splits/{self.dataset}/{self.spec.split}_seed{self.seed}.csv"
 
     @property
     def gpus(self) -> int:
         """GPU slots the run occupies (Snakemake's `gpu` resource): its Lightning `devices` when an int."""
-        devices = self.spec.get("trainer", {}).get("devices", 1)
+        devices = self.spec.trainer.devices
         return devices if isinstance(devices, int) and devices > 0 else 1
 
     @property
     def spec_json(self) -> str:
-        return canonical_spec_json(self.spec)
+        return self.spec.to_json()
 
     @property
     def spec_digest(self) -> str:
-        return spec_digest(self.spec)
+        return self.spec.digest()
 
     @property
     def spec_file(self) -> str:
@@ -189,10 +192,11 @@ def spec_keys() -> list[str]:
 
 def check_override_keys(overrides: dict, where: str) -> None:
     """Overrides replace run settings, so an unknown key (a typo) would change nothing but the spec: refuse it,
-    naming the closest valid key."""
+    naming the closest valid key. Experiment-level keys (``MATRIX_ONLY_KEYS``, e.g. ``robustness``) are no
+    run settings either: they are read from the paper config alone."""
     import difflib
 
-    known = spec_keys()
+    known = [k for k in spec_keys() if k not in MATRIX_ONLY_KEYS]
     for key in overrides or {}:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
@@ -257,7 +261,7 @@ def check_claim_classes(paper_cfg: dict, where: str) -> None:
     from ferrepro.labels import label_set
 
     for name in paper_cfg["experiments"]:
-        classes = label_set(_setting(paper_cfg, name, "label_set", "basic7"))
+        classes = label_set(experiment_setting(paper_cfg, name, "label_set", RunSpec.default("label_set")))
         for index, claim in enumerate(paper_cfg["experiments"][name].get("claims") or []):
             if claim.get("class") and claim["class"] not in classes and not claim.get("untestable"):
                 raise ConfigError(
@@ -267,26 +271,17 @@ def check_claim_classes(paper_cfg: dict, where: str) -> None:
                 )
 
 
-# Experiment keys that shape the run matrix (which runs exist), not how one run trains: they never
-# enter a spec, so changing them adds or removes runs without retraining the others.
-MATRIX_KEYS = ("datasets", "claims", "description", "runnable", "folds", "cross_eval", "robustness")
-# What a fused-feature run does with a sample whose feature row has a NaN (e.g. dlib found no face), per
-# split: training rows are left out (counted), validation and test rows are kept with the missing values
-# filled from the TRAINING split (per-column mean of its complete rows) and flagged, so that an evaluation
-# set never loses its hardest faces and runs with and without features score the same test images. A
-# paper's `missing_features` overrides either key; runs without `features` carry no such key.
-MISSING_FEATURES_DEFAULT = {"train": "exclude", "evaluate": "impute"}
 FOLDED_SPLIT = re.compile(r"^subject_k(?P<k>[0-9]+)$")
 SYNTHETIC_DATASETS = (SYNTHETIC, "synthetic_shift")
 
 
 def resolve_spec(
     paper_cfg: dict, experiment: str, dataset: str, seed: int, config: dict, split: str | None = None
-) -> dict:
+) -> RunSpec:
     """The fully resolved settings of one run (see the module docstring for the layering)."""
     exp = paper_cfg["experiments"][experiment]
-    exp_settings = {k: v for k, v in exp.items() if k not in MATRIX_KEYS}
-    defaults = {k: v for k, v in paper_cfg.get("defaults", {}).items() if k not in MATRIX_KEYS}
+    exp_settings = {k: v for k, v in exp.items() if k not in MATRIX_ONLY_KEYS}
+    defaults = {k: v for k, v in paper_cfg.get("defaults", {}).items() if k not in MATRIX_ONLY_KEYS}
     spec = deep_merge(defaults, exp_settings)
     preset_name = config["preset"]
     preset = config["presets"][preset_name]
@@ -300,8 +295,10 @@ def resolve_spec(
     if split is not None:
         spec["split"] = split
     spec.update(paper=paper_cfg["paper"], experiment=experiment, dataset=dataset, seed=seed)
+    where = f"{paper_cfg['paper']}/{experiment}"
     if spec.get("features"):
-        spec["missing_features"] = {**MISSING_FEATURES_DEFAULT, **(spec.get("missing_features") or {})}
+        # Both keys, the defaults filled in: the policy a fused-feature run applies is in its digest.
+        spec["missing_features"] = MissingFeatures.from_dict(spec.get("missing_features") or {}, where).policy()
     else:
         spec.pop("missing_features", None)  # meaningless without fused features: kept out of the digest
     for key in ("model", "split", "input", "optimizer", "batch_size", "max_epochs"):
@@ -318,7 +315,10 @@ def resolve_spec(
             f"channels, but input channels is {spec['input']['channels']!r}; set channels: rgb (grey "
             "images are replicated to 3 channels) or another normalize"
         )
-    return spec
+    try:
+        return RunSpec.from_dict(spec, where)
+    except SpecError as err:
+        raise ConfigError(str(err)) from None
 
 
 def write_spec_files(runs: list[Run], basedir: str | Path = ".") -> int:
@@ -338,10 +338,17 @@ def _check_preset_overrides(preset_name: str, preset: dict) -> None:
         validate_against_schema(preset.get(key) or {}, "paper.schema.yaml", where, "spec")
 
 
-def _setting(paper_cfg: dict, experiment: str, key: str, default=None):
-    """An experiment's own value of a matrix key, else the paper default's."""
+def experiment_setting(paper_cfg: dict, experiment: str, key: str, default=None):
+    """An experiment's own value of a key in its paper config, else the paper default's (no preset applied,
+    no deep merge: a matrix key's whole value, or a run setting as the paper configures it)."""
     exp = paper_cfg["experiments"][experiment]
     return exp[key] if key in exp else paper_cfg.get("defaults", {}).get(key, default)
+
+
+def paper_max_epochs(paper_cfg: dict, experiment: str) -> int | None:
+    """The paper configuration's own epoch budget for an experiment (no preset applied)."""
+    own = experiment_setting(paper_cfg, experiment, "max_epochs")
+    return int(own) if own is not None else None
 
 
 def fold_splits(paper_cfg: dict, experiment: str, preset: dict) -> list[tuple[int | None, str | None]]:
@@ -352,8 +359,8 @@ def fold_splits(paper_cfg: dict, experiment: str, preset: dict) -> list[tuple[in
     preset checks the plumbing on one fold).
     """
     where = f"{paper_cfg['paper']}/{experiment}"
-    folds = _setting(paper_cfg, experiment, "folds")
-    split = _setting(paper_cfg, experiment, "split", "")
+    folds = experiment_setting(paper_cfg, experiment, "folds")
+    split = experiment_setting(paper_cfg, experiment, "split", "")
     match = FOLDED_SPLIT.match(str(split))
     if folds is None:
         if match:
@@ -404,7 +411,7 @@ def cross_targets(paper_cfg: dict, experiment: str, dataset: str, datasets: list
     ``cross_eval: others`` means every other dataset of the experiment; a preset's ``cross_datasets``
     replaces the targets (the quick preset tests on the second synthetic domain instead of real data).
     """
-    wanted = _setting(paper_cfg, experiment, "cross_eval")
+    wanted = experiment_setting(paper_cfg, experiment, "cross_eval")
     if not wanted:
         return ()
     targets = [d for d in datasets if d != dataset] if wanted == "others" else list(wanted)
@@ -434,7 +441,7 @@ def skipped_cross_targets(config: dict, runs: list[Run], basedir: str | Path = "
     skipped: set[str] = set()
     for run in runs:
         paper_cfg = papers[run.paper]
-        own = _setting(paper_cfg, run.group or run.experiment, "datasets", [])
+        own = experiment_setting(paper_cfg, run.group or run.experiment, "datasets", [])
         skipped.update(
             set(cross_targets(paper_cfg, run.group or run.experiment, run.dataset, own, preset))
             - set(run.cross_targets)
@@ -479,7 +486,7 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
         for experiment, exp in paper_cfg["experiments"].items():
             if exp.get("runnable", True) is False:
                 continue
-            own = _setting(paper_cfg, experiment, "datasets", [])
+            own = experiment_setting(paper_cfg, experiment, "datasets", [])
             datasets = [d for d in (preset.get("datasets") or own) if usable(d)]
             folds = fold_splits(paper_cfg, experiment, preset)
             for dataset in datasets:
@@ -490,8 +497,7 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
                     name = experiment if fold is None else f"{experiment}-fold{fold}"
                     for seed in preset["seeds"]:
                         spec = resolve_spec(paper_cfg, experiment, dataset, int(seed), config, split)
-                        spec["experiment"] = name
-                        spec.update(group=experiment, fold=fold)
+                        spec = spec.with_settings(experiment=name, group=experiment, fold=fold)
                         runs.append(
                             Run(
                                 paper,
@@ -502,7 +508,7 @@ def load_run_matrix(config: dict, basedir: str | Path = ".") -> list[Run]:
                                 group=experiment,
                                 fold=fold,
                                 cross_targets=targets,
-                                robustness=bool(_setting(paper_cfg, experiment, "robustness", False)),
+                                robustness=bool(experiment_setting(paper_cfg, experiment, "robustness", False)),
                             )
                         )
     return runs
@@ -523,9 +529,9 @@ def cli(argv: list[str]) -> int:
     config = load_config(a.config)
     runs = load_run_matrix(config, Path(a.config).resolve().parents[1])
     if a.json:
-        print(json.dumps([r.spec for r in runs], indent=2))
+        print(json.dumps([r.spec.to_dict() for r in runs], indent=2))
     else:
         for r in runs:
-            print(f"{r.run_dir}  model={r.spec['model']} split={r.spec['split']} epochs={r.spec['max_epochs']}")
+            print(f"{r.run_dir}  model={r.spec.model} split={r.spec.split} epochs={r.spec.max_epochs}")
         print(f"{len(runs)} runs (preset {config['preset']})")
     return 0

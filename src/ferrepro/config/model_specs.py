@@ -12,12 +12,10 @@ from pathlib import Path
 
 from ferrepro.evaluation.metrics import EFFICIENCY_METRICS
 
-# The spec keys that decide which network is built and what it receives.
-MODEL_KEYS = ("model", "model_kwargs", "input", "label_set", "preprocess", "features")
-
 
 def full_preset_model_specs(config: dict, paper: str, basedir: str | Path = ".") -> dict:
-    """The model-relevant part of every run of ``paper`` under the full preset (seeds collapsed)."""
+    """The model settings (``RunSpec.model_settings``) of every run of ``paper`` under the full preset (seeds
+    collapsed)."""
     from ferrepro.config import ConfigError, load_paper_config, load_run_matrix
 
     if "full" not in config.get("presets", {}):
@@ -36,7 +34,7 @@ def full_preset_model_specs(config: dict, paper: str, basedir: str | Path = ".")
     for run in load_run_matrix(full, basedir):
         # The paper-config experiment (a fold's group), whose claims an efficiency number answers.
         experiment = getattr(run, "group", "") or run.experiment
-        item = {key: run.spec.get(key) for key in MODEL_KEYS} | {"experiment": experiment, "dataset": run.dataset}
+        item = run.spec.model_settings() | {"experiment": experiment, "dataset": run.dataset}
         key = repr(sorted(item.items()))
         if key not in seen:
             seen.add(key)

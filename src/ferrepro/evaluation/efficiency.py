@@ -303,7 +303,7 @@ def model_input_channels(spec: dict, dataset: str, registry) -> int:
 
     height, width = registry[dataset].size
     images = np.zeros((1, min(height, 64), min(width, 64), registry[dataset].channels), dtype=np.uint8)
-    steps = spec.get("preprocess") or []
+    steps = spec["preprocess"]
     if steps:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. a channel split of grayscale data: not our concern here
@@ -313,7 +313,7 @@ def model_input_channels(spec: dict, dataset: str, registry) -> int:
 
 def fused_feature_dim(spec: dict, dataset: str, registry, features_config: dict) -> int | None:
     """Width of the handcrafted feature vector a fusion model receives (as computed from the decoded images)."""
-    names = spec.get("features") or []
+    names = spec["features"]
     if not names:
         return None
     from ferrepro.features import hog, landmarks
@@ -335,12 +335,13 @@ def fused_feature_dim(spec: dict, dataset: str, registry, features_config: dict)
 
 
 def model_entries(specs: dict, registry) -> list[dict[str, Any]]:
-    """One entry per distinct network in ``specs`` (ferrepro.config.model_specs), with the runs using it."""
+    """One entry per distinct network in ``specs`` (ferrepro.config.model_specs: each run's
+    ``RunSpec.model_settings``, defaults included, plus its experiment and dataset), with the runs using it."""
     from ferrepro.labels import label_set
 
     entries: dict[str, dict[str, Any]] = {}
     for spec in specs["runs"]:
-        kwargs = dict(spec.get("model_kwargs") or {})
+        kwargs = dict(spec["model_kwargs"])
         if kwargs.get("pretrained_weights") is not None:
             kwargs["pretrained_weights"] = None  # random init: counts and timing do not depend on the weights
         entry = {
@@ -351,7 +352,7 @@ def model_entries(specs: dict, registry) -> list[dict[str, Any]]:
                 spec["input"]["size"],
                 spec["input"]["size"],
             ],
-            "num_classes": len(label_set(spec.get("label_set") or "basic7")),
+            "num_classes": len(label_set(spec["label_set"])),
             "feature_dim": fused_feature_dim(spec, spec["dataset"], registry, specs.get("features") or {}),
         }
         key = json.dumps(entry, sort_keys=True)

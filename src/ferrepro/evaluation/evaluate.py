@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ferrepro.models.checkpoint import MODEL_FILE, load_trained_model
+from ferrepro.runspec import RunSpec
 from ferrepro.training.run import HISTORY_FILE, SUMMARY_FILE
 
 
@@ -57,29 +58,29 @@ def _write_predictions(
     return y_pred
 
 
-def _run_identity(spec: dict, summary: dict, eval_dataset: str) -> dict:
+def _run_identity(spec: RunSpec, summary: dict, eval_dataset: str) -> dict:
     """The keys that say which run (and which claim group) a metrics file belongs to."""
     return dict(
         run=summary["run"],
-        paper=spec["paper"],
-        experiment=spec["experiment"],
-        group=spec.get("group", spec["experiment"]),
-        fold=spec.get("fold"),
-        dataset=spec["dataset"],
+        paper=spec.paper,
+        experiment=spec.experiment,
+        group=spec.claim_group,
+        fold=spec.fold,
+        dataset=spec.dataset,
         eval_dataset=eval_dataset,
-        cross_dataset=eval_dataset != spec["dataset"],
-        seed=spec["seed"],
-        model=spec["model"],
-        split=spec["split"],
+        cross_dataset=eval_dataset != spec.dataset,
+        seed=spec.seed,
+        model=spec.model,
+        split=spec.split,
         selected_epoch=summary["selected_epoch"],
         epochs_run=summary["epochs_run"],
-        max_epochs=spec.get("max_epochs"),
+        max_epochs=spec.max_epochs,
         # False: training ran into max_epochs (a preset's budget cut, or the paper's own count).
         stopped_early=summary.get("stopped_early"),
         val_accuracy=summary["selection_value"] if summary["selection_metric"] == "val_acc" else None,
         train_accuracy=summary.get("selected_train_accuracy"),
-        synthetic=any(d.startswith("synthetic") for d in (spec["dataset"], eval_dataset)),
-        leaky=bool((spec.get("balance") or {}).get("order") == "leaky"),
+        synthetic=any(d.startswith("synthetic") for d in (spec.dataset, eval_dataset)),
+        leaky=spec.balance.order == "leaky",
     )
 
 
@@ -104,7 +105,9 @@ def evaluate_run(
     out = Path(out_dir) if out_dir else run
     out.mkdir(parents=True, exist_ok=True)
     model, spec, classes = load_trained_model(run / MODEL_FILE, expected_digest)
-    eval_spec = spec if split_csv is not None else _cross_spec(spec)
+    # Another dataset, for a trained model: the same preprocessing and input, but no training-set
+    # manipulation (subsampling, balancing), since every sample is test data.
+    eval_spec = spec if split_csv is not None else spec.without("train_per_class", "balance")
     # The same code path as training builds the test split (for a leaky experiment: the same leaky pool).
     prepared, prepared_report = prepare_run_arrays(eval_spec, decoded_dir, split_csv, feature_files, landmarks_points)
     test = prepared["test"]
@@ -114,11 +117,11 @@ def evaluate_run(
             f"left out by label: {test.excluded_labels}"
         )
     _check_feature_width(model, test.features, feature_files)
-    probs = predict_probabilities(model, test.x, spec["input"].get("normalize", "unit"), features=test.features)
+    probs = predict_probabilities(model, test.x, spec.input.normalize, features=test.features)
     y_pred = _write_predictions(out / "predictions.parquet", test.sample_ids, test.y, probs, classes, test.imputed)
 
     summary = json.loads((run / SUMMARY_FILE).read_text())
-    eval_dataset = eval_dataset or spec["dataset"]
+    eval_dataset = eval_dataset or spec.dataset
     # In-domain, averages run over the run's label set; across datasets, over the classes the model and
     # the target share (target classes the model lacks are excluded and counted below, in excluded_labels).
     cross = split_csv is None
@@ -142,8 +145,8 @@ def evaluate_run(
     metrics.update(provenance=evaluation_provenance(summary, eval_dataset, decoded_dir))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
-    identity = f"{spec['paper']} / {spec['experiment']} / {spec['dataset']} / seed {spec['seed']}"
-    if eval_dataset != spec["dataset"]:
+    identity = f"{spec.paper} / {spec.experiment} / {spec.dataset} / seed {spec.seed}"
+    if eval_dataset != spec.dataset:
         identity += f" / tested on {eval_dataset}"
     plot_confusion_matrix(
         np.array(metrics["confusion_matrix"]),
@@ -189,12 +192,6 @@ def _check_feature_width(model, features: np.ndarray | None, feature_files) -> N
             f"{want}; HoG lengths depend on the image size, so a dataset of another resolution needs "
             "the same `resize` in config/config.yaml `features:` as the training dataset"
         )
-
-
-def _cross_spec(spec: dict) -> dict:
-    """The spec used to prepare ANOTHER dataset for a trained model: the same preprocessing and input,
-    but no training-set manipulation (subsampling, balancing) since every sample is test data."""
-    return {k: v for k, v in spec.items() if k not in ("train_per_class", "balance")}
 
 
 def cli(argv: list[str]) -> int:

@@ -44,6 +44,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ferrepro.runspec import RunSpec
+
 SEVERITIES: dict[str, dict[int, float]] = {
     "occlusion": {1: 0.05, 2: 0.15, 3: 0.30},  # occluded area fraction
     "gaussian_noise": {1: 0.04, 2: 0.08, 3: 0.18},  # noise standard deviation
@@ -253,14 +255,14 @@ def conditions(perturbations: tuple[str, ...] | None = None) -> list[tuple[str, 
     return [(p, s, v) for p in chosen for s, v in SEVERITIES[p].items()]
 
 
-def check_supported(spec: dict, where: str) -> None:
+def check_supported(spec: RunSpec, where: str) -> None:
     """Robustness is defined for image-only models tested on their own split (see run_robustness)."""
-    if spec.get("features"):
+    if spec.features:
         raise ValueError(
             f"{where}: robustness evaluation of a feature-fusion model is not supported: its HoG/landmark "
             "features come from the clean images and would not see the perturbation"
         )
-    if (spec.get("balance") or {}).get("order") == "leaky":
+    if spec.balance.order == "leaky":
         raise ValueError(
             f"{where}: robustness evaluation of a leaky run is not supported (its test set is a re-split pool)"
         )
@@ -284,7 +286,7 @@ def _test_rows(decoded, split_csv, classes, where: str) -> tuple[np.ndarray, np.
 
 def robustness_outcomes(
     model,
-    spec: dict,
+    spec: RunSpec,
     images: np.ndarray,
     landmarks: np.ndarray | None,
     seed: int,
@@ -302,9 +304,8 @@ def robustness_outcomes(
     from ferrepro.features.preprocess import apply_pipeline
     from ferrepro.training.inputs import to_model_input
 
-    steps = spec.get("preprocess") or []
-    size, channels = spec["input"]["size"], spec["input"]["channels"]
-    normalize = spec["input"].get("normalize", "unit")
+    steps = spec.preprocess
+    size, channels, normalize = spec.input.size, spec.input.channels, spec.input.normalize
 
     def predict(batch: np.ndarray, points: np.ndarray | None) -> np.ndarray:
         if steps:
@@ -363,11 +364,7 @@ def run_robustness(
             "stale (rerun the evaluate rule)"
         )
     points = np.load(landmarks_points, mmap_mode="r")[rows] if landmarks_points else None
-    if (
-        spec.get("preprocess")
-        and any(s.get("op") == "landmark_emphasis" for s in spec["preprocess"])
-        and points is None
-    ):
+    if any(s.get("op") == "landmark_emphasis" for s in spec.preprocess) and points is None:
         raise ValueError(f"{run}: its preprocessing emphasises landmarks; pass --landmarks-points")
     predicted = robustness_outcomes(model, spec, decoded.images[rows], points, seed, batch_size)
 
@@ -398,12 +395,12 @@ def run_robustness(
         )
     return {
         "run": metrics.get("run"),
-        "paper": spec["paper"],
-        "experiment": spec["experiment"],
-        "group": spec.get("group", spec["experiment"]),
-        "fold": spec.get("fold"),
-        "dataset": spec["dataset"],
-        "seed": spec["seed"],
+        "paper": spec.paper,
+        "experiment": spec.experiment,
+        "group": spec.claim_group,
+        "fold": spec.fold,
+        "dataset": spec.dataset,
+        "seed": spec.seed,
         "synthetic": bool(metrics.get("synthetic", False)),
         "n": int(len(labels)),
         "clean_accuracy": float(clean.mean()),

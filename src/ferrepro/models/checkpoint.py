@@ -6,7 +6,7 @@ refuses any pickled object other than tensors and plain containers: a crafted ``
 - ``format``: 1;
 - ``state_dict``: the network's weights (the selected epoch's);
 - ``spec``: the run's resolved spec, which says how to rebuild the network and its input;
-- ``spec_digest``: the digest of that spec (``ferrepro.config.spec_digest``); a run whose current spec has
+- ``spec_digest``: the digest of that spec (``RunSpec.digest()``); a run whose current spec has
   another digest is stale (``StaleRunError``). Files written by hand may lack it;
 - ``classes``: the class names, in output order;
 - ``in_channels``: the channels the network takes.
@@ -21,6 +21,8 @@ import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ferrepro.runspec import RunSpec
 
 MODEL_FILE = "model.pt"
 FORMAT = 1
@@ -59,7 +61,7 @@ def read_training_checkpoint(path: str | Path) -> dict:
 
 
 def save_model_file(
-    path: str | Path, state_dict: dict, spec: dict, spec_digest: str, classes: Sequence[str], in_channels: int
+    path: str | Path, state_dict: dict, spec: RunSpec, spec_digest: str, classes: Sequence[str], in_channels: int
 ) -> None:
     import torch
 
@@ -67,7 +69,7 @@ def save_model_file(
         {
             "format": FORMAT,
             "state_dict": state_dict,
-            "spec": spec,
+            "spec": spec.to_dict(),
             "spec_digest": spec_digest,
             "classes": list(classes),
             "in_channels": in_channels,
@@ -152,29 +154,34 @@ def check_current(payload: dict, path: str | Path, expected_digest: str) -> None
         )
 
 
+def trained_spec(payload: dict, path: str | Path) -> RunSpec:
+    """The RunSpec a checked payload was trained for (an unknown or malformed key names the file)."""
+    return RunSpec.from_dict(payload["spec"], str(path))
+
+
 def build_trained_model(payload: dict, path: str | Path):
     """The network of a checked payload, with its weights, in eval mode."""
     from ferrepro.models import build_model
 
-    spec = payload["spec"]
-    kwargs = dict(spec.get("model_kwargs", {}))
+    spec = trained_spec(payload, path)
+    kwargs = dict(spec.model_kwargs)
     if kwargs.get("pretrained_weights") is not None:
         # The state dict below replaces every backbone weight (strict load): evaluation, robustness and
         # prediction never need the pretrained file the training started from (ferrepro.models.weights).
         kwargs["pretrained_weights"] = None
     try:
         model = build_model(
-            spec["model"],
+            spec.model,
             num_classes=len(payload["classes"]),
             in_channels=payload["in_channels"],
-            input_size=spec["input"]["size"],
+            input_size=spec.input.size,
             **kwargs,
         )
         model.load_state_dict(payload["state_dict"])
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         # load_state_dict reports missing/unexpected keys and shape mismatches as RuntimeError.
         raise ModelFileError(
-            f"{path}: cannot rebuild model {spec['model']!r} from this file "
+            f"{path}: cannot rebuild model {spec.model!r} from this file "
             f"({type(exc).__name__}: {first_line(str(exc))}); if the weights do not fit the "
             "model its spec describes, the file is inconsistent: retrain the run"
         ) from None
@@ -182,8 +189,8 @@ def build_trained_model(payload: dict, path: str | Path):
 
 
 def load_trained_model(path: str | Path, expected_digest: str | None = None):
-    """(model, spec, classes) of model.pt; with ``expected_digest``, refuse a model of another spec."""
+    """(model, RunSpec, classes) of model.pt; with ``expected_digest``, refuse a model of another spec."""
     payload = read_model_file(path)
     if expected_digest is not None:
         check_current(payload, path, expected_digest)
-    return build_trained_model(payload, path), payload["spec"], payload["classes"]
+    return build_trained_model(payload, path), trained_spec(payload, path), payload["classes"]

@@ -163,16 +163,15 @@ def instructions(weights: WeightsFile, path: str | Path | None = None) -> str:
 # --- which runs need a file -----------------------------------------------------------------------------
 
 
-def required_weights(spec: dict) -> WeightsFile | None:
-    """The pretrained file a run's model reads at construction, or None.
+def required_weights(model_kwargs: dict) -> WeightsFile | None:
+    """The pretrained file a run's model (its spec's ``model_kwargs``) reads at construction, or None.
 
     ``model_kwargs.pretrained_weights: imagenet`` needs torchvision's DenseNet121 file in the torch hub
     cache (the only model that takes the option is abdeldayem2025's DCRNet). ``null`` (random init, e.g.
     the quick preset and the random-init control) and ``allow_random_fallback: true`` (the run warns and
     starts from random weights) need nothing; a file path is the user's own file, checked by the model.
     """
-    kwargs = spec.get("model_kwargs") or {}
-    if kwargs.get("pretrained_weights") != "imagenet" or kwargs.get("allow_random_fallback"):
+    if model_kwargs.get("pretrained_weights") != "imagenet" or model_kwargs.get("allow_random_fallback"):
         return None
     return densenet121_imagenet()
 
@@ -194,7 +193,7 @@ def runs_needing_weights(runs, basedir: str | Path | None = None) -> dict[Weight
     their current spec are left out (nothing of theirs reads the file again)."""
     needing: dict[WeightsFile, list] = {}
     for run in runs:
-        weights = required_weights(run.spec)
+        weights = required_weights(run.spec.model_kwargs)
         if weights is not None and not (basedir is not None and _already_trained(run, Path(basedir))):
             needing.setdefault(weights, []).append(run)
     return needing

@@ -50,7 +50,7 @@ from typing import Any
 
 import pandas as pd
 
-from ferrepro.config import claim_label
+from ferrepro.config import claim_label, experiment_setting, paper_max_epochs
 from ferrepro.evaluation.metrics import BY_NAME, COUNT, EFFICIENCY_METRICS, FRACTION
 from ferrepro.evaluation.stats import VERDICTS, claim_resolution, median_ci, verdict
 from ferrepro.reporting.experiments import PROVENANCE_COLUMNS, claim_key, parse_skipped
@@ -118,8 +118,9 @@ def base_name(name: str) -> str:
     return name[: -len(LEAKY_SUFFIX)] if name.endswith(LEAKY_SUFFIX) else name
 
 
-def claim_dataset(claim: dict, experiment: dict, paper: dict) -> str | None:
-    datasets = experiment.get("datasets") or paper.get("defaults", {}).get("datasets") or []
+def claim_dataset(claim: dict, paper: dict, name: str) -> str | None:
+    """The claim's own dataset, else the first the experiment runs on (as the run matrix resolves it)."""
+    datasets = experiment_setting(paper, name, "datasets", [])
     return claim.get("dataset") or (datasets[0] if datasets else None)
 
 
@@ -147,12 +148,6 @@ def permanent_reason(claim: dict, experiment: dict, dataset: str | None, registr
 def seeds_label(group: dict) -> str:
     label = str(group["n_seeds"])
     return label + (f" ({group['n_folds']} folds)" if group.get("n_folds") else "")
-
-
-def paper_epochs(paper: dict, name: str) -> int | None:
-    """The paper configuration's own epoch budget for an experiment (no preset applied)."""
-    own = paper["experiments"][name].get("max_epochs", paper.get("defaults", {}).get("max_epochs"))
-    return int(own) if own is not None else None
 
 
 def budget_cut(group: dict, paper_budget: int | None) -> str | None:
@@ -377,7 +372,7 @@ def claim_rows(
         for name, experiment in paper["experiments"].items():
             leaky = is_leaky(name, experiment)
             for claim_index, claim in enumerate(experiment.get("claims") or []):
-                dataset = claim_dataset(claim, experiment, paper)
+                dataset = claim_dataset(claim, paper, name)
                 reason = permanent_reason(claim, experiment, dataset, registry)
                 if reason:
                     results = [Ours("untestable", reason)]
@@ -385,7 +380,7 @@ def claim_rows(
                     results = [efficiency_row(paper["paper"], name, claim, dataset, efficiency, workspace)]
                 else:
                     results = classification_rows(
-                        paper["paper"], name, claim, dataset, groups, workspace, paper_epochs(paper, name)
+                        paper["paper"], name, claim, dataset, groups, workspace, paper_max_epochs(paper, name)
                     )
                 for ours in results:
                     records.append(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ import torch
 from ferrepro.data.splits import SPLITS, read_split
 from ferrepro.data.standard import load_decoded
 from ferrepro.labels import encode, label_set
+from ferrepro.runspec import InputSettings, MissingFeatures, RunSpec
 from ferrepro.training.inputs import to_model_input
 
 
@@ -109,17 +111,6 @@ def load_feature_matrix(feature_files: list[str | Path], n_samples: int) -> np.n
     return np.concatenate([np.asarray(a, dtype=np.float32) for a in arrays], axis=1)
 
 
-def missing_feature_policy(value: dict | None) -> dict[str, str]:
-    """The run's ``missing_features`` with the defaults filled in (an old spec without it gets them too)."""
-    from ferrepro.config import MISSING_FEATURES_DEFAULT
-
-    policy = {**MISSING_FEATURES_DEFAULT, **(value or {})}
-    for key, allowed in (("train", ("exclude", "impute")), ("evaluate", ("impute", "exclude"))):
-        if policy[key] not in allowed:
-            raise ValueError(f"missing_features.{key} {policy[key]!r}: expected one of {list(allowed)}")
-    return policy
-
-
 def training_fill_values(train_features: np.ndarray) -> np.ndarray:
     """Per-column mean (float32) of the complete rows of the TRAINING split's feature matrix: the values that
     replace a missing feature in any split. Rows with a NaN anywhere do not contribute."""
@@ -133,7 +124,7 @@ def training_fill_values(train_features: np.ndarray) -> np.ndarray:
 
 
 def images_for_model(
-    images: np.ndarray, input_spec: dict, preprocess: list | None, points: np.ndarray | None
+    images: np.ndarray, input_spec: InputSettings, preprocess, points: np.ndarray | None
 ) -> np.ndarray:
     """N x C x size x size float32 model input of decoded uint8 images: the run's ``preprocess`` steps, then
     ``to_model_input`` (resize, channels, [0, 1]). Training and ``ferrepro predict`` both go through it."""
@@ -141,29 +132,29 @@ def images_for_model(
         from ferrepro.features.preprocess import apply_pipeline
 
         images = apply_pipeline(images, preprocess, landmarks=points)  # float32 in [0, 1]
-    return to_model_input(images, input_spec["size"], input_spec["channels"])
+    return to_model_input(images, input_spec.size, input_spec.channels)
 
 
 def load_split_arrays(
     decoded_dir: str | Path,
     split_csv: str | Path | None,
-    input_spec: dict,
+    input_spec: InputSettings,
     classes: tuple[str, ...],
     feature_files: list[str | Path] | None = None,
-    preprocess: list | None = None,
+    preprocess=(),
     landmarks_points: str | Path | None = None,
-    missing_features: dict | None = None,
+    missing_features: MissingFeatures | None = None,
 ) -> dict[str, SplitArrays]:
     """Model-ready arrays per split. ``split_csv=None`` puts the whole dataset into ``test`` (a
     cross-dataset evaluation: a model trained elsewhere is tested on every sample).
 
-    ``missing_features`` (see ``missing_feature_policy``) says, for the training split (``train``) and for
+    ``missing_features`` (the run spec's; None: the defaults) says, for the training split (``train``) and for
     validation and test (``evaluate``), whether a row with a NaN feature is excluded or imputed; imputed
     values are the per-column means of the complete training rows (``training_fill_values``), taken after
     the label-set filter and before any subsampling or balancing. Without a training split (a cross-dataset
     evaluation) there is nothing to impute from, and such rows are excluded (listed, as always).
     """
-    policy = missing_feature_policy(missing_features)
+    policy = (missing_features or MissingFeatures()).policy()
     ds = load_decoded(decoded_dir)
     features = load_feature_matrix(list(feature_files or []), ds.n)
     points = np.load(landmarks_points, mmap_mode="r") if landmarks_points else None
@@ -395,32 +386,25 @@ def augment_train(train: SplitArrays, augmentation, copies: int, seed: int) -> t
 
 
 def prepare_run_arrays(
-    spec: dict,
+    spec: RunSpec,
     decoded_dir: str | Path,
     split_csv: str | Path,
     feature_files: list[str] | None = None,
     landmarks_points: str | Path | None = None,
 ) -> tuple[dict[str, SplitArrays], dict]:
     """Everything a run's model sees, per split, plus the balancing report (see the module docstring)."""
-    classes = label_set(spec.get("label_set", "basic7"))
-    balance = spec.get("balance") or {}
-    method, order = balance.get("method", "none"), balance.get("order", "proper")
-    leaky = method != "none" and order == "leaky"
-    policy = missing_feature_policy(spec.get("missing_features"))
+    classes = label_set(spec.label_set)
+    balance = spec.balance
+    method = balance.method
+    leaky = method != "none" and balance.order == "leaky"
+    policy = spec.missing_features
     # LEAKY order: the whole pool is split after loading, so any row may become a training row: the
     # training rule applies to every split of the split list (imputed rows never enter training unasked).
-    load_policy = {"train": policy["train"], "evaluate": policy["train"]} if leaky else policy
+    load_policy = replace(policy, evaluate=policy.train) if leaky else policy
     if split_csv is None:  # a cross-dataset evaluation: no training split to fill from
-        load_policy = {**load_policy, "evaluate": "exclude"}
+        load_policy = replace(load_policy, evaluate="exclude")
     arrays = load_split_arrays(
-        decoded_dir,
-        split_csv,
-        spec["input"],
-        classes,
-        feature_files,
-        spec.get("preprocess"),
-        landmarks_points,
-        load_policy,
+        decoded_dir, split_csv, spec.input, classes, feature_files, spec.preprocess, landmarks_points, load_policy
     )
     report: dict = {"excluded_labels": {k: a.excluded_labels for k, a in arrays.items()}}
     missing = None
@@ -428,32 +412,30 @@ def prepare_run_arrays(
         fill = next(iter(arrays.values())).fill_values
         # The identity of the fill vector: training's train_summary.json and evaluation's metrics.json must agree.
         missing = {
-            **policy,
-            "applied": load_policy,
+            **policy.policy(),
+            "applied": load_policy.policy(),
             "fill_sha256": None if fill is None else hashlib.sha256(fill.tobytes()).hexdigest()[:16],
         }
-    seed = int(spec["seed"])
+    seed = int(spec.seed)
     if leaky:
         arrays, leaky_report = leaky_resplit(
             arrays,
             method,
-            balance.get("fractions", (0.8, 0.1, 0.1)),
+            balance.fractions,
             seed,
-            per_class=spec.get("train_per_class"),
-            augmentation=spec.get("augmentation"),
-            copies=int(balance.get("copies", 1)),
+            per_class=spec.train_per_class,
+            augmentation=spec.augmentation,
+            copies=int(balance.copies),
         )
         return arrays, _with_missing(dict(report, **leaky_report), missing, arrays)
-    if spec.get("train_per_class"):
+    if spec.train_per_class:
         arrays["train"], report["train_subsample"] = subsample_per_class(
-            arrays["train"], int(spec["train_per_class"]), seed
+            arrays["train"], int(spec.train_per_class), seed
         )
     if method == "none":
         return arrays, _with_missing(dict(report, method="none", leaky=False), missing, arrays)
     if method == "augment":
-        arrays["train"], balance_report = augment_train(
-            arrays["train"], spec.get("augmentation"), int(balance.get("copies", 1)), seed
-        )
+        arrays["train"], balance_report = augment_train(arrays["train"], spec.augmentation, int(balance.copies), seed)
     else:
         arrays["train"], balance_report = balance_train(arrays["train"], method, seed)
     return arrays, _with_missing(dict(report, **balance_report), missing, arrays)

@@ -13,13 +13,14 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ferrepro.labels import label_set
+from ferrepro.runspec import RunSpec
 from ferrepro.training.arrays import SplitArrays, prepare_run_arrays
 
 
 class FERDataModule(L.LightningDataModule):
     def __init__(
         self,
-        spec: dict,
+        spec: RunSpec,
         decoded_dir: str,
         split_csv: str,
         feature_files: list[str] | None = None,
@@ -30,10 +31,10 @@ class FERDataModule(L.LightningDataModule):
         self.decoded_dir, self.split_csv = decoded_dir, split_csv
         self.feature_files = list(feature_files or [])
         self.landmarks_points = landmarks_points
-        self.batch_size = spec["batch_size"]
-        self.classes = label_set(spec.get("label_set", "basic7"))
-        self.num_workers = spec.get("trainer", {}).get("num_workers", 0)
-        self.seed = int(spec["seed"])
+        self.batch_size = spec.batch_size
+        self.classes = label_set(spec.label_set)
+        self.num_workers = spec.trainer.num_workers
+        self.seed = int(spec.seed)
         self.arrays: dict[str, SplitArrays] | None = None
         self.balance_report: dict = {}
         # The shuffle order comes from its own generator seeded by the run seed, so it is reproducible

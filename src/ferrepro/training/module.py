@@ -11,6 +11,7 @@ from torch import nn
 
 from ferrepro.models import build_model
 from ferrepro.models.init import apply_init
+from ferrepro.runspec import LrSchedule, OptimizerSettings, RunSpec
 from ferrepro.training.inputs import normalize_batch
 
 
@@ -45,7 +46,7 @@ def _without_layer_biases(params, decay: float, model: nn.Module) -> list[dict]:
     ]
 
 
-def _parameter_groups(params, opt: dict, model: nn.Module):
+def _parameter_groups(params, opt: OptimizerSettings, model: nn.Module):
     """(parameters, weight decay) for the optimiser.
 
     An explicit ``optimizer.weight_decay`` applies to every parameter, or, with ``decay_biases: false``,
@@ -54,10 +55,10 @@ def _parameter_groups(params, opt: dict, model: nn.Module):
     ``l2_weight_decay`` and ``l2_parameters()``: those parameters get the decay in a group of their
     own, the others none. With Adam, PyTorch's coupled ``weight_decay`` is exactly Keras' loss term.
     """
-    if "weight_decay" in opt:
-        if opt.get("decay_biases", True):
-            return params, opt["weight_decay"]
-        return _without_layer_biases(params, opt["weight_decay"], model), 0.0
+    if opt.weight_decay is not None:
+        if opt.decay_biases:
+            return params, opt.weight_decay
+        return _without_layer_biases(params, opt.weight_decay, model), 0.0
     decay = float(getattr(model, "l2_weight_decay", 0.0))
     if decay == 0.0 or not hasattr(model, "l2_parameters"):
         return params, decay
@@ -69,78 +70,78 @@ def _parameter_groups(params, opt: dict, model: nn.Module):
     ], 0.0
 
 
-def build_optimizer(params, spec: dict, model: nn.Module) -> torch.optim.Optimizer:
-    opt = spec["optimizer"]
+def build_optimizer(params, opt: OptimizerSettings, model: nn.Module) -> torch.optim.Optimizer:
     params, weight_decay = _parameter_groups(params, opt, model)
-    if opt["name"] == "sgd":
+    if opt.name == "sgd":
         return torch.optim.SGD(
-            params,
-            lr=opt["lr"],
-            momentum=opt.get("momentum", 0.0),
-            nesterov=opt.get("nesterov", False),
-            weight_decay=weight_decay,
+            params, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov, weight_decay=weight_decay
         )
-    if opt["name"] == "adam":
-        return torch.optim.Adam(params, lr=opt["lr"], weight_decay=weight_decay)
-    if opt["name"] == "adamw":
-        return torch.optim.AdamW(params, lr=opt["lr"], weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {opt['name']!r}")
+    if opt.name == "adam":
+        return torch.optim.Adam(params, lr=opt.lr, weight_decay=weight_decay)
+    if opt.name == "adamw":
+        return torch.optim.AdamW(params, lr=opt.lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {opt.name!r}")
 
 
-def build_scheduler(optimizer, spec: dict):
-    sched = spec.get("lr_schedule") or {"name": "none"}
-    name = sched["name"]
-    if name == "none":
+def build_scheduler(optimizer, sched: LrSchedule):
+    if sched.name == "none":
         return None
-    if name == "inverse_time":
+    if sched.name == "inverse_time":
         return {
-            "scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, InverseTimeDecay(sched.get("decay", 0.0))),
+            "scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, InverseTimeDecay(sched.decay)),
             "interval": "step",
         }
-    if name == "plateau":
+    if sched.name == "plateau":
         # Keras/PyTorch semantics: an accuracy plateaus when it stops rising, a loss when it stops falling.
-        monitor = sched.get("monitor", "val_loss")
         return {
             "scheduler": torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer,
-                mode="max" if monitor.endswith("acc") else "min",
-                factor=sched.get("factor", 0.5),
-                patience=sched.get("patience", 3),
+                mode="max" if sched.monitor.endswith("acc") else "min",
+                factor=sched.lr_factor,
+                patience=sched.patience,
             ),
-            "monitor": monitor,
+            "monitor": sched.monitor,
             "interval": "epoch",
         }
-    if name == "step":
+    if sched.name == "step":
+        if sched.step_size is None:
+            raise ValueError("lr_schedule step needs `step_size` (epochs between two decays)")
         return {
-            "scheduler": torch.optim.lr_scheduler.StepLR(
-                optimizer, step_size=sched["step_size"], gamma=sched.get("factor", 0.1)
-            ),
+            "scheduler": torch.optim.lr_scheduler.StepLR(optimizer, step_size=sched.step_size, gamma=sched.lr_factor),
             "interval": "epoch",
         }
-    raise ValueError(f"unknown lr_schedule {name!r}")
+    raise ValueError(f"unknown lr_schedule {sched.name!r}")
 
 
 class FERClassifier(L.LightningModule):
-    def __init__(self, spec: dict, num_classes: int, in_channels: int, class_weights: list[float] | None = None):
+    def __init__(self, spec: RunSpec, num_classes: int, in_channels: int, class_weights: list[float] | None = None):
         super().__init__()
-        self.save_hyperparameters()
+        # The spec as its JSON object: the logged hparams.yaml stays plain YAML.
+        self.save_hyperparameters(
+            {
+                "spec": spec.to_dict(),
+                "num_classes": num_classes,
+                "in_channels": in_channels,
+                "class_weights": class_weights,
+            }
+        )
         self.spec = spec
         self.model = build_model(
-            spec["model"],
+            spec.model,
             num_classes=num_classes,
             in_channels=in_channels,
-            input_size=spec["input"]["size"],
-            **spec.get("model_kwargs", {}),
+            input_size=spec.input.size,
+            **spec.model_kwargs,
         )
         # The paper's framework defaults (Keras/MATLAB Glorot...), drawn after Lightning's seeding.
-        apply_init(self.model, spec.get("init", "torch_default"))
+        apply_init(self.model, spec.init)
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.loss = nn.CrossEntropyLoss(weight=weight)
-        self.normalize = spec["input"].get("normalize", "unit")
+        self.normalize = spec.input.normalize
         self.augment = None  # set by the runner; applied to training batches only
         # Augmentation draws from its own generator seeded by the run seed: reproducible, and
         # independent of how many random numbers initialisation or dropout consumed.
-        self.augment_generator = torch.Generator().manual_seed(int(spec.get("seed", 0)))
+        self.augment_generator = torch.Generator().manual_seed(int(spec.seed))
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         return self.model(x) if features is None else self.model(x, features)
@@ -210,8 +211,8 @@ class FERClassifier(L.LightningModule):
         random.setstate(rng["python"])
 
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.parameters(), self.spec, self.model)
-        scheduler = build_scheduler(optimizer, self.spec)
+        optimizer = build_optimizer(self.parameters(), self.spec.optimizer, self.model)
+        scheduler = build_scheduler(optimizer, self.spec.lr_schedule)
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -28,17 +28,17 @@ from pathlib import Path
 import pandas as pd
 
 from ferrepro.models.checkpoint import MODEL_FILE, read_training_checkpoint, save_model_file
+from ferrepro.runspec import RunSpec
 
 HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "train_summary.json"
 
 
-def _set_threads(spec: dict) -> None:
+def _set_threads(spec: RunSpec) -> None:
     import torch
 
-    threads = spec.get("trainer", {}).get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
+    if spec.trainer.threads:
+        torch.set_num_threads(int(spec.trainer.threads))
 
 
 WORK_DIR = ".training"
@@ -65,16 +65,16 @@ def _is_rank_zero() -> bool:
     return all(os.environ.get(v, "0") == "0" for v in ("LOCAL_RANK", "NODE_RANK"))
 
 
-def _class_weights(datamodule, spec: dict) -> list[float] | None:
-    if not spec.get("class_weights"):
+def _class_weights(datamodule, spec: RunSpec) -> list[float] | None:
+    if not spec.class_weights:
         return None
     from ferrepro.training.balance import class_weights  # w_i = N / (C * n_i), issue 4
 
     return [float(w) for w in class_weights(datamodule.arrays["train"].y, len(datamodule.classes))]
 
 
-def _augmentation(spec: dict):
-    policy = spec.get("augmentation", "none")
+def _augmentation(spec: RunSpec):
+    policy = spec.augmentation
     if policy in (None, "none"):
         return None
     from ferrepro.training.augment import build_augmentation
@@ -82,21 +82,21 @@ def _augmentation(spec: dict):
     return build_augmentation(policy)
 
 
-def build_trainer(spec: dict, workdir: Path, callbacks: list, logger, max_epochs: int | None = None):
+def build_trainer(spec: RunSpec, workdir: Path, callbacks: list, logger, max_epochs: int | None = None):
     import lightning as L
 
     from ferrepro.training.progress import quiet_lightning, show_progress_bar
 
     quiet_lightning()  # Lightning's repeated tips and a deprecation in its own code (training.progress)
 
-    t = spec.get("trainer", {})
+    t = spec.trainer
     return L.Trainer(
-        max_epochs=max_epochs or spec["max_epochs"],
-        accelerator=t.get("accelerator", "auto"),
-        devices=t.get("devices", 1),
-        strategy=t.get("strategy", "auto"),
-        precision=t.get("precision", "32-true"),
-        deterministic=t.get("deterministic", True),
+        max_epochs=max_epochs or spec.max_epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        precision=t.precision,
+        deterministic=t.deterministic,
         callbacks=callbacks,
         logger=logger,
         default_root_dir=str(workdir),
@@ -107,15 +107,15 @@ def build_trainer(spec: dict, workdir: Path, callbacks: list, logger, max_epochs
     )
 
 
-def with_feature_dim(spec: dict, feature_dim: int) -> dict:
+def with_feature_dim(spec: RunSpec, feature_dim: int) -> RunSpec:
     """Record the fused feature width in the model's kwargs, so evaluation rebuilds the same model."""
-    if not spec.get("features"):
+    if not spec.features:
         return spec
-    return dict(spec, model_kwargs=dict(spec.get("model_kwargs", {}), feature_dim=feature_dim))
+    return spec.with_settings(model_kwargs={**spec.model_kwargs, "feature_dim": feature_dim})
 
 
 def train_run(
-    spec: dict,
+    spec: RunSpec,
     decoded_dir: str | Path,
     split_csv: str | Path,
     out_dir: str | Path,
@@ -128,16 +128,15 @@ def train_run(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from ferrepro.config import spec_digest
     from ferrepro.training.datamodule import FERDataModule
     from ferrepro.training.module import FERClassifier
     from ferrepro.training.progress import LOG_DIR, EpochProgress, extra_loggers
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    digest = spec_digest(spec)
+    digest = spec.digest()
     _set_threads(spec)
-    L.seed_everything(spec["seed"], workers=True)
+    L.seed_everything(spec.seed, workers=True)
 
     dm = FERDataModule(
         spec, str(decoded_dir), str(split_csv), _check_feature_files(spec, feature_files), landmarks_points
@@ -148,12 +147,11 @@ def train_run(
         spec, num_classes=len(dm.classes), in_channels=dm.in_channels, class_weights=_class_weights(dm, spec)
     )
     module.augment = _augmentation(spec)
-    if spec.get("trainer", {}).get("channels_last"):
+    if spec.trainer.channels_last:
         module = module.to(memory_format=torch.channels_last)
 
-    monitor = spec.get("checkpoint_monitor", "val_acc")
-    es = spec.get("early_stopping", {})
-    es_monitor = es.get("monitor", "val_loss")
+    monitor = spec.checkpoint_monitor
+    es = spec.early_stopping
     # One working folder for every process: with several devices (DDP) Lightning re-launches this
     # command once per rank, and all ranks must agree on where the checkpoint and the log live.
     work = out / WORK_DIR
@@ -181,11 +179,9 @@ def train_run(
         enable_version_counter=False,
     )
     callbacks = [checkpoint, latest, EpochProgress(), *(extra_callbacks or [])]
-    if es.get("patience") is not None:
+    if es.patience is not None:
         callbacks.append(
-            EarlyStopping(
-                monitor=es_monitor, patience=es["patience"], mode="max" if es_monitor.endswith("acc") else "min"
-            )
+            EarlyStopping(monitor=es.monitor, patience=es.patience, mode="max" if es.monitor.endswith("acc") else "min")
         )
     # Flushed at every log call, so that a killed training leaves the history of its finished epochs on
     # disk and a resumed one appends to it.
@@ -217,23 +213,23 @@ def train_run(
     epochs_run = int(trainer.current_epoch)
     n_train = len(dm.arrays["train"].y)
     summary = {
-        "run": f"{spec['paper']}/{spec['experiment']}/{spec['dataset']}/seed{spec['seed']}",
+        "run": spec.run_name,
         "spec_digest": digest,
-        "model": spec["model"],
+        "model": spec.model,
         "selected_epoch": best_epoch,
         "selection_metric": monitor,
         "selection_value": float(checkpoint.best_model_score),
         "selected_train_accuracy": _selected(history, best_epoch, "train_acc"),
         "resumed_from_epoch": resumed_from_epoch,
         "epochs_run": epochs_run,
-        "stopped_early": epochs_run < spec["max_epochs"],
+        "stopped_early": epochs_run < spec.max_epochs,
         "train_seconds": round(seconds, 2),
         "train_images_per_second": round(n_train * epochs_run / seconds, 1) if seconds > 0 else None,
         "n_train": n_train,
         "n_val": len(dm.arrays["val"].y),
         "n_test": len(dm.arrays["test"].y),
         "class_counts_train": dm.class_counts().tolist(),
-        "features": spec.get("features", []),
+        "features": list(spec.features),
         # Per split: rows left out for a missing feature value (as before), and rows kept with their missing
         # values filled from the training split (missing_features); the policy and fill are under
         # `missing_features`.
@@ -252,7 +248,7 @@ def train_run(
     return summary
 
 
-def training_provenance(spec: dict, decoded_dir: str | Path) -> dict:
+def training_provenance(spec: RunSpec, decoded_dir: str | Path) -> dict:
     """What the trained weights depend on besides the spec: code, data, software and machine."""
     import torch
 
@@ -262,8 +258,8 @@ def training_provenance(spec: dict, decoded_dir: str | Path) -> dict:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "code": code_version(),
-        "data": {spec["dataset"]: data_digest(decoded_dir)},
-        "seed": spec["seed"],
+        "data": {spec.dataset: data_digest(decoded_dir)},
+        "seed": spec.seed,
         "software": software_versions(),
         "machine": machine(gpu),
     }
@@ -274,9 +270,9 @@ def _selected(history: pd.DataFrame, epoch: int, column: str) -> float | None:
     return float(rows.iloc[0]) if len(rows) and pd.notna(rows.iloc[0]) else None
 
 
-def _check_feature_files(spec: dict, feature_files: list[str] | None) -> list[str]:
+def _check_feature_files(spec: RunSpec, feature_files: list[str] | None) -> list[str]:
     """The files must be exactly the spec's features, in order (their columns are concatenated in that order)."""
-    wanted = list(spec.get("features", []))
+    wanted = list(spec.features)
     files = list(feature_files or [])
     names = [Path(f).stem for f in files]
     if names != wanted:
@@ -299,19 +295,6 @@ def _epoch_history(metrics_csv: Path, earlier: pd.DataFrame | None = None) -> pd
     return raw.groupby("epoch", as_index=False)[cols].last()
 
 
-def load_spec_file(path: str | Path) -> dict:
-    """A spec file written by the workflow (``ferrepro.config.write_spec_file``): {"spec": ..., "spec_digest": ...}."""
-    from ferrepro.config import spec_digest
-
-    data = json.loads(Path(path).read_text())
-    if spec_digest(data["spec"]) != data.get("spec_digest"):
-        raise ValueError(
-            f"{path}: its spec_digest does not match its spec (edited by hand?); rerun snakemake, "
-            "which rewrites it from the configs"
-        )
-    return data["spec"]
-
-
 def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="ferrepro train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -325,7 +308,9 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--features", nargs="*", default=[], help="cached feature arrays, in the spec's order")
     p.add_argument("--landmarks-points", nargs="?", help="landmarks_points.npy, for a landmark_emphasis step")
     a = p.parse_args(argv)
-    spec = load_spec_file(a.spec_file) if a.spec_file else json.loads(a.spec)
+    from ferrepro.config import load_spec_file
+
+    spec = load_spec_file(a.spec_file) if a.spec_file else RunSpec.from_dict(json.loads(a.spec), "--spec")
     summary = train_run(spec, a.decoded, a.split, a.out, a.features, a.landmarks_points)
     if summary:
         print(json.dumps(summary, indent=2))
