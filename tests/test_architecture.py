@@ -21,47 +21,35 @@ REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"
 PACKAGE = "ferrepro"
 
-FOUNDATIONS = {"labels", "provenance", "runspec"}
+FOUNDATIONS = {"labels", "provenance", "plugins", "runspec", "evaluation.metrics"}
+# Single modules that form a unit of their own: the metric table sits in evaluation (beside the code that
+# computes metrics) but imports nothing from ferrepro and needs only the standard library at import, so the
+# parse-time config code can derive the schema's metric enum from it without loading evaluation.
+LEAF_MODULES = {"ferrepro.evaluation.metrics": "evaluation.metrics"}
 # package -> the ferrepro packages it may import; a package imports nothing above it. Top-level units are
 # the packages and the single modules directly under src/ferrepro (`ferrepro` is its __init__).
 MAY_IMPORT: dict[str, set[str]] = {
     "ferrepro": set(),
     "labels": set(),
     "provenance": set(),
+    "plugins": set(),
+    "evaluation.metrics": set(),
     "runspec": {"labels"},
-    "data": {"labels", "provenance"},
-    "models": set(),
+    "data": {"labels", "provenance", "plugins"},
+    "models": {"plugins", "runspec"},
     "config": FOUNDATIONS | {"data", "models"},
     "features": FOUNDATIONS | {"data"},
-    "checkpoint": FOUNDATIONS | {"config", "models"},
-    "training": FOUNDATIONS | {"config", "checkpoint", "data", "features", "models"},
-    "evaluation": FOUNDATIONS | {"config", "checkpoint", "data", "features", "models", "training"},
+    "training": FOUNDATIONS | {"config", "data", "features", "models"},
+    "evaluation": FOUNDATIONS | {"config", "data", "features", "models", "training"},
     "reporting": FOUNDATIONS | {"config", "data", "evaluation"},
     "paper_docs": FOUNDATIONS | {"config"},
-    "predict": FOUNDATIONS | {"config", "checkpoint", "data", "evaluation", "features", "models", "training"},
+    "predict": FOUNDATIONS | {"config", "data", "evaluation", "features", "models", "training"},
     "cli": {"ferrepro"},  # it finds each command's module by name (importlib), so it imports none of them
     "__main__": {"cli"},
 }
 # What the workflow may load at parse time (ferrepro.config's docstring): Snakemake may run outside the
 # project's environment (e.g. with --use-conda), where only Snakemake and its dependencies are installed.
 PARSE_TIME_DISTRIBUTIONS = {"snakemake", "pyyaml", "jsonschema"}
-
-# Rules that today's code breaks and issue 12 fixes: strict, so the xfail must go once the fix is merged.
-KNOWN_LAYER_VIOLATIONS = {
-    "reporting": "reporting/efficiency_measure.py builds models and times them, with training and features code; "
-    "efficiency measurement moves into evaluation (issue 12, item 4)",
-}
-KNOWN_PRIVATE_IMPORTS = {
-    "ferrepro.predict": "predict.py uses features.landmarks._import_dlib/_as_dlib_image and "
-    "training.arrays._images_for_model (issue 12, item 4: one owner per format)",
-    "ferrepro.paper_docs": "paper_docs.py uses config._setting, the layering that the typed RunSpec "
-    "(issue 12, item 1) gives every reader",
-}
-KNOWN_PARSE_TIME_IMPORTS = {
-    "data.smk": "imports ferrepro.config and ferrepro.data.options (issue 12, item 3: one front door)",
-    "analysis.smk": "imports ferrepro.reporting.model_specs, config code in reporting (issue 12, item 3)",
-    "report.smk": "imports ferrepro.reporting.config_checks, config code in reporting (issue 12, item 3)",
-}
 
 
 @dataclass(frozen=True)
@@ -89,7 +77,10 @@ def is_module(dotted: str) -> bool:
 
 
 def unit(dotted: str) -> str:
-    """The top-level package (or single module) of a dotted ferrepro name."""
+    """The top-level package (or single module) of a dotted ferrepro name, or its leaf-module unit."""
+    for module, leaf in LEAF_MODULES.items():
+        if dotted == module or dotted.startswith(module + "."):
+            return leaf
     parts = dotted.split(".")
     return parts[1] if len(parts) > 1 else PACKAGE
 
@@ -143,12 +134,7 @@ def test_every_package_has_a_row_in_the_table():
 
 @pytest.mark.parametrize(
     "package",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN_LAYER_VIOLATIONS[p]))
-        if p in KNOWN_LAYER_VIOLATIONS
-        else p
-        for p in sorted(MAY_IMPORT)
-    ],
+    sorted(MAY_IMPORT),
 )
 def test_package_imports_nothing_above_it(package):
     bad = [
@@ -219,12 +205,7 @@ def is_private(name: str) -> bool:
 
 @pytest.mark.parametrize(
     "module",
-    [
-        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=KNOWN_PRIVATE_IMPORTS[m]))
-        if m in KNOWN_PRIVATE_IMPORTS
-        else m
-        for m in sorted(IMPORTS)
-    ],
+    sorted(IMPORTS),
 )
 def test_module_uses_no_private_name_of_another(module):
     bad = private_uses(module)
@@ -282,13 +263,7 @@ IMPORTS_FERREPRO = re.compile(r"^\s*(from|import)\s+ferrepro\b", re.MULTILINE)
 
 @pytest.mark.parametrize(
     "rules",
-    [
-        pytest.param(p.name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_PARSE_TIME_IMPORTS[p.name]))
-        if p.name in KNOWN_PARSE_TIME_IMPORTS
-        else p.name
-        for p in RULE_FILES
-        if p.name != "common.smk"
-    ],
+    [p.name for p in RULE_FILES if p.name != "common.smk"],
 )
 def test_only_common_smk_calls_the_package_at_parse_time(rules):
     """common.smk is the one front door from the workflow to ferrepro at parse time; the other rules files
@@ -303,8 +278,8 @@ def doc_table() -> dict[str, set[str]]:
     rows = {}
     for line in (REPO / "docs" / "architecture.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 2 and (m := re.fullmatch(r"`([a-z_]+)`", cells[0])):
-            rows[m[1]] = set(re.findall(r"`([a-z_]+)`", cells[1]))
+        if len(cells) >= 2 and (m := re.fullmatch(r"`([a-z_.]+)`", cells[0])):
+            rows[m[1]] = set(re.findall(r"`([a-z_.]+)`", cells[1]))
     return rows
 
 
