@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ferrepro.config import load_config, load_run_matrix
 from ferrepro.labels import BASIC7
 from ferrepro.models import build_model
 from ferrepro.models.checkpoint import (
@@ -18,13 +19,16 @@ from ferrepro.models.checkpoint import (
     save_model_file,
 )
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "ferrepro"
+REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src" / "ferrepro"
 
 
 def _arguments():
+    """A LeNet-5 and the RunSpec the default config resolves for it (what training saves)."""
+    runs = load_run_matrix(load_config(REPO / "config" / "config.yaml"), REPO)
+    spec = next(r.spec for r in runs if r.spec.model == "majeed2025.lenet5")
     torch.manual_seed(0)
-    model = build_model("majeed2025.lenet5", num_classes=len(BASIC7), in_channels=1, input_size=48)
-    spec = {"model": "majeed2025.lenet5", "input": {"size": 48, "channels": "gray", "normalize": "unit"}}
+    model = build_model(spec.model, num_classes=len(BASIC7), in_channels=1, input_size=spec.input.size)
     return model, spec
 
 
@@ -38,7 +42,7 @@ def test_model_file_has_the_bytes_of_format_1_as_training_wrote_it(tmp_path):
         {
             "format": 1,
             "state_dict": model.state_dict(),
-            "spec": spec,
+            "spec": spec.to_dict(),
             "spec_digest": "d" * 64,
             "classes": list(BASIC7),
             "in_channels": 1,
