@@ -422,7 +422,7 @@ def cross_targets(paper_cfg: dict, experiment: str, dataset: str, datasets: list
 
 def data_on_disk(dataset: str, config: dict, basedir: str | Path = ".") -> bool:
     """Whether a dataset's raw folder holds something, or it has been decoded already."""
-    raw = Path(basedir) / config.get("raw_dir", "resources/raw") / dataset
+    raw = Path(basedir) / config["raw_dir"] / dataset
     decoded = Path(basedir) / "results" / "decoded" / dataset / "samples.csv"
     has_raw = raw.is_dir() and any(not p.name.startswith(".") for p in raw.iterdir())
     return has_raw or decoded.exists()
@@ -446,7 +446,7 @@ def skipped_cross_targets(config: dict, runs: list[Run], basedir: str | Path = "
             set(cross_targets(paper_cfg, run.group or run.experiment, run.dataset, own, preset))
             - set(run.cross_targets)
         )
-    raw_dir = config.get("raw_dir", "resources/raw")
+    raw_dir = config["raw_dir"]
     return {
         t: unavailable_reason(t, availability) or f"no data on disk ({raw_dir}/{t}/ is missing or empty)"
         for t in sorted(skipped)

@@ -51,6 +51,7 @@ from typing import Any
 import pandas as pd
 
 from ferrepro.config import claim_label, experiment_setting, paper_max_epochs
+from ferrepro.data.acquire import configured_raw_root
 from ferrepro.evaluation.metrics import BY_NAME, COUNT, EFFICIENCY_METRICS, FRACTION
 from ferrepro.evaluation.stats import VERDICTS, claim_resolution, median_ci, verdict
 from ferrepro.reporting.experiments import PROVENANCE_COLUMNS, claim_key, parse_skipped
@@ -84,7 +85,8 @@ class Workspace:
     papers: tuple[str, ...]
     # Cross-test targets the papers ask for but missing on disk: {dataset: why} (config.skipped_cross_targets).
     skipped_cross: dict = field(default_factory=dict)
-    raw_dir: str = "resources/raw"
+    # Where raw datasets go: raw_dir of the main config unless given (the one setting that says so).
+    raw_dir: str = field(default_factory=lambda: str(configured_raw_root()))
 
 
 def skipped_reason(dataset: str, workspace: Workspace) -> str:
@@ -594,7 +596,11 @@ def cli(argv: list[str]) -> int:
         type=parse_skipped,
         help="JSON {dataset: reason}: cross-test targets missing on disk (config.skipped_cross_targets)",
     )
-    parser.add_argument("--raw-dir", default="resources/raw", help="where raw datasets go (named in skipped reasons)")
+    parser.add_argument(
+        "--raw-dir",
+        default=None,
+        help="where raw datasets go (named in skipped reasons); default: raw_dir of config/config.yaml",
+    )
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-html")
@@ -607,7 +613,7 @@ def cli(argv: list[str]) -> int:
         args.experiments,
         args.efficiency,
         args.registry,
-        Workspace(args.preset, tuple(args.papers), args.skipped_cross, args.raw_dir),
+        Workspace(args.preset, tuple(args.papers), args.skipped_cross, args.raw_dir or str(configured_raw_root())),
     )
     write_claims(table, args.out_md, args.out_html)
     table.rename(
